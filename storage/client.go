@@ -1,0 +1,251 @@
+package storage
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// Client types and their authentication.
+const (
+	ClientWeb    = "web"    // confidential: a server that keeps a secret
+	ClientSPA    = "spa"    // public: a browser application
+	ClientNative = "native" // public: a mobile or desktop application
+
+	AuthSecretBasic = "client_secret_basic"
+	AuthSecretPost  = "client_secret_post"
+	AuthNone        = "none"
+
+	GrantAuthorizationCode = "authorization_code"
+
+	TokenFormatJWT    = "jwt"
+	TokenFormatOpaque = "opaque"
+)
+
+// Client is a registered relying party.
+type Client struct {
+	ID                     string    `db:"id" json:"client_id"`
+	Name                   string    `db:"name" json:"name"`
+	Type                   string    `db:"type" json:"type"`
+	AuthMethod             string    `db:"auth_method" json:"auth_method"`
+	SecretHash             []byte    `db:"secret_hash" json:"-"` // HMAC-SHA256 of the secret; nil for public clients
+	GrantTypes             Strings   `db:"grant_types" json:"grant_types"`
+	RedirectURIs           Strings   `db:"redirect_uris" json:"redirect_uris"`
+	PostLogoutRedirectURIs Strings   `db:"post_logout_redirect_uris" json:"post_logout_redirect_uris"`
+	WebOrigins             Strings   `db:"web_origins" json:"web_origins"`
+	RequirePKCE            bool      `db:"require_pkce" json:"require_pkce"`
+	AccessTokenFormat      string    `db:"access_token_format" json:"access_token_format"`
+	Audiences              Strings   `db:"audiences" json:"audiences"`
+	AccessTokenLifetime    Seconds   `db:"access_token_lifetime" json:"access_token_lifetime"` // 0: server default
+	IDTokenLifetime        Seconds   `db:"id_token_lifetime" json:"id_token_lifetime"`
+	FirstParty             bool      `db:"first_party" json:"first_party"`
+	LoginURL               string    `db:"login_url" json:"login_url"`
+	Headless               bool      `db:"headless" json:"headless"`
+	CreatedAt              time.Time `db:"created_at" json:"created_at"`
+	UpdatedAt              time.Time `db:"updated_at" json:"updated_at"`
+}
+
+// Public reports whether the client cannot keep a secret.
+func (c *Client) Public() bool { return c.Type == ClientSPA || c.Type == ClientNative }
+
+// Seconds is a duration stored as whole seconds.
+type Seconds time.Duration
+
+// Value implements driver.Valuer.
+func (s Seconds) Value() (driver.Value, error) { return int64(time.Duration(s) / time.Second), nil }
+
+// Scan implements sql.Scanner.
+func (s *Seconds) Scan(src any) error {
+	n, ok := src.(int64)
+	if !ok {
+		return fmt.Errorf("scan seconds: unexpected %T", src)
+	}
+	*s = Seconds(time.Duration(n) * time.Second)
+	return nil
+}
+
+// MarshalJSON writes whole seconds.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return fmt.Appendf(nil, "%d", int64(time.Duration(s)/time.Second)), nil
+}
+
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
+
+// validate checks the client's metadata for consistency; each problem names
+// the field at fault.
+func (c *Client) validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	}
+	if !clientIDPattern.MatchString(c.ID) {
+		return bad("client_id %q: use 1-128 letters, digits, '.', '_', '~' or '-'", c.ID)
+	}
+	switch c.Type {
+	case ClientWeb:
+		if c.AuthMethod != AuthSecretBasic && c.AuthMethod != AuthSecretPost {
+			return bad("auth_method %q: a web client authenticates with client_secret_basic or client_secret_post", c.AuthMethod)
+		}
+		if len(c.SecretHash) == 0 {
+			return bad("a web client needs a secret")
+		}
+	case ClientSPA, ClientNative:
+		if c.AuthMethod != AuthNone {
+			return bad("auth_method %q: a %s client is public and uses none", c.AuthMethod, c.Type)
+		}
+		if !c.RequirePKCE {
+			return bad("require_pkce: always on for a public client")
+		}
+	default:
+		return bad("type %q: use web, spa or native", c.Type)
+	}
+	for _, g := range c.GrantTypes {
+		if g != GrantAuthorizationCode {
+			return bad("grant_type %q is not supported", g)
+		}
+	}
+	if len(c.RedirectURIs) == 0 {
+		return bad("redirect_uris: at least one is needed")
+	}
+	for _, list := range []Strings{c.RedirectURIs, c.PostLogoutRedirectURIs} {
+		for _, u := range list {
+			if err := checkRedirectURI(u); err != nil {
+				return bad("redirect URI %q: %v", u, err)
+			}
+		}
+	}
+	for _, o := range c.WebOrigins {
+		if err := checkOrigin(o); err != nil {
+			return bad("web origin %q: %v", o, err)
+		}
+	}
+	if c.AccessTokenFormat != TokenFormatJWT && c.AccessTokenFormat != TokenFormatOpaque {
+		return bad("access_token_format %q: use jwt or opaque", c.AccessTokenFormat)
+	}
+	if c.AccessTokenLifetime < 0 || c.IDTokenLifetime < 0 {
+		return bad("token lifetimes cannot be negative")
+	}
+	if c.LoginURL != "" {
+		if u, err := url.Parse(c.LoginURL); err != nil || !u.IsAbs() {
+			return bad("login_url %q: not an absolute URL", c.LoginURL)
+		}
+	}
+	return nil
+}
+
+func checkRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return err
+	case !u.IsAbs():
+		return fmt.Errorf("not an absolute URI")
+	case u.Fragment != "" || u.RawFragment != "":
+		return fmt.Errorf("must not have a fragment")
+	}
+	return nil
+}
+
+func checkOrigin(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return err
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("scheme must be http or https")
+	case u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "":
+		return fmt.Errorf("an origin is scheme://host[:port] only")
+	}
+	return nil
+}
+
+func (c *Client) fillDefaults() {
+	for _, p := range []*Strings{&c.GrantTypes, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.WebOrigins, &c.Audiences} {
+		if *p == nil {
+			*p = Strings{}
+		}
+	}
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = Strings{GrantAuthorizationCode}
+	}
+	if c.AccessTokenFormat == "" {
+		c.AccessTokenFormat = TokenFormatJWT
+	}
+}
+
+const clientColumns = `id, name, type, auth_method, secret_hash, grant_types, redirect_uris, post_logout_redirect_uris,
+	web_origins, require_pkce, access_token_format, audiences, access_token_lifetime, id_token_lifetime,
+	first_party, login_url, headless, created_at, updated_at`
+
+// CreateClient stores a new client. An ID already taken is ErrConflict.
+func (d *DB) CreateClient(ctx context.Context, c *Client) error {
+	c.fillDefaults()
+	if err := c.validate(); err != nil {
+		return err
+	}
+	c.CreatedAt = d.Now()
+	c.UpdatedAt = c.CreatedAt
+	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	if _, err := d.exec(ctx, d.db, q, c.args()...); err != nil {
+		return fmt.Errorf("create client %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+func (c *Client) args() []any {
+	return []any{c.ID, c.Name, c.Type, c.AuthMethod, c.SecretHash, c.GrantTypes, c.RedirectURIs,
+		c.PostLogoutRedirectURIs, c.WebOrigins, c.RequirePKCE, c.AccessTokenFormat, c.Audiences,
+		c.AccessTokenLifetime, c.IDTokenLifetime, c.FirstParty, c.LoginURL, c.Headless, c.CreatedAt, c.UpdatedAt}
+}
+
+// GetClient returns the client with this ID.
+func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
+	var c Client
+	if err := d.get(ctx, d.db, &c, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("get client %q: %w", id, err)
+	}
+	return &c, nil
+}
+
+// UpdateClient reads the client, lets fn change it, and writes it back in
+// one transaction. The ID cannot change.
+func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error) (*Client, error) {
+	var out Client
+	err := d.tx(ctx, func(q queryer) error {
+		if err := d.get(ctx, q, &out, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id); err != nil {
+			return err
+		}
+		if err := fn(&out); err != nil {
+			return err
+		}
+		out.ID = id
+		out.fillDefaults()
+		if err := out.validate(); err != nil {
+			return err
+		}
+		out.UpdatedAt = d.Now()
+		const upd = `UPDATE clients SET name = ?, type = ?, auth_method = ?, secret_hash = ?, grant_types = ?,
+			redirect_uris = ?, post_logout_redirect_uris = ?, web_origins = ?, require_pkce = ?,
+			access_token_format = ?, audiences = ?, access_token_lifetime = ?, id_token_lifetime = ?,
+			first_party = ?, login_url = ?, headless = ?, updated_at = ? WHERE id = ?`
+		args := out.args()[1:]
+		args = append(args[:len(args)-2], out.UpdatedAt, id) // drop created_at/updated_at, add updated_at and the key
+		_, err := d.exec(ctx, q, upd, args...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update client %q: %w", id, err)
+	}
+	return &out, nil
+}
+
+// ListClients returns every client, ordered by ID.
+func (d *DB) ListClients(ctx context.Context) ([]Client, error) {
+	var out []Client
+	if err := d.db.SelectContext(ctx, &out, `SELECT `+clientColumns+` FROM clients ORDER BY id`); err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	return out, nil
+}

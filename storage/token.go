@@ -1,0 +1,71 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// AccessToken records an issued access token, JWT or opaque, so that
+// userinfo, introspection and revocation can find it by ID.
+type AccessToken struct {
+	ID            string         `db:"id"` // the JWT's jti, or the opaque token's inner ID
+	ClientID      string         `db:"client_id"`
+	UserID        string         `db:"user_id"`
+	AuthRequestID sql.NullString `db:"auth_request_id"`
+	Scopes        Strings        `db:"scopes"`
+	Audience      Strings        `db:"audience"`
+	CreatedAt     time.Time      `db:"created_at"`
+	ExpiresAt     time.Time      `db:"expires_at"`
+	RevokedAt     sql.NullTime   `db:"revoked_at"`
+}
+
+// Active reports whether the token is neither expired nor revoked at now.
+func (t *AccessToken) Active(now time.Time) bool {
+	return !t.RevokedAt.Valid && now.Before(t.ExpiresAt)
+}
+
+const accessTokenColumns = `id, client_id, user_id, auth_request_id, scopes, audience, created_at, expires_at, revoked_at`
+
+// CreateAccessToken stores a new access token. The caller sets the ID and
+// ExpiresAt.
+func (d *DB) CreateAccessToken(ctx context.Context, t *AccessToken) error {
+	t.CreatedAt = d.Now()
+	const q = `INSERT INTO access_tokens (id, client_id, user_id, auth_request_id, scopes, audience, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err := d.exec(ctx, d.db, q, t.ID, t.ClientID, t.UserID, t.AuthRequestID, t.Scopes, t.Audience, t.CreatedAt, t.ExpiresAt.UTC())
+	if err != nil {
+		return fmt.Errorf("create access token: %w", err)
+	}
+	return nil
+}
+
+// GetAccessToken returns the access token with this ID.
+func (d *DB) GetAccessToken(ctx context.Context, id string) (*AccessToken, error) {
+	var t AccessToken
+	if err := d.get(ctx, d.db, &t, `SELECT `+accessTokenColumns+` FROM access_tokens WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("get access token: %w", err)
+	}
+	return &t, nil
+}
+
+// RevokeAccessToken revokes one access token. Revoking an unknown or
+// already revoked token is not an error.
+func (d *DB) RevokeAccessToken(ctx context.Context, id string) error {
+	if _, err := d.exec(ctx, d.db, `UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, d.Now(), id); err != nil {
+		return fmt.Errorf("revoke access token: %w", err)
+	}
+	return nil
+}
+
+// RevokeAuthRequestTokens revokes every access token issued from one
+// authorization request (for instance when its code is replayed).
+func (d *DB) RevokeAuthRequestTokens(ctx context.Context, authRequestID string) (int64, error) {
+	n, err := d.exec(ctx, d.db, `UPDATE access_tokens SET revoked_at = ? WHERE auth_request_id = ? AND revoked_at IS NULL`,
+		d.Now(), authRequestID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens of auth request: %w", err)
+	}
+	return n, nil
+}

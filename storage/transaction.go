@@ -1,0 +1,83 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// States of a login transaction.
+const (
+	TxOTP  = "otp"  // the password was accepted; a one-time code is due
+	TxDone = "done" // the second factor was accepted
+	TxDead = "dead" // too many wrong codes: start again from the password
+)
+
+// LoginTransaction is one attempt at the second step of a login, opened when
+// a password is accepted. It belongs to the browser (or, in direct mode, the
+// client) that proved the password.
+type LoginTransaction struct {
+	ID            string         `db:"id"`
+	AuthRequestID sql.NullString `db:"auth_request_id"`
+	ClientID      string         `db:"client_id"`
+	UserID        string         `db:"user_id"`
+	BindingHash   []byte         `db:"binding_hash"`
+	Method        string         `db:"method"` // TOTP, …: chosen by the server, never by the caller
+	OTPFailures   int            `db:"otp_failures"`
+	State         string         `db:"state"`
+	CreatedAt     time.Time      `db:"created_at"`
+	ExpiresAt     time.Time      `db:"expires_at"`
+}
+
+const txColumns = `id, auth_request_id, client_id, user_id, binding_hash, method, otp_failures, state, created_at, expires_at`
+
+// CreateLoginTransaction stores a new transaction in state TxOTP. The caller
+// sets the ID (unguessable) and ExpiresAt.
+func (d *DB) CreateLoginTransaction(ctx context.Context, t *LoginTransaction) error {
+	t.CreatedAt = d.Now()
+	t.State = TxOTP
+	const q = `INSERT INTO login_transactions (` + txColumns + `) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
+	_, err := d.exec(ctx, d.db, q, t.ID, t.AuthRequestID, t.ClientID, t.UserID, t.BindingHash, t.Method,
+		t.State, t.CreatedAt, t.ExpiresAt.UTC())
+	if err != nil {
+		return fmt.Errorf("create login transaction: %w", err)
+	}
+	return nil
+}
+
+// GetLoginTransaction returns the transaction with this ID.
+func (d *DB) GetLoginTransaction(ctx context.Context, id string) (*LoginTransaction, error) {
+	var t LoginTransaction
+	if err := d.get(ctx, d.db, &t, `SELECT `+txColumns+` FROM login_transactions WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("get login transaction: %w", err)
+	}
+	return &t, nil
+}
+
+// RecordOTPFailure counts a wrong code against an open transaction and kills
+// it when the count reaches maxFailures. It returns the transaction as it is
+// now. Counting happens in the statement, so concurrent guesses cannot slip
+// past the limit.
+func (d *DB) RecordOTPFailure(ctx context.Context, id string, maxFailures int) (*LoginTransaction, error) {
+	const q = `UPDATE login_transactions SET otp_failures = otp_failures + 1,
+		state = CASE WHEN otp_failures + 1 >= ? THEN 'dead' ELSE state END
+		WHERE id = ? AND state = 'otp'`
+	if _, err := d.exec(ctx, d.db, q, maxFailures, id); err != nil {
+		return nil, fmt.Errorf("record OTP failure: %w", err)
+	}
+	return d.GetLoginTransaction(ctx, id)
+}
+
+// FinishLoginTransaction moves an open transaction to TxDone. Only one
+// caller can do so; the others get ErrNotFound.
+func (d *DB) FinishLoginTransaction(ctx context.Context, id string) error {
+	n, err := d.exec(ctx, d.db, `UPDATE login_transactions SET state = 'done' WHERE id = ? AND state = 'otp'`, id)
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("finish login transaction: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// ErrInvalid marks a value the store refuses; the wrapped text says why.
+var ErrInvalid = errors.New("invalid")
+
+// MaxAttributesSize caps a user's attributes as JSON: they travel in every
+// token, and a token must fit in a header.
+const MaxAttributesSize = 4096
+
+// User is an account that can sign in.
+type User struct {
+	ID           string     `db:"id" json:"uid"` // stable: the tokens' sub and uid
+	Username     string     `db:"username" json:"username"`
+	Email        string     `db:"email" json:"email"`
+	PasswordHash string     `db:"password_hash" json:"-"`
+	Roles        Strings    `db:"roles" json:"roles"`
+	Attributes   Attributes `db:"attributes" json:"attributes"`
+	Disabled     bool       `db:"disabled" json:"disabled"`
+	CreatedAt    time.Time  `db:"created_at" json:"created_at"`
+	UpdatedAt    time.Time  `db:"updated_at" json:"updated_at"`
+}
+
+// UsernameKey is the form of a username that uniqueness and lookups use:
+// NFKC-normalised and case-folded, so "Alice" and "ALICE" are one account.
+func UsernameKey(name string) string {
+	return cases.Fold().String(norm.NFKC.String(strings.TrimSpace(name)))
+}
+
+// validate checks what the schema cannot.
+func (u *User) validate() error {
+	name := strings.TrimSpace(u.Username)
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: username is empty", ErrInvalid)
+	case utf8.RuneCountInString(name) > 128:
+		return fmt.Errorf("%w: username is longer than 128 characters", ErrInvalid)
+	case strings.ContainsAny(name, " \t\r\n:"):
+		return fmt.Errorf("%w: username %q contains whitespace or ':'", ErrInvalid, name)
+	}
+	for _, r := range u.Roles {
+		if strings.TrimSpace(r) == "" {
+			return fmt.Errorf("%w: empty role", ErrInvalid)
+		}
+	}
+	b, err := json.Marshal(u.Attributes)
+	if err != nil {
+		return fmt.Errorf("%w: attributes: %v", ErrInvalid, err)
+	}
+	if len(b) > MaxAttributesSize {
+		return fmt.Errorf("%w: attributes are %d bytes as JSON, more than %d", ErrInvalid, len(b), MaxAttributesSize)
+	}
+	return nil
+}
+
+const userColumns = `id, username, email, password_hash, roles, attributes, disabled, created_at, updated_at`
+
+// CreateUser stores a new user and fills in its ID and timestamps.
+// A username already taken, in any letter case, is ErrConflict.
+func (d *DB) CreateUser(ctx context.Context, u *User) error {
+	if err := u.validate(); err != nil {
+		return err
+	}
+	u.ID = uuid.NewString()
+	u.Username = strings.TrimSpace(u.Username)
+	u.CreatedAt = d.Now()
+	u.UpdatedAt = u.CreatedAt
+	if u.Roles == nil {
+		u.Roles = Strings{}
+	}
+	if u.Attributes == nil {
+		u.Attributes = Attributes{}
+	}
+	const q = `INSERT INTO users (id, username, username_key, email, password_hash, roles, attributes, disabled, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err := d.exec(ctx, d.db, q, u.ID, u.Username, UsernameKey(u.Username), u.Email, u.PasswordHash,
+		u.Roles, u.Attributes, u.Disabled, u.CreatedAt, u.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Username, err)
+	}
+	return nil
+}
+
+// GetUser returns the user with this ID.
+func (d *DB) GetUser(ctx context.Context, id string) (*User, error) {
+	var u User
+	if err := d.get(ctx, d.db, &u, `SELECT `+userColumns+` FROM users WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("get user %s: %w", id, err)
+	}
+	return &u, nil
+}
+
+// GetUserByUsername looks a user up by name, ignoring letter case.
+func (d *DB) GetUserByUsername(ctx context.Context, name string) (*User, error) {
+	var u User
+	if err := d.get(ctx, d.db, &u, `SELECT `+userColumns+` FROM users WHERE username_key = ?`, UsernameKey(name)); err != nil {
+		return nil, fmt.Errorf("get user %q: %w", name, err)
+	}
+	return &u, nil
+}
+
+// UpdateUser reads the user, lets fn change it, and writes it back in one
+// transaction. The ID and creation time cannot change.
+func (d *DB) UpdateUser(ctx context.Context, id string, fn func(*User) error) (*User, error) {
+	var out User
+	err := d.tx(ctx, func(q queryer) error {
+		if err := d.get(ctx, q, &out, `SELECT `+userColumns+` FROM users WHERE id = ?`, id); err != nil {
+			return err
+		}
+		if err := fn(&out); err != nil {
+			return err
+		}
+		if err := out.validate(); err != nil {
+			return err
+		}
+		out.ID = id
+		out.Username = strings.TrimSpace(out.Username)
+		out.UpdatedAt = d.Now()
+		const upd = `UPDATE users SET username = ?, username_key = ?, email = ?, password_hash = ?, roles = ?,
+			attributes = ?, disabled = ?, updated_at = ? WHERE id = ?`
+		_, err := d.exec(ctx, q, upd, out.Username, UsernameKey(out.Username), out.Email, out.PasswordHash,
+			out.Roles, out.Attributes, out.Disabled, out.UpdatedAt, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update user %s: %w", id, err)
+	}
+	return &out, nil
+}
+
+// ListUsers returns every user, ordered by username.
+func (d *DB) ListUsers(ctx context.Context) ([]User, error) {
+	var out []User
+	if err := d.db.SelectContext(ctx, &out, `SELECT `+userColumns+` FROM users ORDER BY username_key`); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
