@@ -1,0 +1,25 @@
+// Package login is stile's two-step sign-in: a password, then a one-time
+// code.
+//
+// One state machine, Flow, holds all of it; stile's HTML pages (Handler) and
+// later the JSON API and the direct mode are thin front ends that decode
+// input, call a step and render the typed result or *Error.
+//
+// The rules it keeps (see DESIGN.md):
+//   - A login is bound to the browser that started it (Binder): the MAC of a
+//     cookie set at the /login hand-off is recorded on the authorization
+//     request and checked at every step and at the provider's callback.
+//   - Unknown usernames and wrong passwords cost one argon2id computation
+//     each and get the same answer.
+//   - Failures count per account in the database (unknown names by HMAC),
+//     with an exponential, capped, always-expiring lock.
+//   - A TOTP step is accepted once per user, across instances; wrong codes
+//     are bounded per transaction.
+//   - A TOTP secret is never shown to someone who proved only a password:
+//     EnrollTOTP is for operators.
+//
+// The package knows nothing of the OpenID library: the provider's callback
+// URL comes in as a function, and an authorization request that must end
+// with an error (login_required) is marked in the store for the callback
+// to answer.
+package login

@@ -1,0 +1,178 @@
+package login
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/gorilla/mux"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// pages are parsed once, each page with the shared layout.
+var pages = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, name := range []string{"password", "otp", "message"} {
+		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return out
+}()
+
+// Handler serves stile's own login pages. It holds no login logic: each
+// handler decodes the form, calls one step of the Flow, and renders.
+//
+//	GET  /login?authRequestID=…   hand-off from /authorize: bind, then the password form
+//	POST /login                    username + password → 303 to the code form
+//	GET  /login/otp?transactionID=… the code form
+//	POST /login/otp                otp → 303 to the provider's callback
+type Handler struct {
+	flow   *Flow
+	binder *Binder
+	log    *slog.Logger
+}
+
+// NewHandler returns the HTML login handler.
+func NewHandler(flow *Flow, binder *Binder, log *slog.Logger) *Handler {
+	return &Handler{flow: flow, binder: binder, log: log}
+}
+
+// Mount adds the login routes to r.
+func (h *Handler) Mount(r *mux.Router) {
+	csrf := http.NewCrossOriginProtection()
+	s := r.PathPrefix("/login").Subrouter()
+	s.Use(securityHeaders)
+	s.HandleFunc("", h.showPassword).Methods(http.MethodGet, http.MethodHead)
+	s.Handle("", csrf.Handler(http.HandlerFunc(h.submitPassword))).Methods(http.MethodPost)
+	s.HandleFunc("/otp", h.showOTP).Methods(http.MethodGet, http.MethodHead)
+	s.Handle("/otp", csrf.Handler(http.HandlerFunc(h.submitOTP))).Methods(http.MethodPost)
+	static, _ := fs.Sub(staticFS, "static")
+	s.PathPrefix("/static/").Handler(http.StripPrefix("/login/static/", http.FileServerFS(static)))
+}
+
+// securityHeaders are on every login page: no framing, no inline script,
+// no referrer leaking IDs, no caching of pages that carry transaction IDs.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// page is what the templates see.
+type page struct {
+	Title, ClientName, Error, Message      string
+	AuthRequestID, TransactionID, Username string
+}
+
+func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("authRequestID")
+	begun, err := h.flow.Begin(r.Context(), id, h.binder.Ensure(w, r))
+	if err != nil {
+		h.fail(w, r, err, page{Title: "Sign in"})
+		return
+	}
+	if begun.Redirect != "" {
+		http.Redirect(w, r, begun.Redirect, http.StatusSeeOther)
+		return
+	}
+	h.render(w, http.StatusOK, "password", page{Title: "Sign in", ClientName: h.flow.ClientName(r.Context(), id),
+		AuthRequestID: id, Username: begun.LoginHint})
+}
+
+func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
+	id := r.PostFormValue("authRequestID")
+	binding, _ := h.binder.Get(r)
+	ch, err := h.flow.Authenticate(r.Context(), Credentials{
+		AuthRequestID: id,
+		Binding:       binding,
+		Username:      r.PostFormValue("username"),
+		Password:      r.PostFormValue("password"),
+		RemoteAddr:    r.RemoteAddr,
+	})
+	if err != nil {
+		h.fail(w, r, err, page{Title: "Sign in", ClientName: h.flow.ClientName(r.Context(), id),
+			AuthRequestID: id, Username: r.PostFormValue("username")})
+		return
+	}
+	q := url.Values{"transactionID": {ch.TransactionID}, "authRequestID": {id}}
+	http.Redirect(w, r, "/login/otp?"+q.Encode(), http.StatusSeeOther)
+}
+
+func (h *Handler) showOTP(w http.ResponseWriter, r *http.Request) {
+	txID, arID := r.URL.Query().Get("transactionID"), r.URL.Query().Get("authRequestID")
+	binding, _ := h.binder.Get(r)
+	p := page{Title: "Enter your code", AuthRequestID: arID, TransactionID: txID,
+		Message: "Enter the 6-digit code from your authenticator app."}
+	if _, err := h.flow.openTransaction(r.Context(), txID, binding); err != nil {
+		h.fail(w, r, err, p)
+		return
+	}
+	h.render(w, http.StatusOK, "otp", p)
+}
+
+func (h *Handler) submitOTP(w http.ResponseWriter, r *http.Request) {
+	txID, arID := r.PostFormValue("transactionID"), r.PostFormValue("authRequestID")
+	binding, _ := h.binder.Get(r)
+	done, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: txID, Binding: binding,
+		OTP: r.PostFormValue("otp"), RemoteAddr: r.RemoteAddr})
+	if err != nil {
+		h.fail(w, r, err, page{Title: "Enter your code", AuthRequestID: arID, TransactionID: txID,
+			Message: "Enter the 6-digit code from your authenticator app."})
+		return
+	}
+	http.Redirect(w, r, done.RedirectURI, http.StatusSeeOther)
+}
+
+// fail renders a failed step with its status. Errors the user can fix
+// re-show the form; the others end on a message page.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, p page) {
+	e := AsError(err)
+	if e.Code == CodeServerError {
+		h.log.Error("login page", "path", r.URL.Path, "err", err)
+	}
+	if e.Code == CodeThrottled {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	p.Error = e.Message
+	switch {
+	case e.Code == CodeInvalidOTP || (e.Code == CodeInvalidRequest || e.Code == CodeThrottled) && p.TransactionID != "":
+		h.render(w, e.Status(), "otp", p)
+	case e.Code == CodeInvalidCredentials || (e.Code == CodeInvalidRequest || e.Code == CodeThrottled) && p.AuthRequestID != "":
+		h.render(w, e.Status(), "password", p)
+	default:
+		// The login cannot continue here. Offer a fresh start only where one
+		// is possible: a dead transaction of a still-open request.
+		if !e.Restart {
+			p.AuthRequestID = ""
+		}
+		h.render(w, e.Status(), "message", page{Title: "Sign-in stopped", Error: e.Message, AuthRequestID: p.AuthRequestID})
+	}
+}
+
+func (h *Handler) render(w http.ResponseWriter, status int, name string, p page) {
+	var buf bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		h.log.Error("render login page", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	buf.WriteTo(w)
+}
