@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -55,7 +56,20 @@ func EnrollTOTP(ctx context.Context, db *storage.DB, sealer Sealer, issuer strin
 	if err := db.SetTOTP(ctx, u.ID, sealed); err != nil {
 		return nil, err
 	}
-	return &Enrollment{Secret: key.Secret(), URL: key.URL()}, nil
+	return EnrollmentFor(issuer, u.Username, key.Secret()), nil
+}
+
+// EnrollmentFor describes an existing secret again, with its otpauth URL
+// (the Key URI Format authenticator apps read from QR codes).
+func EnrollmentFor(issuer, account, secret string) *Enrollment {
+	q := url.Values{}
+	q.Set("secret", secret)
+	q.Set("issuer", issuer)
+	q.Set("algorithm", "SHA1")
+	q.Set("digits", "6")
+	q.Set("period", "30")
+	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + account, RawQuery: q.Encode()}
+	return &Enrollment{Secret: secret, URL: u.String()}
 }
 
 // OpenTOTP returns the user's enrolment with its secret unsealed.

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -61,6 +63,9 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 		if d.path == "" {
 			return nil, errors.New("open database: sqlite: needs a file path, e.g. sqlite:stile.db")
 		}
+		if err := createPrivate(d.path); err != nil {
+			return nil, err
+		}
 		d.db, err = sqlx.Open("sqlite", sqliteDSN(d.path))
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		d.dialect = Postgres
@@ -81,6 +86,20 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s database %s: %w", d.dialect, redact(rawURL), err)
 	}
 	return d, nil
+}
+
+// createPrivate creates a missing SQLite file readable by its owner only:
+// it holds sealed secrets and password hashes. SQLite gives its WAL and
+// shared-memory files the same mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create SQLite database %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // sqliteDSN turns a file path into a modernc.org/sqlite DSN: WAL for
@@ -110,6 +129,9 @@ func redact(rawURL string) string {
 	}
 	return u.String()
 }
+
+// Path is the SQLite file's path, or "" on PostgreSQL.
+func (d *DB) Path() string { return d.path }
 
 // Dialect reports which database this is.
 func (d *DB) Dialect() Dialect { return d.dialect }

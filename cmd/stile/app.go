@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/stile-id/stile/demo"
+	"github.com/stile-id/stile/keys"
+	"github.com/stile-id/stile/login"
+	"github.com/stile-id/stile/op"
+	"github.com/stile-id/stile/storage"
+)
+
+// appConfig is everything the HTTP application is built from. Tests fill
+// it directly, with their own clock; `stile serve` fills it from flags.
+type appConfig struct {
+	Issuer string
+	DB     *storage.DB
+	Master *keys.Master
+	Now    func() time.Time
+	Log    *slog.Logger
+	Hasher login.Hasher // nil: login.DefaultArgon2id
+	Demo   *demo.Config // nil unless --demo
+}
+
+// newApp wires the packages into one http.Handler.
+func newApp(ctx context.Context, c appConfig) (http.Handler, error) {
+	if c.Hasher == nil {
+		c.Hasher = login.DefaultArgon2id
+	}
+	sealer := keys.NewSealer(c.Master)
+	signing := keys.NewManager(c.DB, sealer, c.Now)
+	if err := signing.Ensure(ctx); err != nil {
+		return nil, err
+	}
+	binder := login.NewBinder(c.Master.Derive("browser-binding"), strings.HasPrefix(c.Issuer, "https://"))
+	provider, err := op.New(op.Config{
+		Issuer: c.Issuer, DB: c.DB, Keys: signing, Master: c.Master, Lifetimes: op.DefaultLifetimes, Log: c.Log,
+		CheckBrowser: func(r *http.Request, id string) error { return binder.Check(r, c.DB, id) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	flow, err := login.NewFlow(login.Config{
+		DB: c.DB, Hasher: c.Hasher, Sealer: sealer, Pepper: c.Master.Derive("username-pepper"), Now: c.Now, Log: c.Log,
+		CallbackURL: func(_ context.Context, id string) string { return provider.CallbackURL(id) },
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	r := mux.NewRouter()
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	r.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := c.DB.Ping(r.Context()); err != nil {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	login.NewHandler(flow, binder, c.Log).Mount(r)
+	if c.Demo != nil {
+		demo.New(*c.Demo).Mount(r)
+	}
+	provider.Mount(r) // last: it ends in a catch-all
+	return limitBody(logRequests(c.Log, r)), nil
+}
+
+// limitBody caps request bodies: nothing stile accepts is larger.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRequests logs every request's method, path, status and duration. It
+// never logs the query string, where codes and IDs travel.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"took", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/stile-id/stile/keys"
+	"github.com/stile-id/stile/storage"
+)
+
+// environment is an open database with its master key.
+type environment struct {
+	db     *storage.DB
+	master *keys.Master
+	sealer *keys.Sealer
+	log    *slog.Logger
+}
+
+func (e *environment) Close() { e.db.Close() }
+
+func (c *cli) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// open connects to the database, brings its schema up to date (under a
+// lock, so instances starting together are safe) and loads the master key.
+func (c *cli) open(ctx context.Context, opts ...storage.Option) (*environment, error) {
+	log := c.logger()
+	db, err := storage.Open(ctx, c.database, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, log); err != nil {
+		db.Close()
+		return nil, err
+	}
+	master, err := c.masterKey(ctx, db, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &environment{db: db, master: master, sealer: keys.NewSealer(master), log: log}, nil
+}
+
+// masterKey loads the master key and checks it against the database. With
+// SQLite a missing key is generated on first start, next to the database
+// file; a database that already has a key never gets a new one.
+func (c *cli) masterKey(ctx context.Context, db *storage.DB, log *slog.Logger) (*keys.Master, error) {
+	path := c.secretFile
+	if path == "" {
+		if db.Dialect() != storage.SQLite {
+			return nil, errors.New("--secret-file (or STILE_SECRET_FILE) is required with PostgreSQL; create the key once " +
+				"with: (umask 077; openssl rand -base64 32 > stile.key) and give every instance the same file")
+		}
+		path = db.Path() + ".key"
+	}
+	m, err := keys.LoadMaster(path)
+	if errors.Is(err, keys.ErrNoMasterFile) {
+		m, err = c.firstMasterKey(ctx, db, path, log)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	if err := m.Check(ctx, db); err != nil {
+		if errors.Is(err, keys.ErrWrongMaster) {
+			return nil, fmt.Errorf("--secret-file %s: %w; use the key file this database was set up with", path, err)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+func (c *cli) firstMasterKey(ctx context.Context, db *storage.DB, path string, log *slog.Logger) (*keys.Master, error) {
+	has, err := keys.HasCheck(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if has {
+		return nil, fmt.Errorf("%s does not exist, but this database was set up with a master key: restore the file from your backup", path)
+	}
+	if db.Dialect() != storage.SQLite {
+		return nil, fmt.Errorf("%s does not exist; create it with: (umask 077; openssl rand -base64 32 > %s)", path, path)
+	}
+	m, err := keys.GenerateMaster(path)
+	if err != nil {
+		return nil, err
+	}
+	log.Warn("created a new master key: back it up, separately from the database", "file", path)
+	return m, nil
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stile-id/stile/demo"
+	"github.com/stile-id/stile/internal/clocktest"
+	"github.com/stile-id/stile/keys"
+	"github.com/stile-id/stile/login"
+	"github.com/stile-id/stile/op"
+	"github.com/stile-id/stile/storage"
+	"github.com/stile-id/stile/storage/storagetest"
+)
+
+func TestMain(m *testing.M) {
+	// The OpenID library logs through the default logger; each test server
+	// has its own log, shown when its test fails.
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	os.Exit(storagetest.Main(m))
+}
+
+// server is a real stile on a loopback port, over a real database, with a
+// clock the test steps.
+type server struct {
+	URL    string // the issuer
+	db     *storage.DB
+	master *keys.Master
+	sealer *keys.Sealer
+	clock  *clocktest.Clock
+	hasher *countingHasher
+	logs   *syncBuffer
+}
+
+// startServer starts stile over the database at dbURL. The clock starts at
+// the wall clock's now, so tokens the library stamps with the real time and
+// expiries stile computes from the test clock agree until a test steps it.
+func startServer(t *testing.T, dbURL string, opts ...func(*appConfig)) *server {
+	t.Helper()
+	ctx := context.Background()
+	s := &server{clock: clocktest.New(time.Now()), logs: &syncBuffer{}}
+	s.db = storagetest.Open(t, dbURL, storage.WithClock(s.clock.Now))
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	s.master, _ = keys.NewMaster(raw)
+	if err := s.master.Check(ctx, s.db); err != nil {
+		t.Fatal(err)
+	}
+	s.sealer = keys.NewSealer(s.master)
+	s.hasher = &countingHasher{Hasher: login.DefaultArgon2id}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.URL = "http://" + ln.Addr().String()
+	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := appConfig{Issuer: s.URL, DB: s.db, Master: s.master, Now: s.clock.Now, Log: log, Hasher: s.hasher}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	handler, err := newApp(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: handler}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		srv.Close()
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.logs.String())
+		}
+	})
+	return s
+}
+
+// withDemo serves the demo client, registered with secret.
+func withDemo(clientID, secret string) func(*appConfig) {
+	return func(c *appConfig) {
+		c.Demo = &demo.Config{Issuer: c.Issuer, ClientID: clientID, ClientSecret: secret, Log: c.Log}
+	}
+}
+
+// user is a seeded account and what a test needs to sign in as it.
+type user struct {
+	*storage.User
+	password   string
+	totpSecret string
+}
+
+func (s *server) addUser(t *testing.T, name string, withTOTP bool) *user {
+	t.Helper()
+	ctx := context.Background()
+	u := &user{User: &storage.User{Username: name, Email: name + "@example.com",
+		Roles: storage.Strings{"editor", "reviewer"}, Attributes: storage.Attributes{"plan": "pro", "seats": float64(3)}},
+		password: "correct horse " + name}
+	hash, err := login.DefaultArgon2id.Hash(u.password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.PasswordHash = hash
+	if err := s.db.CreateUser(ctx, u.User); err != nil {
+		t.Fatal(err)
+	}
+	if withTOTP {
+		e, err := login.EnrollTOTP(ctx, s.db, s.sealer, "stile test", u.User)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.totpSecret = e.Secret
+	}
+	return u
+}
+
+// code is the user's TOTP code at the server's current time, as the
+// user's authenticator app would show it.
+func (s *server) code(t *testing.T, u *user) string {
+	t.Helper()
+	c, err := login.TOTPCode(u.totpSecret, s.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// addClient registers a client and returns its secret ("" for public ones).
+func (s *server) addClient(t *testing.T, c *storage.Client) string {
+	t.Helper()
+	var secret string
+	if c.Type == storage.ClientWeb {
+		secret = op.NewClientSecret()
+		c.SecretHash = op.SecretDigest(op.SecretKey(s.master), secret)
+		if c.AuthMethod == "" {
+			c.AuthMethod = storage.AuthSecretBasic
+		}
+	} else {
+		c.AuthMethod = storage.AuthNone
+		c.RequirePKCE = true
+	}
+	if err := s.db.CreateClient(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+// countingHasher counts password verifications: each is one argon2id run.
+type countingHasher struct {
+	login.Hasher
+	verifies atomic.Int64
+}
+
+func (c *countingHasher) Verify(encoded, password string) (bool, error) {
+	c.verifies.Add(1)
+	return c.Hasher.Verify(encoded, password)
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var _ io.Writer = (*syncBuffer)(nil)

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/stile-id/stile/login"
+	"github.com/stile-id/stile/storage"
+)
+
+func (c *cli) userCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage users"}
+	cmd.AddCommand(c.userAddCommand(), c.userShowCommand(), c.userTOTPCommand())
+	return cmd
+}
+
+// userView is how commands print a user.
+type userView struct {
+	*storage.User
+	TOTPEnrolled bool `json:"totp_enrolled"`
+}
+
+func (c *cli) userAddCommand() *cobra.Command {
+	var (
+		u             storage.User
+		roles, attrs  []string
+		attrsJSON     string
+		passwordStdin bool
+	)
+	cmd := &cobra.Command{
+		Use:   "add --username NAME [flags]",
+		Short: "Create a user (give it a second factor with `stile user totp`)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if u.Username == "" {
+				return errors.New("--username is required")
+			}
+			var err error
+			if u.Attributes, err = parseAttributes(attrsJSON, attrs); err != nil {
+				return err
+			}
+			u.Roles = storage.Strings(roles)
+			if passwordStdin {
+				if u.PasswordHash, err = c.readPasswordHash(); err != nil {
+					return err
+				}
+			}
+			return c.userAdd(cmd.Context(), &u)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&u.Username, "username", "", "login name, unique ignoring letter case")
+	f.StringVar(&u.Email, "email", "", "email address")
+	f.StringArrayVar(&roles, "role", nil, "a role for the roles claim (repeatable)")
+	f.StringArrayVar(&attrs, "attribute", nil, "key=value for the attributes claim; a JSON value is kept as JSON (repeatable)")
+	f.StringVar(&attrsJSON, "attributes", "", `all attributes as one JSON object, e.g. '{"plan":"pro"}'`)
+	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
+	f.BoolVar(&u.Disabled, "disabled", false, "create the user disabled")
+	c.addJSON(cmd)
+	return cmd
+}
+
+func (c *cli) userAdd(ctx context.Context, u *storage.User) error {
+	env, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	if err := env.db.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return fmt.Errorf("--username: a user named %q already exists", u.Username)
+		}
+		return err
+	}
+	if c.jsonOut {
+		return c.printJSON(userView{User: u})
+	}
+	fmt.Fprintf(c.stdout, "created user %s (uid %s)\n", u.Username, u.ID)
+	if u.PasswordHash == "" {
+		fmt.Fprintln(c.stdout, "it has no password and cannot sign in: give it one with --password-stdin")
+	}
+	fmt.Fprintf(c.stdout, "next, enrol its authenticator app: stile user totp %s\n", u.Username)
+	return nil
+}
+
+// readPasswordHash reads a password from standard input (one line; a final
+// newline is not part of it), checks the policy and hashes it.
+func (c *cli) readPasswordHash() (string, error) {
+	b := make([]byte, login.MaxPasswordLength+3) // room for a newline, and one byte to tell "too long"
+	n, err := readFull(c.stdin, b)
+	if err != nil {
+		return "", fmt.Errorf("--password-stdin: %w", err)
+	}
+	pw := strings.TrimRight(string(b[:n]), "\r\n")
+	if err := login.CheckPasswordPolicy(pw); err != nil {
+		return "", fmt.Errorf("--password-stdin: %w", err)
+	}
+	return login.DefaultArgon2id.Hash(pw)
+}
+
+// parseAttributes merges a JSON object and key=value pairs. A value that
+// parses as JSON keeps its type ("3" is a number, "true" a boolean);
+// anything else is a string.
+func parseAttributes(jsonObj string, pairs []string) (storage.Attributes, error) {
+	attrs := storage.Attributes{}
+	if jsonObj != "" {
+		if err := json.Unmarshal([]byte(jsonObj), &attrs); err != nil {
+			return nil, fmt.Errorf("--attributes: not a JSON object: %w", err)
+		}
+	}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--attribute %q: use key=value", p)
+		}
+		var val any
+		if err := json.Unmarshal([]byte(v), &val); err != nil {
+			val = v
+		}
+		attrs[k] = val
+	}
+	return attrs, nil
+}
+
+func (c *cli) userShowCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show USERNAME|UID",
+		Short: "Show a user",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := c.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			u, err := findUser(cmd.Context(), env.db, args[0])
+			if err != nil {
+				return err
+			}
+			_, terr := env.db.GetTOTP(cmd.Context(), u.ID)
+			v := userView{User: u, TOTPEnrolled: terr == nil}
+			if c.jsonOut {
+				return c.printJSON(v)
+			}
+			return c.printUser(v)
+		},
+	}
+	c.addJSON(cmd)
+	return cmd
+}
+
+// findUser looks a user up by username, or by UID.
+func findUser(ctx context.Context, db *storage.DB, ref string) (*storage.User, error) {
+	u, err := db.GetUserByUsername(ctx, ref)
+	if errors.Is(err, storage.ErrNotFound) && uuid.Validate(ref) == nil {
+		u, err = db.GetUser(ctx, ref)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("no user %q", ref)
+	}
+	return u, err
+}
+
+func (c *cli) printUser(v userView) error {
+	roles, _ := json.Marshal(v.Roles)
+	attrs, _ := json.Marshal(v.Attributes)
+	return c.printTable([][2]string{
+		{"uid", v.ID}, {"username", v.Username}, {"email", v.Email},
+		{"roles", string(roles)}, {"attributes", string(attrs)},
+		{"disabled", fmt.Sprint(v.Disabled)}, {"password set", fmt.Sprint(v.PasswordHash != "")},
+		{"totp enrolled", fmt.Sprint(v.TOTPEnrolled)}, {"created", v.CreatedAt.Format("2006-01-02 15:04:05 MST")},
+	})
+}
+
+func (c *cli) userTOTPCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "totp USERNAME|UID",
+		Short: "Enrol a new authenticator app for a user, replacing any previous one",
+		Long: "Enrol a new authenticator app for a user, replacing any previous one. The secret is\n" +
+			"printed once, as text, as an otpauth:// URL and as a QR code: hand it to the user over\n" +
+			"a channel you trust.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.userTOTP(cmd.Context(), args[0], cmd.Flag("issuer").Value.String())
+		},
+	}
+	cmd.Flags().String("issuer", "http://localhost:8080", "the issuer, shown as the account's label in authenticator apps (env STILE_ISSUER)")
+	cmd.Flags().SetAnnotation("issuer", "env", []string{"STILE_ISSUER"})
+	c.addJSON(cmd)
+	return cmd
+}
+
+func (c *cli) userTOTP(ctx context.Context, ref, issuer string) error {
+	env, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	u, err := findUser(ctx, env.db, ref)
+	if err != nil {
+		return err
+	}
+	e, err := login.EnrollTOTP(ctx, env.db, env.sealer, issuerLabel(issuer), u)
+	if err != nil {
+		return err
+	}
+	env.log.Info("TOTP enrolled by operator", "user", u.ID)
+	if c.jsonOut {
+		return c.printJSON(map[string]string{"uid": u.ID, "username": u.Username, "secret": e.Secret, "otpauth_url": e.URL})
+	}
+	fmt.Fprintf(c.stdout, "New authenticator secret for %s (any earlier one no longer works):\n\n", u.Username)
+	fmt.Fprintf(c.stdout, "  secret       %s\n  otpauth URL  %s\n\n", e.Secret, e.URL)
+	printQR(c.stdout, e.URL)
+	return nil
+}

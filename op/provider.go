@@ -1,0 +1,125 @@
+package op
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/cors"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/stile-id/stile/keys"
+	"github.com/stile-id/stile/storage"
+)
+
+// Config is what the provider needs.
+type Config struct {
+	Issuer    string // scheme://host[:port], no path, no trailing slash
+	DB        *storage.DB
+	Keys      *keys.Manager
+	Master    *keys.Master // sub-keys for token encryption and client secrets
+	Lifetimes Lifetimes
+	Log       *slog.Logger
+
+	// CheckBrowser reports whether r comes from the browser the
+	// authorization request is bound to; the callback refuses otherwise.
+	CheckBrowser func(r *http.Request, authRequestID string) error
+}
+
+// Provider is stile's OpenID provider: the library's provider over stile's
+// storage, with stile's own discovery, userinfo, callback and headers
+// around it.
+type Provider struct {
+	zop          *zop.Provider
+	storage      *Storage
+	db           *storage.DB
+	issuer       string
+	discovery    []byte
+	cors         *cors.Cors
+	log          *slog.Logger
+	checkBrowser func(r *http.Request, authRequestID string) error
+}
+
+// SecretKey is the HMAC key client secrets are digested with.
+func SecretKey(m *keys.Master) []byte { return m.Derive("client-secret") }
+
+// New builds the provider.
+func New(c Config) (*Provider, error) {
+	if err := checkIssuer(c.Issuer); err != nil {
+		return nil, err
+	}
+	if c.CheckBrowser == nil {
+		return nil, errors.New("provider: CheckBrowser is required")
+	}
+	st := &Storage{db: c.DB, keys: c.Keys, secretKey: SecretKey(c.Master), lifetimes: c.Lifetimes, issuer: c.Issuer, log: c.Log}
+	var cryptoKey [32]byte
+	copy(cryptoKey[:], c.Master.Derive("op-crypto"))
+	corsPolicy := newCORS(c.DB)
+	opts := []zop.Option{
+		// Only authenticated encryption for opaque tokens and codes: the
+		// default also accepts the legacy unauthenticated AES-CFB.
+		zop.WithCrypto(zop.NewAES256GCMCrypto(cryptoKey, "k1")),
+		zop.WithCORSOptions(corsPolicy.options()),
+	}
+	if strings.HasPrefix(c.Issuer, "http://") {
+		opts = append(opts, zop.WithAllowInsecure())
+	}
+	config := &zop.Config{
+		CryptoKey:       cryptoKey,
+		CodeMethodS256:  true,
+		AuthMethodPost:  true,
+		SupportedScopes: scopesSupported,
+		SupportedClaims: claimsSupported,
+	}
+	zp, err := zop.NewProvider(config, st, zop.StaticIssuer(c.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create provider: %w", err)
+	}
+	doc, err := discovery(c.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{zop: zp, storage: st, db: c.DB, issuer: c.Issuer, discovery: doc,
+		cors: cors.New(*corsPolicy.options()), log: c.Log, checkBrowser: c.CheckBrowser}, nil
+}
+
+func checkIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("issuer %q: must be an absolute http(s) URL", issuer)
+	}
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("issuer %q: must be scheme://host[:port], without a path or trailing slash", issuer)
+	}
+	return nil
+}
+
+// Storage returns the provider's op.Storage.
+func (p *Provider) Storage() *Storage { return p.storage }
+
+// CallbackURL is where a finished login sends the browser.
+func (p *Provider) CallbackURL(authRequestID string) string {
+	return p.issuer + "/authorize/callback?id=" + url.QueryEscape(authRequestID)
+}
+
+// Mount adds the provider's routes to r. stile's own handlers come first;
+// everything else goes to the library's router.
+//
+//	/.well-known/openid-configuration  stile's precomputed discovery
+//	/authorize                          library; HTML error page when it cannot redirect
+//	/authorize/callback                 browser binding checked, answered once, then library
+//	/oauth/token                        library, with Cache-Control: no-store
+//	/userinfo                           stile's, with RFC 6750 errors
+//	/keys, /oauth/introspect, /revoke, /end_session, /healthz, /ready: library
+func (p *Provider) Mount(r *mux.Router) {
+	r.Handle("/.well-known/openid-configuration", p.cors.Handler(http.HandlerFunc(p.serveDiscovery)))
+	r.Handle("/authorize", errorPage(p.zop))
+	r.Handle("/authorize/callback", p.callback(p.zop))
+	r.Handle("/oauth/token", noStore(p.zop))
+	r.Handle("/userinfo", p.cors.Handler(zop.NewIssuerInterceptor(p.zop.IssuerFromRequest).HandlerFunc(p.serveUserinfo)))
+	r.PathPrefix("/").Handler(p.zop)
+}
