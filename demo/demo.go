@@ -103,6 +103,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 			access = map[string]any{"note": "opaque access token: a backend asks /oauth/introspect"}
 		}
 		h.render(w, result{
+			RawAccess:   tokens.AccessToken,
 			IDToken:     pretty(tokens.IDTokenClaims),
 			AccessToken: pretty(access),
 			Userinfo:    pretty(info),
@@ -111,7 +112,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	rp.CodeExchangeHandler(rp.UserinfoCallback(show), p).ServeHTTP(w, r)
 }
 
-type result struct{ IDToken, AccessToken, Userinfo, Error string }
+type result struct{ RawAccess, IDToken, AccessToken, Userinfo, Error string }
 
 func pretty(v any) string {
 	b, err := json.MarshalIndent(v, "", "  ")

@@ -50,24 +50,23 @@ func startServer(t *testing.T, dbURL string, opts ...func(*appConfig)) *server {
 	ctx := context.Background()
 	s := &server{clock: clocktest.New(time.Now()), logs: &syncBuffer{}}
 	s.db = storagetest.Open(t, dbURL, storage.WithClock(s.clock.Now))
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	s.master, _ = keys.NewMaster(raw)
-	if err := s.master.Check(ctx, s.db); err != nil {
-		t.Fatal(err)
-	}
-	s.sealer = keys.NewSealer(s.master)
 	s.hasher = &countingHasher{Hasher: login.DefaultArgon2id}
-
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.URL = "http://" + ln.Addr().String()
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	master, _ := keys.NewMaster(raw)
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := appConfig{Issuer: s.URL, DB: s.db, Master: s.master, Now: s.clock.Now, Log: log, Hasher: s.hasher}
+	cfg := appConfig{Issuer: s.URL, DB: s.db, Master: master, Now: s.clock.Now, Log: log, Hasher: s.hasher}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	s.master, s.sealer = cfg.Master, keys.NewSealer(cfg.Master)
+	if err := s.master.Check(ctx, s.db); err != nil {
+		t.Fatal(err)
 	}
 	handler, err := newApp(ctx, cfg)
 	if err != nil {
@@ -82,6 +81,17 @@ func startServer(t *testing.T, dbURL string, opts ...func(*appConfig)) *server {
 		}
 	})
 	return s
+}
+
+// startServerWithKey starts stile with the master key in keyFile, as
+// `stile serve --secret-file` would.
+func startServerWithKey(t *testing.T, dbURL, keyFile string) *server {
+	t.Helper()
+	m, err := keys.LoadMaster(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startServer(t, dbURL, func(c *appConfig) { c.Master = m })
 }
 
 // withDemo serves the demo client, registered with secret.

@@ -1,0 +1,25 @@
+# stile — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+GO ?= go
+
+.PHONY: run test build lint
+
+# Start stile on http://localhost:8080 over an embedded SQLite file, with a
+# demo client and user; it prints how to sign in.
+run:
+	$(GO) run ./cmd/stile serve --demo
+
+# Every test, PostgreSQL included: the test helper starts a throwaway cluster
+# from the machine's PostgreSQL binaries (or uses STILE_TEST_DATABASE_URL).
+# Verbose output, minus the noise of passing tests, so the log shows the
+# PostgreSQL version tested against and every failure in full.
+test: lint
+	$(GO) test -count=1 -timeout 60m -v ./... 2>&1 | grep -vE '^\s*(=== (RUN|PAUSE|CONT|NAME)|--- PASS|PASS$$)'
+
+build:
+	$(GO) build -o bin/stile ./cmd/stile
+
+lint:
+	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
