@@ -16,9 +16,10 @@ import (
 // redirect away from stile (to a client's redirect URI) is not followed:
 // the test reads the code off it.
 type browser struct {
-	t    *testing.T
-	c    *http.Client
-	host string
+	t        *testing.T
+	c        *http.Client
+	host     string
+	noFollow bool // stop at every redirect, even within stile
 }
 
 func newBrowser(t *testing.T, s *server) *browser {
@@ -26,7 +27,7 @@ func newBrowser(t *testing.T, s *server) *browser {
 	u, _ := url.Parse(s.URL)
 	b := &browser{t: t, host: u.Host}
 	b.c = &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if req.URL.Host != b.host || len(via) > 10 {
+		if b.noFollow || req.URL.Host != b.host || len(via) > 10 {
 			return http.ErrUseLastResponse
 		}
 		return nil

@@ -397,16 +397,20 @@ func testLoginFromAnotherBrowser(t *testing.T, f *fixture) {
 	if p := other.submit(otp, map[string]string{"otp": f.s.code(t, f.alice)}); p.status != http.StatusForbidden {
 		t.Errorf("other browser posting the code: status %d, want 403", p.status)
 	}
-	// The owner finishes; the other browser cannot collect the code from the callback.
+	// The owner finishes. Before its browser reaches the callback, the other
+	// browser tries to collect the code there, and cannot.
+	owner.noFollow = true
 	done := owner.submit(otp, map[string]string{"otp": f.s.code(t, f.alice)})
-	callback := done.url // the owner's client redirect was stopped at stile's callback response
-	if done.header.Get("Location") == "" || callback.Path != "/authorize/callback" {
-		t.Fatalf("owner: expected the callback to redirect to the client, got %s status %d", callback, done.status)
+	owner.noFollow = false
+	callback := done.location(t)
+	if callback.Path != "/authorize/callback" {
+		t.Fatalf("owner: after the code, redirected to %s, want stile's callback", callback)
 	}
 	if p := other.get(callback.String()); p.status != http.StatusForbidden || p.header.Get("Location") != "" {
 		t.Errorf("other browser at the callback: status %d Location %q, want 403 and no code", p.status, p.header.Get("Location"))
 	}
-	if _, err := f.rp.exchange(done.location(t).Query().Get("code"), az.verifier); err != nil {
+	code := owner.get(callback.String()).location(t).Query().Get("code")
+	if _, err := f.rp.exchange(code, az.verifier); err != nil {
 		t.Fatalf("owner's code: %v", err)
 	}
 }
