@@ -124,28 +124,25 @@ func (c *cli) clientAddCommand() *cobra.Command {
 }
 
 func (c *cli) clientAdd(ctx context.Context, cl *storage.Client, secret string) error {
-	env, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	if secret != "" {
-		cl.SecretHash = op.SecretDigest(op.SecretKey(env.master), secret)
-	}
-	if err := env.db.CreateClient(ctx, cl); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return fmt.Errorf("--id: a client %q already exists", cl.ID)
+	return c.withEnv(ctx, func(env *environment) error {
+		if secret != "" {
+			cl.SecretHash = op.SecretDigest(op.SecretKey(env.master), secret)
 		}
-		return err
-	}
-	if c.jsonOut {
-		return c.printJSON(clientView{Client: cl, Secret: secret})
-	}
-	fmt.Fprintf(c.stdout, "created %s client %s\n", cl.Type, cl.ID)
-	if secret != "" {
-		fmt.Fprintf(c.stdout, "client_secret: %s\n(shown once: stile keeps only a digest of it)\n", secret)
-	}
-	return nil
+		if err := env.db.CreateClient(ctx, cl); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				return fmt.Errorf("--id: a client %q already exists", cl.ID)
+			}
+			return err
+		}
+		if c.jsonOut {
+			return c.printJSON(clientView{Client: cl, Secret: secret})
+		}
+		fmt.Fprintf(c.stdout, "created %s client %s\n", cl.Type, cl.ID)
+		if secret != "" {
+			fmt.Fprintf(c.stdout, "client_secret: %s\n(shown once: stile keeps only a digest of it)\n", secret)
+		}
+		return nil
+	})
 }
 
 func (c *cli) clientShowCommand() *cobra.Command {
@@ -154,22 +151,19 @@ func (c *cli) clientShowCommand() *cobra.Command {
 		Short: "Show a client",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := c.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			cl, err := env.db.GetClient(cmd.Context(), args[0])
-			if errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("no client %q", args[0])
-			}
-			if err != nil {
-				return err
-			}
-			if c.jsonOut {
-				return c.printJSON(clientView{Client: cl})
-			}
-			return c.printClient(cl)
+			return c.withEnv(cmd.Context(), func(env *environment) error {
+				cl, err := env.db.GetClient(cmd.Context(), args[0])
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("no client %q", args[0])
+				}
+				if err != nil {
+					return err
+				}
+				if c.jsonOut {
+					return c.printJSON(clientView{Client: cl})
+				}
+				return c.printClient(cl)
+			})
 		},
 	}
 	c.addJSON(cmd)

@@ -62,6 +62,7 @@ func TestSignIn(t *testing.T) {
 		{"LoginExpires", testLoginExpires},
 		{"PageSecurity", testPageSecurity},
 		{"UserinfoErrors", testUserinfoErrors},
+		{"AuthorizeByPOST", testAuthorizeByPOST},
 	}
 	for _, d := range storagetest.Dialects() {
 		t.Run(d.Name, func(t *testing.T) {
@@ -569,4 +570,24 @@ func testUserinfoErrors(t *testing.T, f *fixture) {
 	if r := get("Bearer " + tok.AccessToken); r.StatusCode != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Errorf("expired token: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
 	}
+}
+
+func testAuthorizeByPOST(t *testing.T, f *fixture) {
+	b := newBrowser(t, f.s)
+	az := f.rp.authorize()
+	u, _ := url.Parse(az.url)
+	p := b.post(f.s.URL+"/authorize", u.Query())
+	if p.status != http.StatusOK || p.url.Path != "/login" {
+		t.Fatalf("POST /authorize: landed on %s status %d", p.url, p.status)
+	}
+	p = b.submit(p, map[string]string{"username": "alice", "password": f.alice.password})
+	loc := f.finish(t, b, p, f.s.code(t, f.alice))
+	if loc.Query().Get("state") != az.state {
+		t.Fatalf("state %q, want %q", loc.Query().Get("state"), az.state)
+	}
+	tok, err := f.rp.exchange(loc.Query().Get("code"), az.verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rp.idClaims(tok, az.nonce)
 }

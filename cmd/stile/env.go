@@ -20,6 +20,16 @@ type environment struct {
 
 func (e *environment) Close() { e.db.Close() }
 
+// withEnv opens the environment, runs fn in it and closes it.
+func (c *cli) withEnv(ctx context.Context, fn func(*environment) error) error {
+	env, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	return fn(env)
+}
+
 func (c *cli) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }

@@ -12,17 +12,14 @@ func (c *cli) migrateCommand() *cobra.Command {
 		Short: "Bring the database schema up to date (serve also does this at start)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := c.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			v, err := env.db.ServerVersion(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "schema is up to date (%s)\n", v)
-			return nil
+			return c.withEnv(cmd.Context(), func(env *environment) error {
+				v, err := env.db.ServerVersion(cmd.Context())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "schema is up to date (%s)\n", v)
+				return nil
+			})
 		},
 	}
 }

@@ -67,26 +67,23 @@ func (c *cli) userAddCommand() *cobra.Command {
 }
 
 func (c *cli) userAdd(ctx context.Context, u *storage.User) error {
-	env, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	if err := env.db.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return fmt.Errorf("--username: a user named %q already exists", u.Username)
+	return c.withEnv(ctx, func(env *environment) error {
+		if err := env.db.CreateUser(ctx, u); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				return fmt.Errorf("--username: a user named %q already exists", u.Username)
+			}
+			return err
 		}
-		return err
-	}
-	if c.jsonOut {
-		return c.printJSON(userView{User: u})
-	}
-	fmt.Fprintf(c.stdout, "created user %s (uid %s)\n", u.Username, u.ID)
-	if u.PasswordHash == "" {
-		fmt.Fprintln(c.stdout, "it has no password and cannot sign in: give it one with --password-stdin")
-	}
-	fmt.Fprintf(c.stdout, "next, enrol its authenticator app: stile user totp %s\n", u.Username)
-	return nil
+		if c.jsonOut {
+			return c.printJSON(userView{User: u})
+		}
+		fmt.Fprintf(c.stdout, "created user %s (uid %s)\n", u.Username, u.ID)
+		if u.PasswordHash == "" {
+			fmt.Fprintln(c.stdout, "it has no password and cannot sign in: give it one with --password-stdin")
+		}
+		fmt.Fprintf(c.stdout, "next, enrol its authenticator app: stile user totp %s\n", u.Username)
+		return nil
+	})
 }
 
 // readPasswordHash reads a password from standard input (one line; a final
@@ -134,21 +131,18 @@ func (c *cli) userShowCommand() *cobra.Command {
 		Short: "Show a user",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := c.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			u, err := findUser(cmd.Context(), env.db, args[0])
-			if err != nil {
-				return err
-			}
-			_, terr := env.db.GetTOTP(cmd.Context(), u.ID)
-			v := userView{User: u, TOTPEnrolled: terr == nil}
-			if c.jsonOut {
-				return c.printJSON(v)
-			}
-			return c.printUser(v)
+			return c.withEnv(cmd.Context(), func(env *environment) error {
+				u, err := findUser(cmd.Context(), env.db, args[0])
+				if err != nil {
+					return err
+				}
+				_, terr := env.db.GetTOTP(cmd.Context(), u.ID)
+				v := userView{User: u, TOTPEnrolled: terr == nil}
+				if c.jsonOut {
+					return c.printJSON(v)
+				}
+				return c.printUser(v)
+			})
 		},
 	}
 	c.addJSON(cmd)
@@ -197,25 +191,22 @@ func (c *cli) userTOTPCommand() *cobra.Command {
 }
 
 func (c *cli) userTOTP(ctx context.Context, ref, issuer string) error {
-	env, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	u, err := findUser(ctx, env.db, ref)
-	if err != nil {
-		return err
-	}
-	e, err := login.EnrollTOTP(ctx, env.db, env.sealer, issuerLabel(issuer), u)
-	if err != nil {
-		return err
-	}
-	env.log.Info("TOTP enrolled by operator", "user", u.ID)
-	if c.jsonOut {
-		return c.printJSON(map[string]string{"uid": u.ID, "username": u.Username, "secret": e.Secret, "otpauth_url": e.URL})
-	}
-	fmt.Fprintf(c.stdout, "New authenticator secret for %s (any earlier one no longer works):\n\n", u.Username)
-	fmt.Fprintf(c.stdout, "  secret       %s\n  otpauth URL  %s\n\n", e.Secret, e.URL)
-	printQR(c.stdout, e.URL)
-	return nil
+	return c.withEnv(ctx, func(env *environment) error {
+		u, err := findUser(ctx, env.db, ref)
+		if err != nil {
+			return err
+		}
+		e, err := login.EnrollTOTP(ctx, env.db, env.sealer, issuerLabel(issuer), u)
+		if err != nil {
+			return err
+		}
+		env.log.Info("TOTP enrolled by operator", "user", u.ID)
+		if c.jsonOut {
+			return c.printJSON(map[string]string{"uid": u.ID, "username": u.Username, "secret": e.Secret, "otpauth_url": e.URL})
+		}
+		fmt.Fprintf(c.stdout, "New authenticator secret for %s (any earlier one no longer works):\n\n", u.Username)
+		fmt.Fprintf(c.stdout, "  secret       %s\n  otpauth URL  %s\n\n", e.Secret, e.URL)
+		printQR(c.stdout, e.URL)
+		return nil
+	})
 }
