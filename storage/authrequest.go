@@ -29,6 +29,7 @@ type AuthRequest struct {
 	HintSubject         string        `db:"hint_subject"`
 	BindingHash         []byte        `db:"binding_hash"`
 	UserID              NullString    `db:"user_id"`
+	SessionID           NullString    `db:"session_id"` // the SSO session that answered it
 	AuthTime            sql.NullTime  `db:"auth_time"`
 	AMR                 Strings       `db:"amr"`
 	Done                bool          `db:"done"`
@@ -47,7 +48,7 @@ type NullString = sql.NullString
 const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, max_age, login_hint, ui_locales, acr_values, hint_subject,
 	binding_hash, user_id, auth_time, amr, done, error_code, callback_at, code_hash, code_expires_at,
-	code_redeemed_at, created_at, expires_at`
+	code_redeemed_at, created_at, expires_at, session_id`
 
 // CreateAuthRequest stores a new authorization request. The caller sets the
 // ID (unguessable) and ExpiresAt.
@@ -98,12 +99,13 @@ func (d *DB) BindAuthRequest(ctx context.Context, id string, bindingHash []byte)
 	return bound, nil
 }
 
-// CompleteAuthRequest records who signed in, when and how. It fails with
-// ErrNotFound unless the request is still open (not done, not failed).
-func (d *DB) CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string) error {
-	const q = `UPDATE auth_requests SET user_id = ?, auth_time = ?, amr = ?, done = TRUE
+// CompleteAuthRequest records who signed in, when and how, and under which
+// SSO session. It fails with ErrNotFound unless the request is still open
+// (not done, not failed).
+func (d *DB) CompleteAuthRequest(ctx context.Context, id string, s *Session) error {
+	const q = `UPDATE auth_requests SET user_id = ?, auth_time = ?, amr = ?, session_id = ?, done = TRUE
 		WHERE id = ? AND done = FALSE AND error_code = '' AND callback_at IS NULL`
-	n, err := d.exec(ctx, d.db, q, userID, authTime.UTC(), Strings(amr), id)
+	n, err := d.exec(ctx, d.db, q, s.UserID, s.AuthTime.UTC(), s.AMR, s.ID, id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}

@@ -20,6 +20,7 @@ const (
 	AuthNone        = "none"
 
 	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
 
 	TokenFormatJWT    = "jwt"
 	TokenFormatOpaque = "opaque"
@@ -41,6 +42,8 @@ type Client struct {
 	Audiences              Strings   `db:"audiences" json:"audiences"`
 	AccessTokenLifetime    Seconds   `db:"access_token_lifetime" json:"access_token_lifetime"` // 0: server default
 	IDTokenLifetime        Seconds   `db:"id_token_lifetime" json:"id_token_lifetime"`
+	RefreshTokenIdle       Seconds   `db:"refresh_token_idle" json:"refresh_token_idle"`         // 0: server default
+	RefreshTokenAbsolute   Seconds   `db:"refresh_token_absolute" json:"refresh_token_absolute"` // 0: server default
 	FirstParty             bool      `db:"first_party" json:"first_party"`
 	LoginURL               string    `db:"login_url" json:"login_url"`
 	Headless               bool      `db:"headless" json:"headless"`
@@ -102,9 +105,12 @@ func (c *Client) validate() error {
 		return bad("type %q: use web, spa or native", c.Type)
 	}
 	for _, g := range c.GrantTypes {
-		if g != GrantAuthorizationCode {
-			return bad("grant_type %q is not supported", g)
+		if g != GrantAuthorizationCode && g != GrantRefreshToken {
+			return bad("grant_type %q: use authorization_code, refresh_token", g)
 		}
+	}
+	if !c.GrantTypes.Contains(GrantAuthorizationCode) {
+		return bad("grant_types: authorization_code is required (refresh tokens come from a sign-in)")
 	}
 	if len(c.RedirectURIs) == 0 {
 		return bad("redirect_uris: at least one is needed")
@@ -124,7 +130,7 @@ func (c *Client) validate() error {
 	if c.AccessTokenFormat != TokenFormatJWT && c.AccessTokenFormat != TokenFormatOpaque {
 		return bad("access_token_format %q: use jwt or opaque", c.AccessTokenFormat)
 	}
-	if c.AccessTokenLifetime < 0 || c.IDTokenLifetime < 0 {
+	if c.AccessTokenLifetime < 0 || c.IDTokenLifetime < 0 || c.RefreshTokenIdle < 0 || c.RefreshTokenAbsolute < 0 {
 		return bad("token lifetimes cannot be negative")
 	}
 	if c.LoginURL != "" {
@@ -177,7 +183,7 @@ func (c *Client) fillDefaults() {
 
 const clientColumns = `id, name, type, auth_method, secret_hash, grant_types, redirect_uris, post_logout_redirect_uris,
 	web_origins, require_pkce, access_token_format, audiences, access_token_lifetime, id_token_lifetime,
-	first_party, login_url, headless, created_at, updated_at`
+	refresh_token_idle, refresh_token_absolute, first_party, login_url, headless, created_at, updated_at`
 
 // CreateClient stores a new client. An ID already taken is ErrConflict.
 func (d *DB) CreateClient(ctx context.Context, c *Client) error {
@@ -187,7 +193,7 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 	}
 	c.CreatedAt = d.Now()
 	c.UpdatedAt = c.CreatedAt
-	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	if _, err := d.exec(ctx, d.db, q, c.args()...); err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, err)
 	}
@@ -197,7 +203,8 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 func (c *Client) args() []any {
 	return []any{c.ID, c.Name, c.Type, c.AuthMethod, c.SecretHash, c.GrantTypes, c.RedirectURIs,
 		c.PostLogoutRedirectURIs, c.WebOrigins, c.RequirePKCE, c.AccessTokenFormat, c.Audiences,
-		c.AccessTokenLifetime, c.IDTokenLifetime, c.FirstParty, c.LoginURL, c.Headless, c.CreatedAt, c.UpdatedAt}
+		c.AccessTokenLifetime, c.IDTokenLifetime, c.RefreshTokenIdle, c.RefreshTokenAbsolute, c.FirstParty, c.LoginURL,
+		c.Headless, c.CreatedAt, c.UpdatedAt}
 }
 
 // GetClient returns the client with this ID.
@@ -229,7 +236,8 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 		const upd = `UPDATE clients SET name = ?, type = ?, auth_method = ?, secret_hash = ?, grant_types = ?,
 			redirect_uris = ?, post_logout_redirect_uris = ?, web_origins = ?, require_pkce = ?,
 			access_token_format = ?, audiences = ?, access_token_lifetime = ?, id_token_lifetime = ?,
-			first_party = ?, login_url = ?, headless = ?, updated_at = ? WHERE id = ?`
+			refresh_token_idle = ?, refresh_token_absolute = ?, first_party = ?, login_url = ?, headless = ?,
+			updated_at = ? WHERE id = ?`
 		args := out.args()[1:]
 		args = append(args[:len(args)-2], out.UpdatedAt, id) // drop created_at/updated_at, add updated_at and the key
 		_, err := d.exec(ctx, q, upd, args...)
@@ -248,4 +256,17 @@ func (d *DB) ListClients(ctx context.Context) ([]Client, error) {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
 	return out, nil
+}
+
+// DeleteClient removes a client and, with it, its authorization requests,
+// consents and tokens.
+func (d *DB) DeleteClient(ctx context.Context, id string) error {
+	n, err := d.exec(ctx, d.db, `DELETE FROM clients WHERE id = ?`, id)
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete client %q: %w", id, err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -25,6 +26,13 @@ type SigningKey struct {
 	CreatedAt     time.Time    `db:"created_at"`
 	ActivatedAt   sql.NullTime `db:"activated_at"`
 	RetiredAt     sql.NullTime `db:"retired_at"`
+	ActivateAfter sql.NullTime `db:"activate_after"` // a next key signs from then on
+	PublishUntil  sql.NullTime `db:"publish_until"`  // a retired key is published until then
+}
+
+// Published reports whether verifiers must still be able to find the key.
+func (k *SigningKey) Published(now time.Time) bool {
+	return k.State != KeyRetired || (k.PublishUntil.Valid && now.Before(k.PublishUntil.Time))
 }
 
 // SigningKeyAAD is the additional data a private key is sealed with.
@@ -32,7 +40,8 @@ func SigningKeyAAD(kid string) []byte {
 	return []byte("signing_keys.private_sealed:" + kid)
 }
 
-const keyColumns = `id, algorithm, private_sealed, public_jwk, state, created_at, activated_at, retired_at`
+const keyColumns = `id, algorithm, private_sealed, public_jwk, state, created_at, activated_at, retired_at,
+	activate_after, publish_until`
 
 // CreateSigningKey stores a key. Creating a second active key fails with
 // ErrConflict, which is how two instances starting at once agree on one.
@@ -41,8 +50,9 @@ func (d *DB) CreateSigningKey(ctx context.Context, k *SigningKey) error {
 	if k.State == KeyActive {
 		k.ActivatedAt = sql.NullTime{Time: k.CreatedAt, Valid: true}
 	}
-	const q = `INSERT INTO signing_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := d.exec(ctx, d.db, q, k.ID, k.Algorithm, k.PrivateSealed, k.PublicJWK, k.State, k.CreatedAt, k.ActivatedAt, k.RetiredAt)
+	const q = `INSERT INTO signing_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err := d.exec(ctx, d.db, q, k.ID, k.Algorithm, k.PrivateSealed, k.PublicJWK, k.State, k.CreatedAt, k.ActivatedAt,
+		k.RetiredAt, k.ActivateAfter, k.PublishUntil)
 	if err != nil {
 		return fmt.Errorf("create signing key: %w", err)
 	}
@@ -65,4 +75,36 @@ func (d *DB) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 		return nil, fmt.Errorf("list signing keys: %w", err)
 	}
 	return out, nil
+}
+
+// PromoteDueKey makes a next key whose activate_after has come the active
+// one, and retires the active key, published until now+publishFor so every
+// token it signed can still be verified. It reports whether it promoted.
+// Two instances may race to promote: the transaction makes one of them a
+// no-op.
+func (d *DB) PromoteDueKey(ctx context.Context, publishFor time.Duration) (bool, error) {
+	now := d.Now()
+	promoted := false
+	err := d.tx(ctx, func(q queryer) error {
+		var next SigningKey
+		err := d.get(ctx, q, &next, `SELECT `+keyColumns+` FROM signing_keys
+			WHERE state = 'next' AND activate_after <= ? ORDER BY activate_after, id LIMIT 1`, now)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := d.exec(ctx, q, `UPDATE signing_keys SET state = 'retired', retired_at = ?, publish_until = ?
+			WHERE state = 'active'`, now, now.Add(publishFor)); err != nil {
+			return err
+		}
+		n, err := d.exec(ctx, q, `UPDATE signing_keys SET state = 'active', activated_at = ? WHERE id = ? AND state = 'next'`, now, next.ID)
+		promoted = n == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("promote signing key: %w", err)
+	}
+	return promoted, nil
 }

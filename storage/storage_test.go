@@ -51,14 +51,17 @@ func TestStore(t *testing.T) {
 	for _, d := range storagetest.Dialects() {
 		t.Run(d.Name, func(t *testing.T) {
 			for _, tc := range tests {
-				t.Run(tc.name, func(t *testing.T) {
-					clock := clocktest.New(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
-					db := storagetest.Open(t, d.URL(t), storage.WithClock(clock.Now))
-					tc.fn(t, fixture{db: db, clock: clock, fresh: func() string { return d.URL(t) }})
-				})
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStoreFixture(t, d)) })
 			}
 		})
 	}
+}
+
+// newStoreFixture migrates a new database of the dialect, on a stopped clock.
+func newStoreFixture(t *testing.T, d storagetest.Dialect) fixture {
+	clock := clocktest.New(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+	db := storagetest.Open(t, d.URL(t), storage.WithClock(clock.Now))
+	return fixture{db: db, clock: clock, fresh: func() string { return d.URL(t) }}
 }
 
 var ctx = context.Background()
@@ -92,6 +95,17 @@ func mustAuthRequest(t *testing.T, f fixture, clientID string) *storage.AuthRequ
 		t.Fatalf("create auth request: %v", err)
 	}
 	return a
+}
+
+// mustSession opens an SSO session for the user, signed in now with both factors.
+func mustSession(t *testing.T, f fixture, userID string) *storage.Session {
+	t.Helper()
+	s := &storage.Session{ID: "s-" + time.Now().Format("150405.000000000"), CookieHash: []byte(time.Now().String()),
+		UserID: userID, AuthTime: f.clock.Now(), AMR: storage.Strings{"pwd", "otp", "mfa"}, ExpiresAt: f.clock.Now().Add(12 * time.Hour)}
+	if err := f.db.CreateSession(ctx, s); err != nil {
+		t.Fatalf("create session: %v", err)
+	}
+	return s
 }
 
 func testUsers(t *testing.T, f fixture) {
@@ -287,14 +301,15 @@ func testAuthRequestLifecycle(t *testing.T, f fixture) {
 		t.Fatalf("callback before the login finished: %v", err)
 	}
 	authTime := f.clock.Now()
-	if err := f.db.CompleteAuthRequest(ctx, a.ID, u.ID, authTime, []string{"pwd", "otp", "mfa"}); err != nil {
+	sess := mustSession(t, f, u.ID)
+	if err := f.db.CompleteAuthRequest(ctx, a.ID, sess); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.db.CompleteAuthRequest(ctx, a.ID, u.ID, authTime, nil); !errors.Is(err, storage.ErrNotFound) {
+	if err := f.db.CompleteAuthRequest(ctx, a.ID, sess); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("completing twice: %v", err)
 	}
 	got, _ := f.db.GetAuthRequest(ctx, a.ID)
-	if !got.Done || got.UserID.String != u.ID || !got.AuthTime.Time.Equal(authTime) || len(got.AMR) != 3 {
+	if !got.Done || got.UserID.String != u.ID || !got.AuthTime.Time.Equal(authTime) || len(got.AMR) != 3 || got.SessionID.String != sess.ID {
 		t.Fatalf("after complete: %+v", got)
 	}
 	if err := f.db.ClaimCallback(ctx, a.ID); err != nil {
@@ -308,7 +323,7 @@ func testAuthRequestLifecycle(t *testing.T, f fixture) {
 	if err := f.db.FailAuthRequest(ctx, b.ID, "login_required"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.db.CompleteAuthRequest(ctx, b.ID, u.ID, authTime, nil); !errors.Is(err, storage.ErrNotFound) {
+	if err := f.db.CompleteAuthRequest(ctx, b.ID, sess); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("completing a failed request: %v", err)
 	}
 	if err := f.db.ClaimCallback(ctx, b.ID); err != nil {
@@ -323,7 +338,8 @@ func testCodeRedeemedOnce(t *testing.T, f fixture) {
 	if err := f.db.SaveCode(ctx, a.ID, []byte("h1"), f.clock.Now().Add(time.Minute)); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("code for an unfinished login: %v", err)
 	}
-	if err := f.db.CompleteAuthRequest(ctx, a.ID, u.ID, f.clock.Now(), nil); err != nil {
+	sess := mustSession(t, f, u.ID)
+	if err := f.db.CompleteAuthRequest(ctx, a.ID, sess); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.db.SaveCode(ctx, a.ID, []byte("h1"), f.clock.Now().Add(time.Minute)); err != nil {
@@ -353,7 +369,7 @@ func testCodeRedeemedOnce(t *testing.T, f fixture) {
 	}
 
 	b := mustAuthRequest(t, f, "app")
-	f.db.CompleteAuthRequest(ctx, b.ID, u.ID, f.clock.Now(), nil)
+	f.db.CompleteAuthRequest(ctx, b.ID, sess)
 	f.db.SaveCode(ctx, b.ID, []byte("h2"), f.clock.Now().Add(time.Minute))
 	f.clock.Advance(61 * time.Second)
 	if _, err := f.db.RedeemCode(ctx, []byte("h2")); !errors.Is(err, storage.ErrNotFound) {

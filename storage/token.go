@@ -14,6 +14,8 @@ type AccessToken struct {
 	ClientID      string         `db:"client_id"`
 	UserID        string         `db:"user_id"`
 	AuthRequestID sql.NullString `db:"auth_request_id"`
+	FamilyID      sql.NullString `db:"family_id"`  // the refresh token family it was issued with
+	SessionID     sql.NullString `db:"session_id"` // the SSO session it was issued under
 	Scopes        Strings        `db:"scopes"`
 	Audience      Strings        `db:"audience"`
 	CreatedAt     time.Time      `db:"created_at"`
@@ -26,15 +28,17 @@ func (t *AccessToken) Active(now time.Time) bool {
 	return !t.RevokedAt.Valid && now.Before(t.ExpiresAt)
 }
 
-const accessTokenColumns = `id, client_id, user_id, auth_request_id, scopes, audience, created_at, expires_at, revoked_at`
+const accessTokenColumns = `id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
+	created_at, expires_at, revoked_at`
 
 // CreateAccessToken stores a new access token. The caller sets the ID and
 // ExpiresAt.
 func (d *DB) CreateAccessToken(ctx context.Context, t *AccessToken) error {
 	t.CreatedAt = d.Now()
-	const q = `INSERT INTO access_tokens (id, client_id, user_id, auth_request_id, scopes, audience, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := d.exec(ctx, d.db, q, t.ID, t.ClientID, t.UserID, t.AuthRequestID, t.Scopes, t.Audience, t.CreatedAt, t.ExpiresAt.UTC())
+	const q = `INSERT INTO access_tokens (id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
+		created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err := d.exec(ctx, d.db, q, t.ID, t.ClientID, t.UserID, t.AuthRequestID, t.FamilyID, t.SessionID, t.Scopes,
+		t.Audience, t.CreatedAt, t.ExpiresAt.UTC())
 	if err != nil {
 		return fmt.Errorf("create access token: %w", err)
 	}

@@ -1,0 +1,99 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// RefreshToken is one link of a rotating chain: using it replaces it with a
+// new token of the same family. Only the token's hash is stored.
+type RefreshToken struct {
+	ID              string         `db:"id"`
+	TokenHash       []byte         `db:"token_hash"`
+	FamilyID        string         `db:"family_id"`
+	ClientID        string         `db:"client_id"`
+	UserID          string         `db:"user_id"`
+	SessionID       sql.NullString `db:"session_id"`
+	Scopes          Strings        `db:"scopes"`
+	Audience        Strings        `db:"audience"`
+	AuthTime        time.Time      `db:"auth_time"`
+	AMR             Strings        `db:"amr"`
+	CreatedAt       time.Time      `db:"created_at"`
+	ExpiresAt       time.Time      `db:"expires_at"`        // idle expiry of this link
+	FamilyExpiresAt time.Time      `db:"family_expires_at"` // absolute expiry of the chain
+	RotatedAt       sql.NullTime   `db:"rotated_at"`
+	RevokedAt       sql.NullTime   `db:"revoked_at"`
+}
+
+// Usable reports whether the token is unrevoked and unexpired at now. A
+// rotated token may still be usable within the grace window; see
+// RotateRefreshToken.
+func (t *RefreshToken) Usable(now time.Time) bool {
+	return !t.RevokedAt.Valid && now.Before(t.ExpiresAt) && now.Before(t.FamilyExpiresAt)
+}
+
+const refreshColumns = `id, token_hash, family_id, client_id, user_id, session_id, scopes, audience, auth_time, amr,
+	created_at, expires_at, family_expires_at, rotated_at, revoked_at`
+
+// CreateRefreshToken stores a new token. The caller sets everything but
+// CreatedAt.
+func (d *DB) CreateRefreshToken(ctx context.Context, t *RefreshToken) error {
+	t.CreatedAt = d.Now()
+	const q = `INSERT INTO refresh_tokens (` + refreshColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`
+	_, err := d.exec(ctx, d.db, q, t.ID, t.TokenHash, t.FamilyID, t.ClientID, t.UserID, t.SessionID, t.Scopes, t.Audience,
+		t.AuthTime.UTC(), t.AMR, t.CreatedAt, t.ExpiresAt.UTC(), t.FamilyExpiresAt.UTC())
+	if err != nil {
+		return fmt.Errorf("create refresh token: %w", err)
+	}
+	return nil
+}
+
+// RefreshTokenByHash returns the token whose hash is hash, in any state.
+func (d *DB) RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error) {
+	var t RefreshToken
+	if err := d.get(ctx, d.db, &t, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE token_hash = ?`, hash); err != nil {
+		return nil, fmt.Errorf("get refresh token: %w", err)
+	}
+	return &t, nil
+}
+
+// GetRefreshToken returns the token with this ID.
+func (d *DB) GetRefreshToken(ctx context.Context, id string) (*RefreshToken, error) {
+	var t RefreshToken
+	if err := d.get(ctx, d.db, &t, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("get refresh token: %w", err)
+	}
+	return &t, nil
+}
+
+// RotateRefreshToken marks the token used and reports whether the caller
+// may replace it. The first use always may. A later use may only within
+// grace of the first (a client retrying a request whose answer it lost);
+// with grace 0, of many concurrent uses exactly one wins.
+func (d *DB) RotateRefreshToken(ctx context.Context, id string, grace time.Duration) (bool, error) {
+	now := d.Now()
+	q := `UPDATE refresh_tokens SET rotated_at = ? WHERE id = ? AND revoked_at IS NULL AND rotated_at IS NULL`
+	args := []any{now, id}
+	if grace > 0 {
+		q = `UPDATE refresh_tokens SET rotated_at = COALESCE(rotated_at, ?)
+			WHERE id = ? AND revoked_at IS NULL AND (rotated_at IS NULL OR rotated_at >= ?)`
+		args = append(args, now.Add(-grace))
+	}
+	n, err := d.exec(ctx, d.db, q, args...)
+	if err != nil {
+		return false, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	return n == 1, nil
+}
+
+// RevokeFamily revokes every refresh token of a family and every access
+// token issued from them.
+func (d *DB) RevokeFamily(ctx context.Context, familyID string) error {
+	err := d.tx(ctx, func(q queryer) error { return d.revokeTokensWhere(ctx, q, "family_id = ?", familyID) })
+	if err != nil {
+		return fmt.Errorf("revoke token family: %w", err)
+	}
+	return nil
+}

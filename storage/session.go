@@ -1,0 +1,116 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Session is a browser's single sign-on session: who signed in, when and
+// how. While it lives, a new authorization skips both steps.
+type Session struct {
+	ID         string       `db:"id"` // public; the ID token's sid
+	CookieHash []byte       `db:"cookie_hash"`
+	UserID     string       `db:"user_id"`
+	AuthTime   time.Time    `db:"auth_time"`
+	AMR        Strings      `db:"amr"`
+	CreatedAt  time.Time    `db:"created_at"`
+	LastSeenAt time.Time    `db:"last_seen_at"`
+	ExpiresAt  time.Time    `db:"expires_at"` // absolute
+	EndedAt    sql.NullTime `db:"ended_at"`
+}
+
+// Active reports whether the session may still be used at now, given the
+// idle lifetime.
+func (s *Session) Active(now time.Time, idle time.Duration) bool {
+	return !s.EndedAt.Valid && now.Before(s.ExpiresAt) && now.Before(s.LastSeenAt.Add(idle))
+}
+
+const sessionColumns = `id, cookie_hash, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ended_at`
+
+// CreateSession stores a new session. The caller sets ID, CookieHash,
+// UserID, AuthTime, AMR and ExpiresAt.
+func (d *DB) CreateSession(ctx context.Context, s *Session) error {
+	s.CreatedAt = d.Now()
+	s.LastSeenAt = s.CreatedAt
+	const q = `INSERT INTO sessions (` + sessionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`
+	_, err := d.exec(ctx, d.db, q, s.ID, s.CookieHash, s.UserID, s.AuthTime.UTC(), s.AMR, s.CreatedAt, s.LastSeenAt, s.ExpiresAt.UTC())
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+// SessionByCookie returns the session whose cookie MAC is hash, ended or
+// not.
+func (d *DB) SessionByCookie(ctx context.Context, hash []byte) (*Session, error) {
+	var s Session
+	if err := d.get(ctx, d.db, &s, `SELECT `+sessionColumns+` FROM sessions WHERE cookie_hash = ?`, hash); err != nil {
+		return nil, fmt.Errorf("get session: %w", err)
+	}
+	return &s, nil
+}
+
+// GetSession returns the session with this ID.
+func (d *DB) GetSession(ctx context.Context, id string) (*Session, error) {
+	var s Session
+	if err := d.get(ctx, d.db, &s, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("get session: %w", err)
+	}
+	return &s, nil
+}
+
+// TouchSession records that the session was just used, which restarts its
+// idle lifetime.
+func (d *DB) TouchSession(ctx context.Context, id string) error {
+	if _, err := d.exec(ctx, d.db, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND ended_at IS NULL`, d.Now(), id); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
+}
+
+// EndSession ends one session and revokes the tokens issued under it.
+func (d *DB) EndSession(ctx context.Context, id string) error {
+	err := d.tx(ctx, func(q queryer) error {
+		now := d.Now()
+		if _, err := d.exec(ctx, q, `UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL`, now, id); err != nil {
+			return err
+		}
+		return d.revokeTokensWhere(ctx, q, "session_id = ?", id)
+	})
+	if err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return nil
+}
+
+// EndUserSessions ends every session of a user and revokes every token
+// issued to them: after their account was disabled, their password set or
+// their second factor reset.
+func (d *DB) EndUserSessions(ctx context.Context, userID string) error {
+	err := d.tx(ctx, func(q queryer) error {
+		now := d.Now()
+		if _, err := d.exec(ctx, q, `UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL`, now, userID); err != nil {
+			return err
+		}
+		return d.revokeTokensWhere(ctx, q, "user_id = ?", userID)
+	})
+	if err != nil {
+		return fmt.Errorf("end sessions of user %s: %w", userID, err)
+	}
+	return nil
+}
+
+// revokeTokensWhere revokes the refresh and access tokens matching where
+// (a condition on a column both tables have).
+func (d *DB) revokeTokensWhere(ctx context.Context, q queryer, where string, arg any) error {
+	now := d.Now()
+	for _, table := range []string{"refresh_tokens", "access_tokens"} {
+		stmt := `UPDATE ` + table + ` SET revoked_at = ? WHERE ` + where + ` AND revoked_at IS NULL`
+		if _, err := d.exec(ctx, q, stmt, now, arg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
