@@ -122,7 +122,7 @@ func testSigningKeyOnce(t *testing.T, url string) {
 	const instances = 4
 	managers := make([]*keys.Manager, instances)
 	for i := range managers {
-		managers[i] = keys.NewManager(storagetest.Open(t, url), keys.NewSealer(master), time.Now)
+		managers[i] = keys.NewManager(storagetest.Open(t, url), keys.NewSealer(master), time.Now, 10*time.Minute)
 	}
 	var wg sync.WaitGroup
 	for _, m := range managers {

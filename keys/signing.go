@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ type Manager struct {
 	sealer   *Sealer
 	now      func() time.Time
 	cacheFor time.Duration
+	lifetime time.Duration // the server's longest default token lifetime
 
 	mu       sync.Mutex
 	signer   *Signer
@@ -51,8 +53,73 @@ type Manager struct {
 const rsaBits = 2048
 
 // NewManager returns a Manager over the store's signing_keys table.
-func NewManager(db *storage.DB, sealer *Sealer, now func() time.Time) *Manager {
-	return &Manager{db: db, sealer: sealer, now: now, cacheFor: time.Minute}
+// lifetime is the longest token lifetime the server issues by default; a
+// retired key stays published at least that long (or a client's longer
+// override).
+func NewManager(db *storage.DB, sealer *Sealer, now func() time.Time, lifetime time.Duration) *Manager {
+	return &Manager{db: db, sealer: sealer, now: now, cacheFor: time.Minute, lifetime: lifetime}
+}
+
+// ErrNextExists means a rotation is already under way.
+var ErrNextExists = errors.New("a next key is already published and waiting to sign")
+
+// Rotate publishes a new key that starts signing after activateAfter. Until
+// then verifiers can fetch it from the JWKS; once it signs, the key it
+// replaces stays published until every token it signed has expired.
+func (m *Manager) Rotate(ctx context.Context, activateAfter time.Duration) (*storage.SigningKey, error) {
+	stored, err := m.db.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range stored {
+		if k.State == storage.KeyNext {
+			return nil, fmt.Errorf("%w: %s signs from %s", ErrNextExists, k.ID, k.ActivateAfter.Time.Format(time.RFC3339))
+		}
+	}
+	k, err := m.generate(storage.KeyNext)
+	if err != nil {
+		return nil, err
+	}
+	k.ActivateAfter = sql.NullTime{Time: m.now().Add(activateAfter), Valid: true}
+	if err := m.db.CreateSigningKey(ctx, k); err != nil {
+		return nil, err
+	}
+	m.invalidate()
+	return k, nil
+}
+
+// Promote lets a next key whose time has come sign, retiring the current
+// one. The server calls it periodically; it is cheap when nothing is due.
+func (m *Manager) Promote(ctx context.Context) (bool, error) {
+	publishFor, err := m.retiredFor(ctx)
+	if err != nil {
+		return false, err
+	}
+	ok, err := m.db.PromoteDueKey(ctx, publishFor)
+	if ok {
+		m.invalidate()
+	}
+	return ok, err
+}
+
+// retiredFor is how long a retired key must stay published: the longest
+// lifetime of any token it may have signed, plus a margin for clock skew.
+func (m *Manager) retiredFor(ctx context.Context) (time.Duration, error) {
+	longest := m.lifetime
+	clients, err := m.db.ListClients(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range clients {
+		longest = max(longest, time.Duration(c.AccessTokenLifetime), time.Duration(c.IDTokenLifetime))
+	}
+	return longest + 5*time.Minute, nil
+}
+
+func (m *Manager) invalidate() {
+	m.mu.Lock()
+	m.signer = nil
+	m.mu.Unlock()
 }
 
 // Ensure creates an active RS256 key if there is none. When two instances
@@ -127,13 +194,20 @@ func (m *Manager) load(ctx context.Context) error {
 	if fresh {
 		return nil
 	}
+	if _, err := m.Promote(ctx); err != nil {
+		return err
+	}
 	stored, err := m.db.ListSigningKeys(ctx)
 	if err != nil {
 		return err
 	}
 	var signer *Signer
 	var public []PublicKey
+	now := m.now()
 	for _, k := range stored {
+		if !k.Published(now) {
+			continue
+		}
 		var jwk jose.JSONWebKey
 		if err := json.Unmarshal([]byte(k.PublicJWK), &jwk); err != nil {
 			return fmt.Errorf("signing key %s: public JWK: %w", k.ID, err)

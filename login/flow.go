@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/stile-id/stile/storage"
 )
@@ -26,10 +23,12 @@ type Flow struct {
 	db          *storage.DB
 	hasher      Hasher
 	sealer      Sealer
+	sessions    *Sessions
 	throttle    *throttle
 	now         func() time.Time
 	callbackURL func(ctx context.Context, authRequestID string) string
 	log         *slog.Logger
+	issuerLabel string // how authenticator apps list stile's accounts
 	dummyHash   string // verified against when the user is unknown: same cost, same answer
 
 	// MaxOTPFailures is how many wrong codes kill a transaction.
@@ -41,10 +40,12 @@ type Config struct {
 	DB          *storage.DB
 	Hasher      Hasher
 	Sealer      Sealer
+	Sessions    *Sessions
 	Pepper      []byte // HMAC key for throttling unknown usernames
 	Now         func() time.Time
 	CallbackURL func(ctx context.Context, authRequestID string) string
 	Log         *slog.Logger
+	IssuerLabel string // the issuer as authenticator apps show it, e.g. "stile id.example.com"
 }
 
 // NewFlow returns a Flow. It computes one hash up front: the stand-in that
@@ -55,34 +56,105 @@ func NewFlow(c Config) (*Flow, error) {
 		return nil, err
 	}
 	return &Flow{
-		db: c.DB, hasher: c.Hasher, sealer: c.Sealer, now: c.Now, callbackURL: c.CallbackURL, log: c.Log,
-		throttle: &throttle{db: c.DB, pepper: c.Pepper}, dummyHash: dummy, MaxOTPFailures: 5,
+		db: c.DB, hasher: c.Hasher, sealer: c.Sealer, sessions: c.Sessions, now: c.Now, callbackURL: c.CallbackURL,
+		log: c.Log, issuerLabel: c.IssuerLabel, throttle: &throttle{db: c.DB, pepper: c.Pepper}, dummyHash: dummy,
+		MaxOTPFailures: 5,
 	}, nil
 }
 
-// Begun is what the hand-off found: either a login to show, or (Redirect
-// set) an answer for the client, such as login_required for prompt=none.
+// Next is where a browser goes after a step that ended the login: the
+// provider's callback (RedirectURI), or the consent page for an
+// authorization request (ConsentFor). A step that started a session also
+// hands back its cookie value, for the handler to set.
+type Next struct {
+	RedirectURI   string
+	ConsentFor    string
+	SessionCookie string
+}
+
+// Begun is what the hand-off found: a login to show (Next nil), or where
+// to go without one — the callback, silently signed in through the SSO
+// session or with an error such as login_required; or the consent page.
 type Begun struct {
 	AuthRequest *storage.AuthRequest
 	LoginHint   string
-	Redirect    string
+	Next        *Next
 }
 
 // Begin checks an authorization request at the /login hand-off and binds it
-// to the browser presenting binding. The first browser to arrive owns it.
-func (f *Flow) Begin(ctx context.Context, authRequestID string, binding []byte) (*Begun, error) {
+// to the browser presenting binding; the first browser to arrive owns it.
+// With the browser's SSO session (current, may be nil) it signs in
+// silently, unless prompt, max_age or id_token_hint ask for a new login.
+func (f *Flow) Begin(ctx context.Context, authRequestID string, binding []byte, current *storage.Session) (*Begun, error) {
 	ar, err := f.openAuthRequest(ctx, authRequestID, binding)
 	if err != nil {
 		return nil, err
 	}
-	if ar.Prompt.Contains("none") {
-		// No SSO session exists yet, so a silent login cannot succeed.
-		if err := f.db.FailAuthRequest(ctx, ar.ID, "login_required"); err != nil {
-			return nil, internal(err)
+	if f.reusable(ar, current) {
+		next, err := f.afterLogin(ctx, ar, current)
+		if err != nil {
+			return nil, err
 		}
-		return &Begun{AuthRequest: ar, Redirect: f.callbackURL(ctx, ar.ID)}, nil
+		return &Begun{AuthRequest: ar, Next: next}, nil
+	}
+	if ar.Prompt.Contains("none") {
+		next, err := f.end(ctx, ar, "login_required")
+		return &Begun{AuthRequest: ar, Next: next}, err
 	}
 	return &Begun{AuthRequest: ar, LoginHint: ar.LoginHint}, nil
+}
+
+// reusable reports whether the session can answer the request without a
+// new login: it exists, is recent enough for max_age (prompt=login arrives
+// as max_age=0), and belongs to the id_token_hint's user if there is one.
+func (f *Flow) reusable(ar *storage.AuthRequest, s *storage.Session) bool {
+	switch {
+	case s == nil, ar.Prompt.Contains("login"), ar.Prompt.Contains("select_account"):
+		return false
+	case ar.HintSubject != "" && ar.HintSubject != s.UserID:
+		return false
+	case ar.MaxAge.Valid && (ar.MaxAge.Int64 == 0 || f.now().Sub(s.AuthTime) > time.Duration(ar.MaxAge.Int64)*time.Second):
+		return false
+	}
+	return true
+}
+
+// end finishes the request with an OAuth error for the client.
+func (f *Flow) end(ctx context.Context, ar *storage.AuthRequest, code string) (*Next, error) {
+	if err := f.db.FailAuthRequest(ctx, ar.ID, code); err != nil {
+		return nil, internal(err)
+	}
+	return &Next{RedirectURI: f.callbackURL(ctx, ar.ID)}, nil
+}
+
+// afterLogin answers the request for the session's user: through the
+// consent page if the client needs consent, or straight to the callback.
+func (f *Flow) afterLogin(ctx context.Context, ar *storage.AuthRequest, s *storage.Session) (*Next, error) {
+	need, err := f.needsConsent(ctx, ar, s.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if need {
+		if ar.Prompt.Contains("none") {
+			return f.end(ctx, ar, "consent_required")
+		}
+		return &Next{ConsentFor: ar.ID}, nil
+	}
+	return f.answer(ctx, ar, s)
+}
+
+// answer completes the request with the session's user, auth_time and amr.
+func (f *Flow) answer(ctx context.Context, ar *storage.AuthRequest, s *storage.Session) (*Next, error) {
+	if err := f.db.CompleteAuthRequest(ctx, ar.ID, s); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fail(CodeExpired, msgExpired)
+		}
+		return nil, internal(err)
+	}
+	if err := f.sessions.touch(ctx, s); err != nil {
+		return nil, internal(err)
+	}
+	return &Next{RedirectURI: f.callbackURL(ctx, ar.ID)}, nil
 }
 
 // openAuthRequest loads a request that is still waiting for a login and
@@ -109,249 +181,6 @@ func (f *Flow) openAuthRequest(ctx context.Context, id string, binding []byte) (
 		return nil, fail(CodeWrongBrowser, msgWrongBrowser)
 	}
 	return ar, nil
-}
-
-// Credentials is the first step's input.
-type Credentials struct {
-	AuthRequestID string
-	Binding       []byte // MAC of the browser's binding cookie
-	Username      string
-	Password      string
-	RemoteAddr    string // for the log
-}
-
-// Challenge is what the second step needs: the transaction and the method
-// the server chose for it.
-type Challenge struct {
-	TransactionID string
-	Method        string // TOTP
-	Message       string
-}
-
-// Method names, as the JSON API will report them in authType.
-const MethodTOTP = "TOTP"
-
-// Authenticate checks a username and password. Unknown usernames and wrong
-// passwords take the same path — one argon2id computation, one failure
-// counted, one answer — so neither the reply nor its timing tells them apart.
-func (f *Flow) Authenticate(ctx context.Context, in Credentials) (*Challenge, error) {
-	if strings.TrimSpace(in.Username) == "" || in.Password == "" {
-		return nil, fail(CodeInvalidRequest, "Enter your username and password.")
-	}
-	if len(in.Username) > 256 || len(in.Password) > MaxPasswordLength {
-		return nil, fail(CodeInvalidRequest, "The username or password is too long.")
-	}
-	ar, err := f.openAuthRequest(ctx, in.AuthRequestID, in.Binding)
-	if err != nil {
-		return nil, err
-	}
-	user, err := f.checkPassword(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	log := f.log.With("user", user.ID, "client", ar.ClientID, "remote", in.RemoteAddr)
-	if user.Disabled {
-		log.Info("login refused", "step", "password", "reason", "disabled")
-		return nil, fail(CodeAccountDisabled, msgDisabled)
-	}
-	if _, err := f.db.GetTOTP(ctx, user.ID); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			log.Info("login refused", "step", "password", "reason", "no second factor enrolled")
-			return nil, fail(CodeNoSecondFactor, msgNoSecondFactor)
-		}
-		return nil, internal(err)
-	}
-	tx := &storage.LoginTransaction{
-		ID:            newID(),
-		AuthRequestID: sql.NullString{String: ar.ID, Valid: true},
-		ClientID:      ar.ClientID,
-		UserID:        user.ID,
-		BindingHash:   in.Binding,
-		Method:        MethodTOTP,
-		ExpiresAt:     ar.ExpiresAt,
-	}
-	if err := f.db.CreateLoginTransaction(ctx, tx); err != nil {
-		return nil, internal(err)
-	}
-	log.Info("login step passed", "step", "password", "transaction", tx.ID)
-	return &Challenge{TransactionID: tx.ID, Method: MethodTOTP, Message: "Enter the 6-digit code from your authenticator app."}, nil
-}
-
-// checkPassword returns the user if the password is theirs. Failures are
-// counted; a locked subject is refused before any hashing.
-func (f *Flow) checkPassword(ctx context.Context, in Credentials) (*storage.User, error) {
-	user, err := f.db.GetUserByUsername(ctx, in.Username)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, internal(err)
-	}
-	subject, hash := f.throttle.nameSubject(in.Username), f.dummyHash
-	if user != nil {
-		subject = userSubject(user.ID)
-		if user.PasswordHash != "" {
-			hash = user.PasswordHash
-		}
-	}
-	now := f.now()
-	if err := f.throttle.check(ctx, subject, now); err != nil {
-		f.log.Info("login refused", "step", "password", "reason", "throttled", "subject", subject, "remote", in.RemoteAddr)
-		return nil, err
-	}
-	ok, err := f.hasher.Verify(hash, in.Password)
-	if err != nil {
-		return nil, internal(err)
-	}
-	if user == nil || user.PasswordHash == "" || !ok {
-		if err := f.throttle.failure(ctx, subject, now); err != nil {
-			return nil, internal(err)
-		}
-		f.log.Info("login failed", "step", "password", "subject", subject, "known_user", user != nil, "remote", in.RemoteAddr)
-		return nil, fail(CodeInvalidCredentials, msgInvalidCredentials)
-	}
-	return user, nil
-}
-
-// OneTimeCode is the second step's input.
-type OneTimeCode struct {
-	TransactionID string
-	Binding       []byte
-	OTP           string
-	RemoteAddr    string
-}
-
-// Completed is a finished login: the browser goes to RedirectURI, the
-// provider's callback, which answers the client.
-type Completed struct {
-	RedirectURI string
-}
-
-// Verify checks the one-time code of an open transaction and, if it is
-// right, completes the authorization request. Wrong codes count against
-// the transaction (MaxOTPFailures kill it) and against the account.
-func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (*Completed, error) {
-	code := strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return -1
-		}
-		return r
-	}, in.OTP)
-	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
-		return nil, fail(CodeInvalidRequest, "Enter the 6-digit code.")
-	}
-	tx, err := f.openTransaction(ctx, in.TransactionID, in.Binding)
-	if err != nil {
-		return nil, err
-	}
-	log := f.log.With("user", tx.UserID, "client", tx.ClientID, "transaction", tx.ID, "remote", in.RemoteAddr)
-	subject := userSubject(tx.UserID)
-	now := f.now()
-	if err := f.throttle.check(ctx, subject, now); err != nil {
-		log.Info("login refused", "step", "otp", "reason", "throttled")
-		return nil, err
-	}
-	ok, err := f.checkTOTP(ctx, tx.UserID, code, now)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, f.otpFailure(ctx, tx, log)
-	}
-	if err := f.db.FinishLoginTransaction(ctx, tx.ID); err != nil {
-		return nil, fail(CodeExpired, msgExpired)
-	}
-	return f.complete(ctx, tx, now, log)
-}
-
-func (f *Flow) openTransaction(ctx context.Context, id string, binding []byte) (*storage.LoginTransaction, error) {
-	if id == "" {
-		return nil, fail(CodeInvalidRequest, "The sign-in transaction is missing. Sign in again.")
-	}
-	tx, err := f.db.GetLoginTransaction(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fail(CodeExpired, msgExpired)
-	}
-	if err != nil {
-		return nil, internal(err)
-	}
-	if !hmac.Equal(tx.BindingHash, binding) {
-		return nil, fail(CodeWrongBrowser, msgWrongBrowser)
-	}
-	switch {
-	case tx.State == storage.TxDead:
-		return nil, deadError()
-	case tx.State != storage.TxOTP || !f.now().Before(tx.ExpiresAt):
-		return nil, fail(CodeExpired, msgExpired)
-	}
-	return tx, nil
-}
-
-// checkTOTP reports whether code is the user's current TOTP code and not one
-// used before; an accepted step is recorded in the same statement that
-// checks it, so a code works once across all instances.
-func (f *Flow) checkTOTP(ctx context.Context, userID, code string, now time.Time) (bool, error) {
-	enrolled, secret, err := OpenTOTP(ctx, f.db, f.sealer, userID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, fail(CodeNoSecondFactor, msgNoSecondFactor)
-	}
-	if err != nil {
-		return false, internal(err)
-	}
-	step, ok := matchTOTP(secret, code, now, enrolled.LastStep)
-	if !ok {
-		return false, nil
-	}
-	accepted, err := f.db.AcceptTOTPStep(ctx, userID, step)
-	if err != nil {
-		return false, internal(err)
-	}
-	return accepted, nil
-}
-
-func (f *Flow) otpFailure(ctx context.Context, tx *storage.LoginTransaction, log *slog.Logger) error {
-	if err := f.throttle.failure(ctx, userSubject(tx.UserID), f.now()); err != nil {
-		return internal(err)
-	}
-	after, err := f.db.RecordOTPFailure(ctx, tx.ID, f.MaxOTPFailures)
-	if err != nil {
-		return internal(err)
-	}
-	log.Info("login failed", "step", "otp", "failures", after.OTPFailures)
-	if after.State == storage.TxDead {
-		return deadError()
-	}
-	return fail(CodeInvalidOTP, msgInvalidOTP)
-}
-
-// complete ends a login whose factors all passed: the account's failures
-// are forgotten and the authorization request records who signed in.
-func (f *Flow) complete(ctx context.Context, tx *storage.LoginTransaction, now time.Time, log *slog.Logger) (*Completed, error) {
-	user, err := f.db.GetUser(ctx, tx.UserID)
-	if err != nil {
-		return nil, internal(err)
-	}
-	if user.Disabled { // disabled while the code was being typed
-		return nil, fail(CodeAccountDisabled, msgDisabled)
-	}
-	if err := f.throttle.success(ctx, userSubject(tx.UserID)); err != nil {
-		return nil, internal(err)
-	}
-	arID := tx.AuthRequestID.String
-	if err := f.db.CompleteAuthRequest(ctx, arID, tx.UserID, now, []string{"pwd", "otp", "mfa"}); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, fail(CodeExpired, msgExpired)
-		}
-		return nil, internal(err)
-	}
-	log.Info("login succeeded", "amr", "pwd otp mfa")
-	return &Completed{RedirectURI: f.callbackURL(ctx, arID)}, nil
-}
-
-// deadError ends a transaction killed by wrong codes. Its authorization
-// request may still be open: the user can start over with the password,
-// which the account's failure counter keeps in check.
-func deadError() *Error {
-	e := fail(CodeExpired, msgDead)
-	e.Restart = true
-	return e
 }
 
 // ClientName returns the display name of the client an authorization

@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/gorilla/mux"
+	"github.com/stile-id/stile/storage"
 )
 
 //go:embed templates/*.html
@@ -23,7 +24,7 @@ var staticFS embed.FS
 // pages are parsed once, each page with the shared layout.
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"password", "otp", "message"} {
+	for _, name := range []string{"password", "otp", "message", "consent", "account", "enroll", "enroll_secret"} {
 		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return out
@@ -35,16 +36,20 @@ var pages = func() map[string]*template.Template {
 //	GET  /login?authRequestID=…   hand-off from /authorize: bind, then the password form
 //	POST /login                    username + password → 303 to the code form
 //	GET  /login/otp?transactionID=… the code form
-//	POST /login/otp                otp → 303 to the provider's callback
+//	POST /login/otp                otp → a new SSO session; 303 to the consent page or the callback
+//	GET  /login/consent?authRequestID=… what a third-party client asks for
+//	POST /login/consent            allow or deny → 303 to the callback
+//	GET  /account                   the signed-in user's consents; withdraw one, or sign out
 type Handler struct {
-	flow   *Flow
-	binder *Binder
-	log    *slog.Logger
+	flow     *Flow
+	binder   *Binder
+	sessions *Sessions
+	log      *slog.Logger
 }
 
 // NewHandler returns the HTML login handler.
-func NewHandler(flow *Flow, binder *Binder, log *slog.Logger) *Handler {
-	return &Handler{flow: flow, binder: binder, log: log}
+func NewHandler(flow *Flow, binder *Binder, sessions *Sessions, log *slog.Logger) *Handler {
+	return &Handler{flow: flow, binder: binder, sessions: sessions, log: log}
 }
 
 // Mount adds the login routes to r.
@@ -56,6 +61,10 @@ func (h *Handler) Mount(r *mux.Router) {
 	s.Handle("", csrf.Handler(http.HandlerFunc(h.submitPassword))).Methods(http.MethodPost)
 	s.HandleFunc("/otp", h.showOTP).Methods(http.MethodGet, http.MethodHead)
 	s.Handle("/otp", csrf.Handler(http.HandlerFunc(h.submitOTP))).Methods(http.MethodPost)
+	s.HandleFunc("/consent", h.showConsent).Methods(http.MethodGet, http.MethodHead)
+	s.Handle("/consent", csrf.Handler(http.HandlerFunc(h.submitConsent))).Methods(http.MethodPost)
+	h.mountAccount(r, csrf)
+	h.mountEnrollment(r, csrf)
 	static, _ := fs.Sub(staticFS, "static")
 	s.PathPrefix("/static/").Handler(http.StripPrefix("/login/static/", http.FileServerFS(static)))
 }
@@ -78,17 +87,21 @@ func securityHeaders(next http.Handler) http.Handler {
 type page struct {
 	Title, ClientName, Error, Message      string
 	AuthRequestID, TransactionID, Username string
+	Scopes                                 []scopeText       // consent
+	Consents                               []storage.Consent // account
+	Token, Secret, URL                     string            // enrolment
+	QR                                     template.URL      // enrolment: a data: URL of a PNG
 }
 
 func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
-	begun, err := h.flow.Begin(r.Context(), id, h.binder.Ensure(w, r))
+	begun, err := h.flow.Begin(r.Context(), id, h.binder.Ensure(w, r), h.sessions.Current(r))
 	if err != nil {
 		h.fail(w, r, err, page{Title: "Sign in"})
 		return
 	}
-	if begun.Redirect != "" {
-		http.Redirect(w, r, begun.Redirect, http.StatusSeeOther)
+	if begun.Next != nil {
+		h.follow(w, r, begun.Next)
 		return
 	}
 	h.render(w, http.StatusOK, "password", page{Title: "Sign in", ClientName: h.flow.ClientName(r.Context(), id),
@@ -129,14 +142,30 @@ func (h *Handler) showOTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) submitOTP(w http.ResponseWriter, r *http.Request) {
 	txID, arID := r.PostFormValue("transactionID"), r.PostFormValue("authRequestID")
 	binding, _ := h.binder.Get(r)
-	done, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: txID, Binding: binding,
-		OTP: r.PostFormValue("otp"), RemoteAddr: r.RemoteAddr})
+	in := OneTimeCode{TransactionID: txID, Binding: binding, OTP: r.PostFormValue("otp"), RemoteAddr: r.RemoteAddr}
+	if cur := h.sessions.Current(r); cur != nil {
+		in.Replaces = cur.ID
+	}
+	next, err := h.flow.Verify(r.Context(), in)
 	if err != nil {
 		h.fail(w, r, err, page{Title: "Enter your code", AuthRequestID: arID, TransactionID: txID,
 			Message: "Enter the 6-digit code from your authenticator app."})
 		return
 	}
-	http.Redirect(w, r, done.RedirectURI, http.StatusSeeOther)
+	h.follow(w, r, next)
+}
+
+// follow sends the browser where a finished step leads, with its new
+// session cookie if the step started a session.
+func (h *Handler) follow(w http.ResponseWriter, r *http.Request, next *Next) {
+	if next.SessionCookie != "" {
+		h.sessions.setCookie(w, next.SessionCookie)
+	}
+	if next.ConsentFor != "" {
+		http.Redirect(w, r, "/login/consent?"+url.Values{"authRequestID": {next.ConsentFor}}.Encode(), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, next.RedirectURI, http.StatusSeeOther)
 }
 
 // fail renders a failed step with its status. Errors the user can fix

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,11 +76,17 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	case req.CodeChallenge == "" && c.c.RequirePKCE:
 		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE is required: send code_challenge with code_challenge_method=S256")
 	}
+	scopes := storage.Strings(req.Scopes)
+	if !c.c.GrantTypes.Contains(storage.GrantRefreshToken) {
+		// OpenID Connect Core §11: offline_access is ignored for a client
+		// that cannot use refresh tokens.
+		scopes = slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == oidc.ScopeOfflineAccess })
+	}
 	a := &storage.AuthRequest{
 		ID:                  newID(),
 		ClientID:            req.ClientID,
 		RedirectURI:         req.RedirectURI,
-		Scopes:              storage.Strings(req.Scopes),
+		Scopes:              scopes,
 		State:               req.State,
 		Nonce:               req.Nonce,
 		ResponseType:        string(req.ResponseType),

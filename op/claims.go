@@ -67,7 +67,22 @@ func (s *Storage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo,
 		return s.serverError(ctx, "get user for ID token", err)
 	}
 	userClaims(ui, u, scopes)
+	// sid names the SSO session, so a logout with this ID token as hint
+	// ends that session even where the browser's cookie is not sent.
+	if sid := sessionOf(req); sid != "" {
+		ui.AppendClaims("sid", sid)
+	}
 	return nil
+}
+
+func sessionOf(req zop.IDTokenRequest) string {
+	switch r := req.(type) {
+	case *authRequest:
+		return r.a.SessionID.String
+	case *refreshRequest:
+		return r.t.SessionID.String
+	}
+	return ""
 }
 
 // SetUserinfoFromToken implements op.Storage: the userinfo response for an

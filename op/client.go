@@ -100,6 +100,20 @@ func (c *client) accessTokenLifetime() time.Duration {
 	return c.lifetimes.AccessToken
 }
 
+func (c *client) refreshIdle() time.Duration {
+	if c.c.RefreshTokenIdle > 0 {
+		return time.Duration(c.c.RefreshTokenIdle)
+	}
+	return c.lifetimes.RefreshIdle
+}
+
+func (c *client) refreshAbsolute() time.Duration {
+	if c.c.RefreshTokenAbsolute > 0 {
+		return time.Duration(c.c.RefreshTokenAbsolute)
+	}
+	return c.lifetimes.RefreshAbsolute
+}
+
 // audience is what access tokens for this client carry in aud: its
 // configured audiences, or its own ID when it has none.
 func (c *client) audience() []string {

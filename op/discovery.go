@@ -7,9 +7,9 @@ import (
 )
 
 var (
-	scopesSupported = []string{"openid", "profile", "email"}
+	scopesSupported = []string{"openid", "profile", "email", "offline_access"}
 	claimsSupported = []string{
-		"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "c_hash",
+		"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "c_hash", "sid",
 		ClaimUID, ClaimRoles, ClaimAttributes, "preferred_username", "email",
 	}
 )
@@ -19,15 +19,20 @@ var (
 // advertises implicit, JWT bearer and device flows). It is computed once.
 func discovery(issuer string) ([]byte, error) {
 	doc := map[string]any{
-		"issuer":                                issuer,
-		"authorization_endpoint":                issuer + "/authorize",
-		"token_endpoint":                        issuer + "/oauth/token",
-		"userinfo_endpoint":                     issuer + "/userinfo",
-		"jwks_uri":                              issuer + "/keys",
+		"issuer":                 issuer,
+		"authorization_endpoint": issuer + "/authorize",
+		"token_endpoint":         issuer + "/oauth/token",
+		"userinfo_endpoint":      issuer + "/userinfo",
+		"jwks_uri":               issuer + "/keys",
+		"introspection_endpoint": issuer + "/oauth/introspect",
+		"revocation_endpoint":    issuer + "/revoke",
+		"end_session_endpoint":   issuer + "/end_session",
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
+		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
 		"scopes_supported":                      scopesSupported,
 		"response_types_supported":              []string{"code"},
 		"response_modes_supported":              []string{"query", "form_post"},
-		"grant_types_supported":                 []string{"authorization_code"},
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},

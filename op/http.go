@@ -171,15 +171,28 @@ func (c *capture) Write(b []byte) (int, error) {
 	return c.ResponseWriter.Write(b)
 }
 
-var errorTemplate = template.Must(template.New("error").Parse(`<!doctype html>
+// pageHead and pageFoot frame the few pages the provider renders itself,
+// in the login pages' style.
+const (
+	pageHead = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign-in stopped · stile</title><link rel="stylesheet" href="/login/static/style.css"></head>
-<body><main class="card"><h1>Sign-in stopped</h1><p class="error" role="alert">{{.}}</p></main></body></html>
-`))
+<title>stile</title><link rel="stylesheet" href="/login/static/style.css"></head>
+<body><main class="card">`
+	pageFoot = `</main></body></html>
+`
+)
 
-// renderError shows a page that ends a sign-in, with the headers of every
-// stile page.
+var errorTemplate = template.Must(template.New("error").Parse(pageHead +
+	`<h1>Sign-in stopped</h1><p class="error" role="alert">{{.}}</p>` + pageFoot))
+
+// renderError shows a page that ends a sign-in.
 func renderError(w http.ResponseWriter, status int, message string) {
+	renderPage(w, status, errorTemplate, message)
+}
+
+// renderPage writes a page with the headers of every stile page: a strict
+// CSP, no framing, no referrer, no caching.
+func renderPage(w http.ResponseWriter, status int, t *template.Template, data any) {
 	h := w.Header()
 	h.Del("Location")
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -189,5 +202,5 @@ func renderError(w http.ResponseWriter, status int, message string) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	errorTemplate.Execute(w, message)
+	t.Execute(w, data)
 }

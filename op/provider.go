@@ -28,6 +28,8 @@ type Config struct {
 	// CheckBrowser reports whether r comes from the browser the
 	// authorization request is bound to; the callback refuses otherwise.
 	CheckBrowser func(r *http.Request, authRequestID string) error
+	// Sessions ends SSO sessions at logout.
+	Sessions SessionEnder
 }
 
 // Provider is stile's OpenID provider: the library's provider over stile's
@@ -42,6 +44,8 @@ type Provider struct {
 	cors         *cors.Cors
 	log          *slog.Logger
 	checkBrowser func(r *http.Request, authRequestID string) error
+	sessions     SessionEnder
+	csrf         *http.CrossOriginProtection
 }
 
 // SecretKey is the HMAC key client secrets are digested with.
@@ -52,8 +56,8 @@ func New(c Config) (*Provider, error) {
 	if err := checkIssuer(c.Issuer); err != nil {
 		return nil, err
 	}
-	if c.CheckBrowser == nil {
-		return nil, errors.New("provider: CheckBrowser is required")
+	if c.CheckBrowser == nil || c.Sessions == nil {
+		return nil, errors.New("provider: CheckBrowser and Sessions are required")
 	}
 	st := &Storage{db: c.DB, keys: c.Keys, secretKey: SecretKey(c.Master), lifetimes: c.Lifetimes, issuer: c.Issuer, log: c.Log}
 	var cryptoKey [32]byte
@@ -69,11 +73,13 @@ func New(c Config) (*Provider, error) {
 		opts = append(opts, zop.WithAllowInsecure())
 	}
 	config := &zop.Config{
-		CryptoKey:       cryptoKey,
-		CodeMethodS256:  true,
-		AuthMethodPost:  true,
-		SupportedScopes: scopesSupported,
-		SupportedClaims: claimsSupported,
+		CryptoKey:                cryptoKey,
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		DefaultLogoutRedirectURI: c.Issuer + SignedOutPath,
+		SupportedScopes:          scopesSupported,
+		SupportedClaims:          claimsSupported,
 	}
 	zp, err := zop.NewProvider(config, st, zop.StaticIssuer(c.Issuer), opts...)
 	if err != nil {
@@ -84,7 +90,8 @@ func New(c Config) (*Provider, error) {
 		return nil, err
 	}
 	return &Provider{zop: zp, storage: st, db: c.DB, issuer: c.Issuer, discovery: doc,
-		cors: cors.New(*corsPolicy.options()), log: c.Log, checkBrowser: c.CheckBrowser}, nil
+		cors: cors.New(*corsPolicy.options()), log: c.Log, checkBrowser: c.CheckBrowser, sessions: c.Sessions,
+		csrf: http.NewCrossOriginProtection()}, nil
 }
 
 func checkIssuer(issuer string) error {
@@ -114,12 +121,19 @@ func (p *Provider) CallbackURL(authRequestID string) string {
 //	/authorize/callback                 browser binding checked, answered once, then library
 //	/oauth/token                        library, with Cache-Control: no-store
 //	/userinfo                           stile's, with RFC 6750 errors
-//	/keys, /oauth/introspect, /revoke, /end_session, /healthz, /ready: library
+//	/end_session                        stile's: ends the SSO session and its tokens
+//	/signed-out                         where a logout without a redirect ends
+//	/oauth/introspect, /revoke          library, with Cache-Control: no-store
+//	/keys                               library
 func (p *Provider) Mount(r *mux.Router) {
 	r.Handle("/.well-known/openid-configuration", p.cors.Handler(http.HandlerFunc(p.serveDiscovery)))
 	r.Handle("/authorize", errorPage(p.zop))
 	r.Handle("/authorize/callback", p.callback(p.zop))
 	r.Handle("/oauth/token", noStore(p.zop))
+	r.Handle("/oauth/introspect", noStore(p.zop))
+	r.Handle("/revoke", noStore(p.zop))
+	r.HandleFunc("/end_session", p.serveEndSession)
+	r.HandleFunc(SignedOutPath, p.serveSignedOut)
 	r.Handle("/userinfo", p.cors.Handler(zop.NewIssuerInterceptor(p.zop.IssuerFromRequest).HandlerFunc(p.serveUserinfo)))
 	r.PathPrefix("/").Handler(p.zop)
 }

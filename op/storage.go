@@ -16,18 +16,24 @@ import (
 // Lifetimes are the server-wide defaults; a client may override the token
 // lifetimes.
 type Lifetimes struct {
-	Code        time.Duration // authorization code
-	AccessToken time.Duration
-	IDToken     time.Duration
-	Login       time.Duration // from /authorize to the end of the login
+	Code            time.Duration // authorization code
+	AccessToken     time.Duration
+	IDToken         time.Duration
+	Login           time.Duration // from /authorize to the end of the login
+	RefreshIdle     time.Duration // a refresh token unused this long expires
+	RefreshAbsolute time.Duration // a refresh token family expires this long after the sign-in
+	RefreshGrace    time.Duration // a rotated refresh token still works this long (concurrent retries); 0: never
 }
 
 // DefaultLifetimes are DESIGN.md's defaults.
 var DefaultLifetimes = Lifetimes{
-	Code:        60 * time.Second,
-	AccessToken: 10 * time.Minute,
-	IDToken:     10 * time.Minute,
-	Login:       10 * time.Minute,
+	Code:            60 * time.Second,
+	AccessToken:     10 * time.Minute,
+	IDToken:         10 * time.Minute,
+	Login:           10 * time.Minute,
+	RefreshIdle:     14 * 24 * time.Hour,
+	RefreshAbsolute: 90 * 24 * time.Hour,
+	RefreshGrace:    2 * time.Second,
 }
 
 // Storage implements the library's op.Storage over stile's store and

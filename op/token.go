@@ -13,78 +13,82 @@ import (
 	"github.com/stile-id/stile/storage"
 )
 
-// CreateAccessToken implements op.Storage: it records the token (JWT or
-// opaque, the ID is the same) so userinfo and introspection can find it,
-// and returns when it expires. A user disabled since the login gets none.
+// CreateAccessToken implements op.Storage for a sign-in that issues no
+// refresh token.
 func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (string, time.Time, error) {
 	ar, ok := req.(*authRequest)
 	if !ok {
 		return "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
-	c, err := s.client(ctx, ar.a.ClientID)
+	t, err := s.issueAccess(ctx, ar.a.ClientID, ar.GetSubject(), req, func(t *storage.AccessToken) {
+		t.AuthRequestID = sql.NullString{String: ar.a.ID, Valid: true}
+		t.SessionID = ar.a.SessionID
+	})
 	if err != nil {
-		return "", time.Time{}, s.serverError(ctx, "get client", err)
-	}
-	user, err := s.db.GetUser(ctx, ar.GetSubject())
-	if notFound(err) || (err == nil && user.Disabled) {
-		return "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the user cannot sign in")
-	}
-	if err != nil {
-		return "", time.Time{}, s.serverError(ctx, "get user", err)
-	}
-	t := &storage.AccessToken{
-		ID:            uuid.NewString(),
-		ClientID:      c.c.ID,
-		UserID:        user.ID,
-		AuthRequestID: sql.NullString{String: ar.a.ID, Valid: true},
-		Scopes:        storage.Strings(req.GetScopes()),
-		Audience:      storage.Strings(req.GetAudience()),
-		ExpiresAt:     s.db.Now().Add(c.accessTokenLifetime()),
-	}
-	if err := s.db.CreateAccessToken(ctx, t); err != nil {
-		return "", time.Time{}, s.serverError(ctx, "create access token", err)
+		return "", time.Time{}, err
 	}
 	return t.ID, t.ExpiresAt, nil
 }
 
-// errNoRefresh: no client can hold the refresh_token grant yet (the store
-// refuses it), so the library never asks for refresh tokens.
-var errNoRefresh = oidc.ErrUnsupportedGrantType().WithDescription("refresh tokens are not issued")
-
-// CreateAccessAndRefreshTokens implements op.Storage.
-func (s *Storage) CreateAccessAndRefreshTokens(context.Context, zop.TokenRequest, string) (string, string, time.Time, error) {
-	return "", "", time.Time{}, errNoRefresh
-}
-
-// TokenRequestByRefreshToken implements op.Storage.
-func (s *Storage) TokenRequestByRefreshToken(context.Context, string) (zop.RefreshTokenRequest, error) {
-	return nil, oidc.ErrInvalidGrant()
-}
-
-// GetRefreshTokenInfo implements op.Storage: no token is a refresh token.
-func (s *Storage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
-	return "", "", zop.ErrInvalidRefreshToken
-}
-
-// TerminateSession implements op.Storage. There are no SSO sessions yet:
-// every sign-in asks for both factors.
-func (s *Storage) TerminateSession(context.Context, string, string) error { return nil }
-
-// RevokeToken implements op.Storage for access tokens (by ID). Unknown
-// tokens are not an error (RFC 7009 §2.2); another client's token is.
-func (s *Storage) RevokeToken(ctx context.Context, tokenID, _ string, clientID string) *oidc.Error {
-	t, err := s.db.GetAccessToken(ctx, tokenID)
-	if notFound(err) {
-		return nil
+// issueAccess records an access token (JWT or opaque, the ID is the same)
+// so userinfo, introspection and revocation can find it. A user disabled
+// since the sign-in gets none.
+func (s *Storage) issueAccess(ctx context.Context, clientID, userID string, req zop.TokenRequest, with func(*storage.AccessToken)) (*storage.AccessToken, error) {
+	c, err := s.client(ctx, clientID)
+	if err != nil {
+		return nil, s.serverError(ctx, "get client", err)
+	}
+	user, err := s.db.GetUser(ctx, userID)
+	if notFound(err) || (err == nil && user.Disabled) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the user cannot sign in")
 	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "revoke token", "err", err)
-		return oidc.ErrServerError().WithDescription("internal error")
+		return nil, s.serverError(ctx, "get user", err)
 	}
-	if t.ClientID != clientID {
-		return oidc.ErrInvalidClient().WithDescription("the token was not issued to this client")
+	t := &storage.AccessToken{
+		ID:        uuid.NewString(),
+		ClientID:  c.c.ID,
+		UserID:    user.ID,
+		Scopes:    storage.Strings(req.GetScopes()),
+		Audience:  storage.Strings(req.GetAudience()),
+		ExpiresAt: s.db.Now().Add(c.accessTokenLifetime()),
 	}
-	if err := s.db.RevokeAccessToken(ctx, tokenID); err != nil {
+	with(t)
+	if err := s.db.CreateAccessToken(ctx, t); err != nil {
+		return nil, s.serverError(ctx, "create access token", err)
+	}
+	return t, nil
+}
+
+// TerminateSession implements op.Storage. The library never calls it:
+// stile serves /end_session itself (endsession.go), because ending a
+// session needs the browser's cookie.
+func (s *Storage) TerminateSession(context.Context, string, string) error { return nil }
+
+// RevokeToken implements op.Storage. It receives an access token's ID, or
+// (after GetRefreshTokenInfo) a refresh token's ID. Revoking a refresh token
+// revokes its whole family, with the access tokens issued from it. Unknown
+// tokens are not an error (RFC 7009 §2.2); another client's token is
+// refused.
+func (s *Storage) RevokeToken(ctx context.Context, tokenID, _ string, clientID string) *oidc.Error {
+	var owner, family string
+	if t, err := s.db.GetAccessToken(ctx, tokenID); err == nil {
+		owner = t.ClientID
+	} else if r, err := s.db.GetRefreshToken(ctx, tokenID); err == nil {
+		owner, family = r.ClientID, r.FamilyID
+	} else {
+		return nil
+	}
+	if owner != clientID {
+		return oidc.ErrUnauthorizedClient().WithDescription("the token was not issued to this client")
+	}
+	var err error
+	if family != "" {
+		err = s.db.RevokeFamily(ctx, family)
+	} else {
+		err = s.db.RevokeAccessToken(ctx, tokenID)
+	}
+	if err != nil {
 		s.log.ErrorContext(ctx, "revoke token", "err", err)
 		return oidc.ErrServerError().WithDescription("internal error")
 	}

@@ -26,28 +26,50 @@ type appConfig struct {
 	Log    *slog.Logger
 	Hasher login.Hasher // nil: login.DefaultArgon2id
 	Demo   *demo.Config // nil unless --demo
+
+	Lifetimes                    op.Lifetimes  // zero: op.DefaultLifetimes
+	SessionIdle, SessionAbsolute time.Duration // zero: login's defaults
 }
 
-// newApp wires the packages into one http.Handler.
-func newApp(ctx context.Context, c appConfig) (http.Handler, error) {
+// app is the wired application: its handler, and what runs beside it.
+type app struct {
+	handler  http.Handler
+	maintain func(context.Context) // one pass of background maintenance
+}
+
+// newApp wires the packages into one application.
+func newApp(ctx context.Context, c appConfig) (*app, error) {
 	if c.Hasher == nil {
 		c.Hasher = login.DefaultArgon2id
 	}
+	if c.Lifetimes == (op.Lifetimes{}) {
+		c.Lifetimes = op.DefaultLifetimes
+	}
 	sealer := keys.NewSealer(c.Master)
-	signing := keys.NewManager(c.DB, sealer, c.Now)
+	signing := keys.NewManager(c.DB, sealer, c.Now, max(c.Lifetimes.AccessToken, c.Lifetimes.IDToken))
 	if err := signing.Ensure(ctx); err != nil {
 		return nil, err
 	}
-	binder := login.NewBinder(c.Master.Derive("browser-binding"), strings.HasPrefix(c.Issuer, "https://"))
+	secure := strings.HasPrefix(c.Issuer, "https://")
+	binder := login.NewBinder(c.Master.Derive("browser-binding"), secure)
+	sessions := login.NewSessions(c.DB, c.Master.Derive("session-cookie"), secure, c.Now)
+	if c.SessionIdle > 0 {
+		sessions.Idle = c.SessionIdle
+	}
+	if c.SessionAbsolute > 0 {
+		sessions.Absolute = c.SessionAbsolute
+	}
 	provider, err := op.New(op.Config{
-		Issuer: c.Issuer, DB: c.DB, Keys: signing, Master: c.Master, Lifetimes: op.DefaultLifetimes, Log: c.Log,
+		Issuer: c.Issuer, DB: c.DB, Keys: signing, Master: c.Master, Lifetimes: c.Lifetimes, Log: c.Log,
 		CheckBrowser: func(r *http.Request, id string) error { return binder.Check(r, c.DB, id) },
+		Sessions:     sessions,
 	})
 	if err != nil {
 		return nil, err
 	}
 	flow, err := login.NewFlow(login.Config{
-		DB: c.DB, Hasher: c.Hasher, Sealer: sealer, Pepper: c.Master.Derive("username-pepper"), Now: c.Now, Log: c.Log,
+		DB: c.DB, Hasher: c.Hasher, Sealer: sealer, Sessions: sessions, Pepper: c.Master.Derive("username-pepper"),
+		Now: c.Now, Log: c.Log, IssuerLabel: issuerLabel(c.Issuer),
 		CallbackURL: func(_ context.Context, id string) string { return provider.CallbackURL(id) },
 	})
 	if err != nil {
@@ -63,12 +85,15 @@ func newApp(ctx context.Context, c appConfig) (http.Handler, error) {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	login.NewHandler(flow, binder, c.Log).Mount(r)
+	login.NewHandler(flow, binder, sessions, c.Log).Mount(r)
 	if c.Demo != nil {
 		demo.New(*c.Demo).Mount(r)
 	}
 	provider.Mount(r) // last: it ends in a catch-all
-	return limitBody(logRequests(c.Log, r)), nil
+	return &app{
+		handler:  limitBody(logRequests(c.Log, r)),
+		maintain: maintenance(c.DB, signing, sessions.Idle, c.Log),
+	}, nil
 }
 
 // limitBody caps request bodies: nothing stile accepts is larger.

@@ -99,7 +99,7 @@ func TestREADMEBackendExample(t *testing.T) {
 	// token it issues expires before the wall clock's now.
 	f.s.clock.Advance(30 * time.Second)
 	az = f.rp.authorize()
-	code := f.signIn(t, b, az, f.alice)
+	code := f.signIn(t, newBrowser(t, f.s), az, f.alice)
 	f.s.clock.Advance(-11 * time.Minute)
 	_, body := rawToken(t, f.s, url.Values{"grant_type": {"authorization_code"}, "code": {code},
 		"redirect_uri": {appRedirect}, "code_verifier": {az.verifier}}, "app", f.secret)

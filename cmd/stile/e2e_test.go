@@ -13,12 +13,14 @@ import (
 )
 
 const (
-	appRedirect = "https://app.example.com/cb"
+	appRedirect  = "https://app.example.com/cb"
+	appSignedOut = "https://app.example.com/signed-out"
 	apiAudience = "https://api.example.com"
 )
 
-// fixture is a running stile with a confidential client "app", a user
-// "alice" with TOTP enrolled, and a relying party for "app".
+// fixture is a running stile with a confidential first-party client "app"
+// (refresh tokens allowed), a user "alice" with TOTP enrolled, and a relying
+// party for "app".
 type fixture struct {
 	s      *server
 	secret string
@@ -30,7 +32,9 @@ func newFixture(t *testing.T, dbURL string) *fixture {
 	s := startServer(t, dbURL)
 	f := &fixture{s: s}
 	f.secret = s.addClient(t, &storage.Client{ID: "app", Name: "Example App", Type: storage.ClientWeb,
-		RedirectURIs: storage.Strings{appRedirect}, RequirePKCE: true, Audiences: storage.Strings{apiAudience}})
+		RedirectURIs: storage.Strings{appRedirect}, RequirePKCE: true, Audiences: storage.Strings{apiAudience},
+		FirstParty: true, GrantTypes: storage.Strings{storage.GrantAuthorizationCode, storage.GrantRefreshToken},
+		PostLogoutRedirectURIs: storage.Strings{appSignedOut}})
 	f.alice = s.addUser(t, "alice", true)
 	f.rp = newRP(t, s, "app", f.secret, appRedirect)
 	return f
@@ -320,7 +324,8 @@ func testCodeExpires(t *testing.T, f *fixture) {
 		t.Fatalf("code after 61s: %v, want invalid_grant", err)
 	}
 	az = f.rp.authorize()
-	code = f.signIn(t, b, az, f.alice)
+	f.s.clock.Advance(30 * time.Second) // a fresh TOTP step
+	code = f.signIn(t, newBrowser(t, f.s), az, f.alice)
 	f.s.clock.Advance(59 * time.Second)
 	if _, err := f.rp.exchange(code, az.verifier); err != nil {
 		t.Fatalf("code after 59s: %v", err)
@@ -352,7 +357,7 @@ func testPKCE(t *testing.T, f *fixture) {
 	}
 
 	// A public client always requires it.
-	f.s.addClient(t, &storage.Client{ID: "spa", Type: storage.ClientSPA, RedirectURIs: storage.Strings{appRedirect}})
+	f.s.addClient(t, &storage.Client{ID: "spa", Type: storage.ClientSPA, RedirectURIs: storage.Strings{appRedirect}, FirstParty: true})
 	spa := newRP(t, f.s, "spa", "", appRedirect)
 	noPKCE = spa.authorize("code_challenge", "", "code_challenge_method", "")
 	if loc := b.get(noPKCE.url).location(t); loc.Query().Get("error") != "invalid_request" {
@@ -361,7 +366,7 @@ func testPKCE(t *testing.T, f *fixture) {
 	// Positive control: the public client with S256 signs in and exchanges.
 	f.s.clock.Advance(30 * time.Second)
 	withPKCE := spa.authorize()
-	code = f.signIn(t, b, withPKCE, f.alice)
+	code = f.signIn(t, newBrowser(t, f.s), withPKCE, f.alice)
 	if _, err := spa.exchange(code, withPKCE.verifier); err != nil {
 		t.Fatalf("public client with PKCE: %v", err)
 	}

@@ -33,13 +33,14 @@ func TestMain(m *testing.M) {
 // server is a real stile on a loopback port, over a real database, with a
 // clock the test steps.
 type server struct {
-	URL    string // the issuer
-	db     *storage.DB
-	master *keys.Master
-	sealer *keys.Sealer
-	clock  *clocktest.Clock
-	hasher *countingHasher
-	logs   *syncBuffer
+	URL      string // the issuer
+	db       *storage.DB
+	master   *keys.Master
+	sealer   *keys.Sealer
+	clock    *clocktest.Clock
+	hasher   *countingHasher
+	logs     *syncBuffer
+	maintain func(context.Context) // one background maintenance pass
 }
 
 // startServer starts stile over the database at dbURL. The clock starts at
@@ -68,11 +69,12 @@ func startServer(t *testing.T, dbURL string, opts ...func(*appConfig)) *server {
 	if err := s.master.Check(ctx, s.db); err != nil {
 		t.Fatal(err)
 	}
-	handler, err := newApp(ctx, cfg)
+	a, err := newApp(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: handler}
+	s.maintain = a.maintain
+	srv := &http.Server{Handler: a.handler}
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		srv.Close()

@@ -10,55 +10,103 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/stile-id/stile/demo"
+	"github.com/stile-id/stile/login"
+	"github.com/stile-id/stile/op"
 )
 
+// serveOptions are serve's flags.
+type serveOptions struct {
+	issuer, listen string
+	demo           bool
+	lifetimes      op.Lifetimes
+	sessionIdle    time.Duration
+	sessionAbs     time.Duration
+}
+
 func (c *cli) serveCommand() *cobra.Command {
-	var issuer, listen string
-	var withDemo bool
+	o := serveOptions{lifetimes: op.DefaultLifetimes}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the OpenID provider",
 		Long: "Run the OpenID provider. The schema is migrated at start, under a lock, so several\n" +
 			"instances on one PostgreSQL can start together.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.serve(cmd.Context(), issuer, listen, withDemo)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.serve(cmd.Context(), o) },
 	}
 	f := cmd.Flags()
-	envFlag(f, &issuer, "issuer", "http://localhost:8080", "STILE_ISSUER", "the public URL clients reach stile at")
-	envFlag(f, &listen, "listen", ":8080", "STILE_LISTEN", "address to listen on")
-	f.BoolVar(&withDemo, "demo", false, "seed a demo client and user, serve the demo client, and print how to sign in")
+	envFlag(f, &o.issuer, "issuer", "http://localhost:8080", "STILE_ISSUER", "the public URL clients reach stile at")
+	envFlag(f, &o.listen, "listen", ":8080", "STILE_LISTEN", "address to listen on")
+	f.BoolVar(&o.demo, "demo", false, "seed a demo client and user, serve the demo client, and print how to sign in")
+	l := &o.lifetimes
+	durationFlag(f, &l.AccessToken, "access-token-lifetime", "STILE_ACCESS_TOKEN_LIFETIME", "default access token lifetime")
+	durationFlag(f, &l.IDToken, "id-token-lifetime", "STILE_ID_TOKEN_LIFETIME", "default ID token lifetime")
+	durationFlag(f, &l.RefreshIdle, "refresh-token-idle", "STILE_REFRESH_TOKEN_IDLE", "a refresh token unused this long expires")
+	durationFlag(f, &l.RefreshAbsolute, "refresh-token-absolute", "STILE_REFRESH_TOKEN_ABSOLUTE", "refresh tokens expire this long after the sign-in")
+	durationFlag(f, &l.RefreshGrace, "refresh-token-grace", "STILE_REFRESH_TOKEN_GRACE",
+		"a used refresh token still works this long, for concurrent retries; 0: never")
+	o.sessionIdle, o.sessionAbs = login.DefaultSessionIdle, login.DefaultSessionAbsolute
+	durationFlag(f, &o.sessionIdle, "session-idle", "STILE_SESSION_IDLE", "an SSO session unused this long ends")
+	durationFlag(f, &o.sessionAbs, "session-absolute", "STILE_SESSION_ABSOLUTE", "an SSO session ends this long after the sign-in")
 	return cmd
 }
 
-func (c *cli) serve(ctx context.Context, issuer, listen string, withDemo bool) error {
+// durationFlag defines a duration flag, defaulting to *p, with an
+// environment fallback.
+func durationFlag(fs *pflag.FlagSet, p *time.Duration, name, env, usage string) {
+	fs.DurationVar(p, name, *p, fmt.Sprintf("%s (env %s)", usage, env))
+	fs.SetAnnotation(name, "env", []string{env})
+}
+
+func (o *serveOptions) validate() error {
+	l := o.lifetimes
+	for name, d := range map[string]time.Duration{"--access-token-lifetime": l.AccessToken, "--id-token-lifetime": l.IDToken,
+		"--refresh-token-idle": l.RefreshIdle, "--refresh-token-absolute": l.RefreshAbsolute,
+		"--session-idle": o.sessionIdle, "--session-absolute": o.sessionAbs} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be positive, not %s", name, d)
+		}
+	}
+	if l.RefreshGrace < 0 || l.RefreshGrace > time.Minute {
+		return fmt.Errorf("--refresh-token-grace must be between 0 and 1m, not %s", l.RefreshGrace)
+	}
+	return nil
+}
+
+func (c *cli) serve(ctx context.Context, o serveOptions) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	issuer, listen := o.issuer, o.listen
 	env, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
 	slog.SetDefault(env.log) // the OpenID library logs through the default logger
-	cfg := appConfig{Issuer: issuer, DB: env.db, Master: env.master, Now: time.Now, Log: env.log}
+	cfg := appConfig{Issuer: issuer, DB: env.db, Master: env.master, Now: time.Now, Log: env.log,
+		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs}
 	var seeded *demoSeed
-	if withDemo {
+	if o.demo {
 		if seeded, err = seedDemo(ctx, env, issuer); err != nil {
 			return err
 		}
 		cfg.Demo = &demo.Config{Issuer: issuer, ClientID: seeded.clientID, ClientSecret: seeded.clientSecret, Log: env.log}
 	}
-	handler, err := newApp(ctx, cfg)
+	a, err := newApp(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	a.maintain(ctx)
+	go runMaintenance(ctx, a.maintain, maintainEvery)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", listen, err)
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

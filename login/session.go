@@ -1,0 +1,140 @@
+package login
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stile-id/stile/storage"
+)
+
+// Session lifetimes: NIST SP 800-63B AAL2 asks for re-authentication after
+// 12 hours, or after 30 minutes of inactivity.
+const (
+	DefaultSessionIdle     = 30 * time.Minute
+	DefaultSessionAbsolute = 12 * time.Hour
+)
+
+// Sessions keeps single sign-on sessions: a random value in a cookie, its
+// MAC in the database. A new session, and a new cookie, is made at every
+// sign-in, so a cookie planted before the sign-in is worth nothing after it.
+type Sessions struct {
+	db       *storage.DB
+	key      []byte // cookie MAC key, derived from the master key
+	secure   bool
+	now      func() time.Time
+	Idle     time.Duration
+	Absolute time.Duration
+}
+
+// NewSessions returns the session keeper with the default lifetimes.
+func NewSessions(db *storage.DB, key []byte, secure bool, now func() time.Time) *Sessions {
+	return &Sessions{db: db, key: key, secure: secure, now: now, Idle: DefaultSessionIdle, Absolute: DefaultSessionAbsolute}
+}
+
+func (s *Sessions) cookieName() string {
+	if s.secure {
+		return "__Host-stile_session"
+	}
+	return "stile_session"
+}
+
+func (s *Sessions) mac(value string) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(value))
+	return m.Sum(nil)
+}
+
+// Current returns the request's session if it is active and its user can
+// still sign in; otherwise nil.
+func (s *Sessions) Current(r *http.Request) *storage.Session {
+	c, err := r.Cookie(s.cookieName())
+	if err != nil || c.Value == "" {
+		return nil
+	}
+	sess, err := s.db.SessionByCookie(r.Context(), s.mac(c.Value))
+	if err != nil || !sess.Active(s.now(), s.Idle) {
+		return nil
+	}
+	u, err := s.db.GetUser(r.Context(), sess.UserID)
+	if err != nil || u.Disabled {
+		return nil
+	}
+	return sess
+}
+
+// started is a new session and the cookie value that names it.
+type started struct {
+	session *storage.Session
+	cookie  string
+}
+
+// start opens a session for a user who just proved every factor, ending
+// the session the browser had before (replaced is its ID, or "").
+func (s *Sessions) start(ctx context.Context, userID string, amr []string, replaced string) (*started, error) {
+	if replaced != "" {
+		if err := s.db.EndSession(ctx, replaced); err != nil {
+			return nil, err
+		}
+	}
+	v := make([]byte, 32)
+	rand.Read(v)
+	value := base64.RawURLEncoding.EncodeToString(v)
+	now := s.now()
+	sess := &storage.Session{ID: uuid.NewString(), CookieHash: s.mac(value), UserID: userID, AuthTime: now,
+		AMR: storage.Strings(amr), ExpiresAt: now.Add(s.Absolute)}
+	if err := s.db.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	return &started{session: sess, cookie: value}, nil
+}
+
+// setCookie gives the browser its session cookie. It lives as long as the
+// session can; the idle limit is enforced on the server.
+func (s *Sessions) setCookie(w http.ResponseWriter, value string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: s.cookieName(), Value: value, Path: "/", MaxAge: int(s.Absolute / time.Second),
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// Clear removes the session cookie from the browser.
+func (s *Sessions) Clear(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// ErrNoSession means the browser has no active session.
+var ErrNoSession = errors.New("no active session")
+
+// EndCurrent ends the browser's session, if it has one, and clears its
+// cookie. It returns the ended session.
+func (s *Sessions) EndCurrent(w http.ResponseWriter, r *http.Request) (*storage.Session, error) {
+	s.Clear(w)
+	sess := s.Current(r)
+	if sess == nil {
+		return nil, ErrNoSession
+	}
+	return sess, s.db.EndSession(r.Context(), sess.ID)
+}
+
+// End ends a session by ID (the sid of an ID token), and clears the
+// browser's cookie if it names that session.
+func (s *Sessions) End(w http.ResponseWriter, r *http.Request, id string) error {
+	if cur := s.Current(r); cur != nil && cur.ID == id {
+		s.Clear(w)
+	}
+	return s.db.EndSession(r.Context(), id)
+}
+
+// touch restarts a session's idle lifetime.
+func (s *Sessions) touch(ctx context.Context, sess *storage.Session) error {
+	return s.db.TouchSession(ctx, sess.ID)
+}

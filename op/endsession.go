@@ -1,0 +1,115 @@
+package op
+
+import (
+	"html/template"
+	"net/http"
+	"net/url"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/stile-id/stile/storage"
+)
+
+// SessionEnder ends SSO sessions; login.Sessions is one.
+type SessionEnder interface {
+	// End ends the session with this ID (an ID token's sid).
+	End(w http.ResponseWriter, r *http.Request, id string) error
+	// EndCurrent ends the browser's own session, if any.
+	EndCurrent(w http.ResponseWriter, r *http.Request) (*storage.Session, error)
+}
+
+// SignedOutPath is where a logout without a registered redirect ends.
+const SignedOutPath = "/signed-out"
+
+// serveEndSession is RP-initiated logout (OpenID Connect RP-Initiated
+// Logout 1.0). The request is validated as the library would: an
+// id_token_hint must verify (an expired one is accepted), and a
+// post_logout_redirect_uri must be registered for the hint's or the given
+// client. With a valid hint the session it names (its sid) ends at once.
+// Without one, nothing ends until the user confirms on a page posted back
+// from stile itself: otherwise any site could sign users out.
+func (p *Provider) serveEndSession(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	req, err := zop.ParseEndSessionRequest(r, p.zop.Decoder())
+	if err != nil {
+		renderError(w, http.StatusBadRequest, "This sign-out request is not valid.")
+		return
+	}
+	v, err := zop.ValidateEndSessionRequest(ctx, req, p.zop)
+	if err != nil {
+		renderError(w, http.StatusBadRequest, "This sign-out request is not valid: "+oidc.DefaultToServerError(err, "").Description)
+		return
+	}
+	if v.IDTokenHintClaims == nil {
+		if !p.confirmed(r) {
+			p.renderConfirm(w, req)
+			return
+		}
+		s, err := p.sessions.EndCurrent(w, r)
+		p.logLogout(r, s, err)
+	} else if err := p.endHinted(w, r, v.IDTokenHintClaims); err != nil {
+		p.log.ErrorContext(ctx, "end session", "err", err)
+		renderError(w, http.StatusInternalServerError, "Something went wrong on our side. Please try again.")
+		return
+	}
+	http.Redirect(w, r, v.RedirectURI, http.StatusFound)
+}
+
+// confirmed reports whether this is the confirmation form, posted from
+// stile's own page.
+func (p *Provider) confirmed(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.PostFormValue("confirm") == "yes" && p.csrf.Check(r) == nil
+}
+
+// endHinted ends the session the ID token names, or, for a token without a
+// sid, the browser's session if it is the token's user's.
+func (p *Provider) endHinted(w http.ResponseWriter, r *http.Request, claims *oidc.IDTokenClaims) error {
+	if claims.SessionID != "" {
+		p.log.InfoContext(r.Context(), "signed out", "user", claims.Subject, "session", claims.SessionID, "client", claims.AuthorizedParty)
+		return p.sessions.End(w, r, claims.SessionID)
+	}
+	s, err := p.sessions.EndCurrent(w, r)
+	p.logLogout(r, s, err)
+	return nil
+}
+
+func (p *Provider) logLogout(r *http.Request, s *storage.Session, err error) {
+	if s != nil {
+		p.log.InfoContext(r.Context(), "signed out", "user", s.UserID, "session", s.ID)
+	} else if err != nil {
+		p.log.InfoContext(r.Context(), "sign-out without a session", "reason", err.Error())
+	}
+}
+
+var confirmTemplate = template.Must(template.New("confirm").Parse(pageHead + `<h1>Sign out?</h1>
+<p>An application asks to sign you out of stile.</p>
+<form method="post" action="/end_session">
+{{range $k, $v := .}}<input type="hidden" name="{{$k}}" value="{{$v}}">
+{{end}}<input type="hidden" name="confirm" value="yes">
+<button type="submit">Sign out</button>
+</form>` + pageFoot))
+
+// renderConfirm asks the user to confirm, carrying the request's
+// parameters through the form.
+func (p *Provider) renderConfirm(w http.ResponseWriter, req *oidc.EndSessionRequest) {
+	fields := url.Values{}
+	for k, v := range map[string]string{"client_id": req.ClientID, "post_logout_redirect_uri": req.PostLogoutRedirectURI,
+		"state": req.State} {
+		if v != "" {
+			fields.Set(k, v)
+		}
+	}
+	flat := map[string]string{}
+	for k := range fields {
+		flat[k] = fields.Get(k)
+	}
+	renderPage(w, http.StatusOK, confirmTemplate, flat)
+}
+
+var signedOutTemplate = template.Must(template.New("signed-out").Parse(pageHead +
+	`<h1>Signed out</h1><p>You are signed out of stile.</p>` + pageFoot))
+
+func (p *Provider) serveSignedOut(w http.ResponseWriter, _ *http.Request) {
+	renderPage(w, http.StatusOK, signedOutTemplate, nil)
+}

@@ -1,0 +1,159 @@
+package op
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/stile-id/stile/storage"
+)
+
+// refreshRequest adapts a stored refresh token to op.RefreshTokenRequest:
+// what a refresh grant may issue, with the sign-in's auth_time and amr so
+// a refreshed ID token keeps them.
+type refreshRequest struct {
+	t      *storage.RefreshToken
+	scopes []string
+}
+
+var _ zop.RefreshTokenRequest = (*refreshRequest)(nil)
+
+func (r *refreshRequest) GetAMR() []string            { return r.t.AMR }
+func (r *refreshRequest) GetAudience() []string       { return r.t.Audience }
+func (r *refreshRequest) GetAuthTime() time.Time      { return r.t.AuthTime }
+func (r *refreshRequest) GetClientID() string         { return r.t.ClientID }
+func (r *refreshRequest) GetScopes() []string         { return r.scopes }
+func (r *refreshRequest) GetSubject() string          { return r.t.UserID }
+func (r *refreshRequest) SetCurrentScopes(s []string) { r.scopes = s }
+
+func refreshHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+var errInvalidRefresh = oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+
+// TokenRequestByRefreshToken implements op.Storage. A token that was
+// already rotated and is presented again after the grace window means it
+// leaked, or its chain forked: the whole family is revoked.
+func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, raw string) (zop.RefreshTokenRequest, error) {
+	t, err := s.db.RefreshTokenByHash(ctx, refreshHash(raw))
+	if notFound(err) {
+		return nil, errInvalidRefresh
+	}
+	if err != nil {
+		return nil, s.serverError(ctx, "get refresh token", err)
+	}
+	now := s.db.Now()
+	if !t.Usable(now) {
+		return nil, errInvalidRefresh
+	}
+	if t.RotatedAt.Valid && now.Sub(t.RotatedAt.Time) > s.lifetimes.RefreshGrace {
+		s.revokeReused(ctx, t)
+		return nil, errInvalidRefresh
+	}
+	if u, err := s.db.GetUser(ctx, t.UserID); err != nil || u.Disabled {
+		return nil, errInvalidRefresh
+	}
+	return &refreshRequest{t: t, scopes: t.Scopes}, nil
+}
+
+func (s *Storage) revokeReused(ctx context.Context, t *storage.RefreshToken) {
+	err := s.db.RevokeFamily(ctx, t.FamilyID)
+	s.log.WarnContext(ctx, "refresh token reused after rotation: family revoked", "client", t.ClientID, "user", t.UserID,
+		"family", t.FamilyID, "err", err)
+}
+
+// CreateAccessAndRefreshTokens implements op.Storage. From a sign-in it
+// starts a new family; from a refresh grant it rotates: the presented token
+// is marked used (atomically: of concurrent uses outside the grace window
+// only one gets through) and a new one of the same family replaces it. The
+// family's absolute expiry never moves.
+func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.TokenRequest, current string) (string, string, time.Time, error) {
+	var next *storage.RefreshToken
+	var err error
+	switch r := req.(type) {
+	case *authRequest:
+		next, err = s.newFamily(ctx, r)
+	case *refreshRequest:
+		next, err = s.rotate(ctx, r)
+	default:
+		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
+	}
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	raw := newID()
+	next.TokenHash = refreshHash(raw)
+	if err := s.db.CreateRefreshToken(ctx, next); err != nil {
+		return "", "", time.Time{}, s.serverError(ctx, "create refresh token", err)
+	}
+	at, err := s.issueAccess(ctx, next.ClientID, next.UserID, req, func(t *storage.AccessToken) {
+		t.FamilyID = sql.NullString{String: next.FamilyID, Valid: true}
+		t.SessionID = next.SessionID
+		if ar, ok := req.(*authRequest); ok {
+			t.AuthRequestID = sql.NullString{String: ar.a.ID, Valid: true}
+		}
+	})
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	return at.ID, raw, at.ExpiresAt, nil
+}
+
+func (s *Storage) newFamily(ctx context.Context, ar *authRequest) (*storage.RefreshToken, error) {
+	c, err := s.client(ctx, ar.a.ClientID)
+	if err != nil {
+		return nil, s.serverError(ctx, "get client", err)
+	}
+	now := s.db.Now()
+	return &storage.RefreshToken{
+		ID: uuid.NewString(), FamilyID: uuid.NewString(), ClientID: ar.a.ClientID, UserID: ar.GetSubject(),
+		SessionID: ar.a.SessionID, Scopes: ar.a.Scopes, Audience: storage.Strings(ar.GetAudience()),
+		AuthTime: ar.GetAuthTime(), AMR: ar.a.AMR,
+		ExpiresAt: now.Add(c.refreshIdle()), FamilyExpiresAt: now.Add(c.refreshAbsolute()),
+	}, nil
+}
+
+func (s *Storage) rotate(ctx context.Context, r *refreshRequest) (*storage.RefreshToken, error) {
+	ok, err := s.db.RotateRefreshToken(ctx, r.t.ID, s.lifetimes.RefreshGrace)
+	if err != nil {
+		return nil, s.serverError(ctx, "rotate refresh token", err)
+	}
+	if !ok {
+		s.revokeReused(ctx, r.t)
+		return nil, errInvalidRefresh
+	}
+	c, err := s.client(ctx, r.t.ClientID)
+	if err != nil {
+		return nil, s.serverError(ctx, "get client", err)
+	}
+	next := *r.t
+	next.ID, next.Scopes = uuid.NewString(), storage.Strings(r.scopes)
+	next.ExpiresAt = s.db.Now().Add(c.refreshIdle())
+	if next.ExpiresAt.After(r.t.FamilyExpiresAt) {
+		next.ExpiresAt = r.t.FamilyExpiresAt
+	}
+	next.RotatedAt, next.RevokedAt = sql.NullTime{}, sql.NullTime{}
+	return &next, nil
+}
+
+// GetRefreshTokenInfo implements op.Storage for /revoke: it identifies a
+// refresh token; anything else is op.ErrInvalidRefreshToken, and the
+// library then tries it as an access token.
+func (s *Storage) GetRefreshTokenInfo(ctx context.Context, _ string, raw string) (string, string, error) {
+	t, err := s.db.RefreshTokenByHash(ctx, refreshHash(raw))
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", "", zop.ErrInvalidRefreshToken
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return t.UserID, t.ID, nil
+}
