@@ -66,6 +66,8 @@ func oauthError(code string) *oidc.Error {
 		return oidc.ErrLoginRequired()
 	case "interaction_required":
 		return oidc.ErrInteractionRequired()
+	case "consent_required": // the library has no constructor for it
+		return &oidc.Error{ErrorType: "consent_required", Description: "The user has not allowed this client yet."}
 	default:
 		return oidc.ErrAccessDenied()
 	}

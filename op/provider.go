@@ -126,14 +126,15 @@ func (p *Provider) CallbackURL(authRequestID string) string {
 //	/oauth/introspect, /revoke          library, with Cache-Control: no-store
 //	/keys                               library
 func (p *Provider) Mount(r *mux.Router) {
+	issuer := zop.NewIssuerInterceptor(p.zop.IssuerFromRequest) // the library's verifiers read the issuer from the context
 	r.Handle("/.well-known/openid-configuration", p.cors.Handler(http.HandlerFunc(p.serveDiscovery)))
 	r.Handle("/authorize", errorPage(p.zop))
 	r.Handle("/authorize/callback", p.callback(p.zop))
 	r.Handle("/oauth/token", noStore(p.zop))
 	r.Handle("/oauth/introspect", noStore(p.zop))
 	r.Handle("/revoke", noStore(p.zop))
-	r.HandleFunc("/end_session", p.serveEndSession)
+	r.Handle("/end_session", issuer.HandlerFunc(p.serveEndSession))
 	r.HandleFunc(SignedOutPath, p.serveSignedOut)
-	r.Handle("/userinfo", p.cors.Handler(zop.NewIssuerInterceptor(p.zop.IssuerFromRequest).HandlerFunc(p.serveUserinfo)))
+	r.Handle("/userinfo", p.cors.Handler(issuer.HandlerFunc(p.serveUserinfo)))
 	r.PathPrefix("/").Handler(p.zop)
 }

@@ -15,7 +15,7 @@ import (
 const (
 	appRedirect  = "https://app.example.com/cb"
 	appSignedOut = "https://app.example.com/signed-out"
-	apiAudience = "https://api.example.com"
+	apiAudience  = "https://api.example.com"
 )
 
 // fixture is a running stile with a confidential first-party client "app"

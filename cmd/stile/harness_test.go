@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,6 +38,8 @@ func TestMain(m *testing.M) {
 // clock the test steps.
 type server struct {
 	URL      string // the issuer
+	dbURL    string
+	keyFile  string // the master key, for running the CLI against this server's database
 	db       *storage.DB
 	master   *keys.Master
 	sealer   *keys.Sealer
@@ -49,7 +55,7 @@ type server struct {
 func startServer(t *testing.T, dbURL string, opts ...func(*appConfig)) *server {
 	t.Helper()
 	ctx := context.Background()
-	s := &server{clock: clocktest.New(time.Now()), logs: &syncBuffer{}}
+	s := &server{clock: clocktest.New(time.Now()), logs: &syncBuffer{}, dbURL: dbURL}
 	s.db = storagetest.Open(t, dbURL, storage.WithClock(s.clock.Now))
 	s.hasher = &countingHasher{Hasher: login.DefaultArgon2id}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -60,6 +66,8 @@ func startServer(t *testing.T, dbURL string, opts ...func(*appConfig)) *server {
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	master, _ := keys.NewMaster(raw)
+	s.keyFile = filepath.Join(t.TempDir(), "master.key")
+	os.WriteFile(s.keyFile, []byte(base64.StdEncoding.EncodeToString(raw)), 0o600)
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := appConfig{Issuer: s.URL, DB: s.db, Master: master, Now: s.clock.Now, Log: log, Hasher: s.hasher}
 	for _, o := range opts {
@@ -93,7 +101,27 @@ func startServerWithKey(t *testing.T, dbURL, keyFile string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startServer(t, dbURL, func(c *appConfig) { c.Master = m })
+	s := startServer(t, dbURL, func(c *appConfig) { c.Master = m })
+	s.keyFile = keyFile
+	return s
+}
+
+// stile runs a CLI command against the server's database, as an operator
+// would while the server runs.
+func (s *server) stile(t *testing.T, args ...string) string {
+	t.Helper()
+	return s.stileIn(t, "", args...)
+}
+
+// stileIn runs a CLI command with stdin.
+func (s *server) stileIn(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	args = append(args, "--database", s.dbURL, "--secret-file", s.keyFile)
+	if err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(stdin), &out, &errOut); err != nil {
+		t.Fatalf("stile %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+	}
+	return out.String()
 }
 
 // withDemo serves the demo client, registered with secret.
@@ -194,3 +222,10 @@ func (b *syncBuffer) String() string {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+func jsonInto(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, s)
+	}
+}
