@@ -96,6 +96,15 @@ func testConsent(t *testing.T, f *fixture) {
 	// A first-party client never shows the page.
 	az = f.rp.authorize()
 	f.tokens(t, f.silent(t, b, az), az)
+
+	// Signing out on the account page ends the session.
+	if r := b.post(f.s.URL+"/account/signout", url.Values{}); r.status != http.StatusOK || !strings.Contains(r.body, "signed out") {
+		t.Fatalf("sign out: %d", r.status)
+	}
+	f.passwordPage(t, b, f.rp.authorize())
+	if r := b.get(f.s.URL + "/account"); r.status != http.StatusUnauthorized {
+		t.Fatalf("account page without a session: %d", r.status)
+	}
 }
 
 func testOfflineAccess(t *testing.T, f *fixture) {
