@@ -50,8 +50,18 @@ func (c *stileCmd) fails(wantInErr, stdin string, args ...string) {
 	}
 }
 
+// json runs a command and decodes its output into v, which it resets first
+// (decoding into a used map would keep the old keys).
 func (c *stileCmd) json(v any, stdin string, args ...string) {
 	c.t.Helper()
+	switch p := v.(type) {
+	case *map[string]any:
+		*p = nil
+	case *[]map[string]any:
+		*p = nil
+	case *map[string]string:
+		*p = nil
+	}
 	if err := json.Unmarshal([]byte(c.ok(stdin, args...)), v); err != nil {
 		c.t.Fatalf("stile %s: output is not JSON: %v", strings.Join(args, " "), err)
 	}
@@ -193,7 +203,7 @@ func TestCLIThenSignIn(t *testing.T) {
 	os.WriteFile(keyFile, []byte("c3RpbGUgdGVzdCBtYXN0ZXIga2V5IDMyIGJ5dGVzISE=\n"), 0o600)
 	c := &stileCmd{t: t, env: map[string]string{"STILE_DATABASE": dbURL, "STILE_SECRET_FILE": keyFile}}
 	var cl map[string]any
-	c.json(&cl, "", "client", "add", "--id", "cms", "--type", "web", "--redirect-uri", appRedirect, "--json")
+	c.json(&cl, "", "client", "add", "--id", "cms", "--type", "web", "--redirect-uri", appRedirect, "--first-party", "--json")
 	c.ok("a long passphrase\n", "user", "add", "--username", "dana", "--role", "author", "--password-stdin")
 	var e map[string]string
 	c.json(&e, "", "user", "totp", "dana", "--json")

@@ -9,99 +9,169 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/stile-id/stile/op"
 	"github.com/stile-id/stile/storage"
 )
 
 func (c *cli) clientCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "client", Short: "Manage OpenID clients (relying parties)"}
-	cmd.AddCommand(c.clientAddCommand(), c.clientShowCommand())
+	cmd := groupCommand("client", "Manage OpenID clients (relying parties)")
+	cmd.AddCommand(c.clientAddCommand(), c.clientListCommand(), c.clientShowCommand(), c.clientUpdateCommand(),
+		c.clientRemoveCommand())
 	return cmd
 }
 
 // clientView is how commands print a client; the secret appears only when
-// it was just created.
+// it was just created or rotated.
 type clientView struct {
 	*storage.Client
 	Secret string `json:"client_secret,omitempty"`
 }
 
-// clientFlags are the flags that describe a client's metadata.
+// clientFlags are the flags that describe a client's metadata, shared by
+// `client add` and `client update`.
 type clientFlags struct {
 	cl                            storage.Client
 	redirects, postLogout, origin []string
-	audiences                     []string
+	audiences, grants             []string
 	noPKCE                        bool
 	accessTTL, idTTL              time.Duration
-	secretStdin                   bool
+	refreshIdle, refreshAbs       time.Duration
+	secretStdin, rotateSecret     bool
 }
 
-func (f *clientFlags) register(cmd *cobra.Command) {
-	fs := cmd.Flags()
-	fs.StringVar(&f.cl.ID, "id", "", "client_id (letters, digits, '.', '_', '~', '-')")
-	fs.StringVar(&f.cl.Name, "name", "", "display name, shown on the login page")
+func (f *clientFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.cl.Name, "name", "", "display name, shown on the login and consent pages")
 	fs.StringVar(&f.cl.Type, "type", "", "web (confidential, server side), spa or native (public)")
 	fs.StringVar(&f.cl.AuthMethod, "auth-method", "", "client_secret_basic (default for web), client_secret_post, or none (public clients)")
+	fs.StringArrayVar(&f.grants, "grant-type", nil, "authorization_code (always), refresh_token (repeatable)")
 	fs.StringArrayVar(&f.redirects, "redirect-uri", nil, "an allowed redirect URI, matched exactly (repeatable)")
 	fs.StringArrayVar(&f.postLogout, "post-logout-redirect-uri", nil, "an allowed post-logout redirect URI (repeatable)")
 	fs.StringArrayVar(&f.origin, "web-origin", nil, "a browser origin allowed to call the token and userinfo endpoints (repeatable)")
 	fs.StringArrayVar(&f.audiences, "audience", nil, "an aud value for its access tokens, e.g. your API's URL (repeatable; default: the client_id)")
 	fs.BoolVar(&f.noPKCE, "no-require-pkce", false, "let a web client skip PKCE (not recommended; public clients always use it)")
 	fs.StringVar(&f.cl.AccessTokenFormat, "access-token-format", storage.TokenFormatJWT, "jwt (validate offline via JWKS) or opaque (validate by introspection)")
-	fs.DurationVar(&f.accessTTL, "access-token-lifetime", 0, "access token lifetime, e.g. 5m (default: the server's, 10m)")
-	fs.DurationVar(&f.idTTL, "id-token-lifetime", 0, "ID token lifetime (default: the server's, 10m)")
-	fs.BoolVar(&f.cl.FirstParty, "first-party", false, "the operator's own application (consent is skipped)")
+	fs.DurationVar(&f.accessTTL, "access-token-lifetime", 0, "access token lifetime, e.g. 5m (0: the server's, 10m)")
+	fs.DurationVar(&f.idTTL, "id-token-lifetime", 0, "ID token lifetime (0: the server's, 10m)")
+	fs.DurationVar(&f.refreshIdle, "refresh-token-idle", 0, "a refresh token unused this long expires (0: the server's, 14 days)")
+	fs.DurationVar(&f.refreshAbs, "refresh-token-absolute", 0, "refresh tokens expire this long after the sign-in (0: the server's, 90 days)")
+	fs.BoolVar(&f.cl.FirstParty, "first-party", false, "the operator's own application: no consent page")
 	fs.StringVar(&f.cl.LoginURL, "login-url", "", "a custom login page on the JSON login API")
 	fs.BoolVar(&f.secretStdin, "secret-stdin", false, "read the client secret from standard input instead of generating one")
 }
 
-// build checks the flags and returns the client to store, and its secret.
-func (f *clientFlags) build(c *cli) (*storage.Client, string, error) {
-	cl := f.cl
-	switch {
-	case cl.ID == "":
-		return nil, "", errors.New("--id is required")
-	case cl.Type != storage.ClientWeb && cl.Type != storage.ClientSPA && cl.Type != storage.ClientNative:
-		return nil, "", fmt.Errorf("--type %q: use web, spa or native", cl.Type)
-	case len(f.redirects) == 0:
-		return nil, "", errors.New("--redirect-uri: give at least one")
-	case f.accessTTL < 0 || f.idTTL < 0:
-		return nil, "", errors.New("--access-token-lifetime, --id-token-lifetime: must not be negative")
+// apply copies the flags onto cl: all of them for a new client, only the
+// ones given for an update.
+func (f *clientFlags) apply(fs *pflag.FlagSet, cl *storage.Client, all bool) error {
+	set := func(name string) bool { return all || fs.Changed(name) }
+	if set("name") {
+		cl.Name = f.cl.Name
 	}
-	public := cl.Type != storage.ClientWeb
-	if cl.AuthMethod == "" {
+	if set("type") {
+		cl.Type = f.cl.Type
+	}
+	if set("auth-method") {
+		cl.AuthMethod = f.cl.AuthMethod
+	}
+	lists := []struct {
+		flag string
+		dst  *storage.Strings
+		src  []string
+	}{{"grant-type", &cl.GrantTypes, f.grants}, {"redirect-uri", &cl.RedirectURIs, f.redirects},
+		{"post-logout-redirect-uri", &cl.PostLogoutRedirectURIs, f.postLogout}, {"web-origin", &cl.WebOrigins, f.origin},
+		{"audience", &cl.Audiences, f.audiences}}
+	for _, l := range lists {
+		if set(l.flag) {
+			*l.dst = storage.Strings(l.src)
+		}
+	}
+	if set("no-require-pkce") {
+		cl.RequirePKCE = !f.noPKCE
+	}
+	if set("access-token-format") {
+		cl.AccessTokenFormat = f.cl.AccessTokenFormat
+	}
+	durations := []struct {
+		flag string
+		dst  *storage.Seconds
+		src  time.Duration
+	}{{"access-token-lifetime", &cl.AccessTokenLifetime, f.accessTTL}, {"id-token-lifetime", &cl.IDTokenLifetime, f.idTTL},
+		{"refresh-token-idle", &cl.RefreshTokenIdle, f.refreshIdle}, {"refresh-token-absolute", &cl.RefreshTokenAbsolute, f.refreshAbs}}
+	for _, d := range durations {
+		if set(d.flag) {
+			if d.src < 0 {
+				return fmt.Errorf("--%s: must not be negative", d.flag)
+			}
+			*d.dst = storage.Seconds(d.src)
+		}
+	}
+	if set("first-party") {
+		cl.FirstParty = f.cl.FirstParty
+	}
+	if set("login-url") {
+		cl.LoginURL = f.cl.LoginURL
+	}
+	return checkClientKind(cl, fs.Changed("auth-method"))
+}
+
+// checkClientKind checks type and authentication method, which name the
+// flag at fault, and fills in the method's default for the type.
+func checkClientKind(cl *storage.Client, methodGiven bool) error {
+	if cl.Type != storage.ClientWeb && cl.Type != storage.ClientSPA && cl.Type != storage.ClientNative {
+		return fmt.Errorf("--type %q: use web, spa or native", cl.Type)
+	}
+	public := cl.Public()
+	if !methodGiven && (cl.AuthMethod == "" || public != (cl.AuthMethod == storage.AuthNone)) {
 		cl.AuthMethod = map[bool]string{true: storage.AuthNone, false: storage.AuthSecretBasic}[public]
 	}
 	if public && cl.AuthMethod != storage.AuthNone {
-		return nil, "", fmt.Errorf("--auth-method %s: a %s client is public and uses none", cl.AuthMethod, cl.Type)
+		return fmt.Errorf("--auth-method %s: a %s client is public and uses none", cl.AuthMethod, cl.Type)
 	}
 	if !public && cl.AuthMethod != storage.AuthSecretBasic && cl.AuthMethod != storage.AuthSecretPost {
-		return nil, "", fmt.Errorf("--auth-method %q: use client_secret_basic or client_secret_post", cl.AuthMethod)
+		return fmt.Errorf("--auth-method %q: use client_secret_basic or client_secret_post", cl.AuthMethod)
 	}
-	if public && f.noPKCE {
-		return nil, "", fmt.Errorf("--no-require-pkce: a %s client always uses PKCE", cl.Type)
+	if public && !cl.RequirePKCE {
+		return fmt.Errorf("--no-require-pkce: a %s client always uses PKCE", cl.Type)
 	}
-	cl.RequirePKCE = !f.noPKCE
-	cl.RedirectURIs, cl.PostLogoutRedirectURIs = f.redirects, f.postLogout
-	cl.WebOrigins, cl.Audiences = f.origin, f.audiences
-	cl.AccessTokenLifetime, cl.IDTokenLifetime = storage.Seconds(f.accessTTL), storage.Seconds(f.idTTL)
-	if public {
-		return &cl, "", nil
-	}
-	secret := op.NewClientSecret()
-	if f.secretStdin {
-		b := make([]byte, 1024)
-		n, err := readFull(c.stdin, b)
-		if err != nil {
-			return nil, "", fmt.Errorf("--secret-stdin: %w", err)
-		}
-		secret = strings.TrimRight(string(b[:n]), "\r\n")
-		if len(secret) < 32 {
-			return nil, "", errors.New("--secret-stdin: use at least 32 random characters (or let stile generate the secret)")
+	for _, g := range cl.GrantTypes {
+		if g != storage.GrantAuthorizationCode && g != storage.GrantRefreshToken {
+			return fmt.Errorf("--grant-type %q: use authorization_code or refresh_token", g)
 		}
 	}
-	return &cl, secret, nil
+	if len(cl.GrantTypes) > 0 && !cl.GrantTypes.Contains(storage.GrantAuthorizationCode) {
+		cl.GrantTypes = append(storage.Strings{storage.GrantAuthorizationCode}, cl.GrantTypes...)
+	}
+	return nil
+}
+
+// secret returns the web client's new secret: read from standard input
+// with --secret-stdin, else generated.
+func (f *clientFlags) secret(c *cli) (string, error) {
+	if !f.secretStdin {
+		return op.NewClientSecret(), nil
+	}
+	b := make([]byte, 1024)
+	n, err := readFull(c.stdin, b)
+	if err != nil {
+		return "", fmt.Errorf("--secret-stdin: %w", err)
+	}
+	secret := strings.TrimRight(string(b[:n]), "\r\n")
+	if len(secret) < 32 {
+		return "", errors.New("--secret-stdin: use at least 32 random characters (or let stile generate the secret)")
+	}
+	return secret, nil
+}
+
+// clientError names the flag behind a store error.
+func clientError(cl *storage.Client, err error) error {
+	if errors.Is(err, storage.ErrConflict) && cl != nil {
+		return fmt.Errorf("--id: a client %q already exists", cl.ID)
+	}
+	if errors.Is(err, storage.ErrInvalid) && strings.Contains(err.Error(), "redirect_uris") {
+		return fmt.Errorf("--redirect-uri: %w", err)
+	}
+	return err
 }
 
 func (c *cli) clientAddCommand() *cobra.Command {
@@ -111,14 +181,28 @@ func (c *cli) clientAddCommand() *cobra.Command {
 		Short: "Register a client; a web client's secret is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, secret, err := f.build(c)
-			if err != nil {
+			cl := &storage.Client{ID: f.cl.ID}
+			if cl.ID == "" {
+				return errors.New("--id is required")
+			}
+			if len(f.redirects) == 0 {
+				return errors.New("--redirect-uri: give at least one")
+			}
+			if err := f.apply(cmd.Flags(), cl, true); err != nil {
 				return err
+			}
+			var secret string
+			if !cl.Public() {
+				var err error
+				if secret, err = f.secret(c); err != nil {
+					return err
+				}
 			}
 			return c.clientAdd(cmd.Context(), cl, secret)
 		},
 	}
-	f.register(cmd)
+	cmd.Flags().StringVar(&f.cl.ID, "id", "", "client_id (letters, digits, '.', '_', '~', '-')")
+	f.register(cmd.Flags())
 	c.addJSON(cmd)
 	return cmd
 }
@@ -129,20 +213,22 @@ func (c *cli) clientAdd(ctx context.Context, cl *storage.Client, secret string) 
 			cl.SecretHash = op.SecretDigest(op.SecretKey(env.master), secret)
 		}
 		if err := env.db.CreateClient(ctx, cl); err != nil {
-			if errors.Is(err, storage.ErrConflict) {
-				return fmt.Errorf("--id: a client %q already exists", cl.ID)
-			}
-			return err
+			return clientError(cl, err)
 		}
-		if c.jsonOut {
-			return c.printJSON(clientView{Client: cl, Secret: secret})
-		}
-		fmt.Fprintf(c.stdout, "created %s client %s\n", cl.Type, cl.ID)
-		if secret != "" {
-			fmt.Fprintf(c.stdout, "client_secret: %s\n(shown once: stile keeps only a digest of it)\n", secret)
-		}
-		return nil
+		return c.printSaved(cl, secret, "created")
 	})
+}
+
+// printSaved reports a stored client; a new secret is shown this once.
+func (c *cli) printSaved(cl *storage.Client, secret, verb string) error {
+	if c.jsonOut {
+		return c.printJSON(clientView{Client: cl, Secret: secret})
+	}
+	fmt.Fprintf(c.stdout, "%s %s client %s\n", verb, cl.Type, cl.ID)
+	if secret != "" {
+		fmt.Fprintf(c.stdout, "client_secret: %s\n(shown once: stile keeps only a digest of it)\n", secret)
+	}
+	return nil
 }
 
 func (c *cli) clientShowCommand() *cobra.Command {
@@ -152,10 +238,7 @@ func (c *cli) clientShowCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withEnv(cmd.Context(), func(env *environment) error {
-				cl, err := env.db.GetClient(cmd.Context(), args[0])
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("no client %q", args[0])
-				}
+				cl, err := getClient(cmd.Context(), env.db, args[0])
 				if err != nil {
 					return err
 				}
@@ -168,6 +251,14 @@ func (c *cli) clientShowCommand() *cobra.Command {
 	}
 	c.addJSON(cmd)
 	return cmd
+}
+
+func getClient(ctx context.Context, db *storage.DB, id string) (*storage.Client, error) {
+	cl, err := db.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("no client %q", id)
+	}
+	return cl, err
 }
 
 func (c *cli) printClient(cl *storage.Client) error {
@@ -187,7 +278,8 @@ func (c *cli) printClient(cl *storage.Client) error {
 		{"post-logout redirect URIs", list(cl.PostLogoutRedirectURIs)}, {"web origins", list(cl.WebOrigins)},
 		{"require PKCE", fmt.Sprint(cl.RequirePKCE)}, {"access token format", cl.AccessTokenFormat},
 		{"audiences", list(cl.Audiences)}, {"access token lifetime", lifetime(cl.AccessTokenLifetime)},
-		{"ID token lifetime", lifetime(cl.IDTokenLifetime)}, {"first party", fmt.Sprint(cl.FirstParty)},
+		{"ID token lifetime", lifetime(cl.IDTokenLifetime)}, {"refresh token idle", lifetime(cl.RefreshTokenIdle)},
+		{"refresh token absolute", lifetime(cl.RefreshTokenAbsolute)}, {"first party", fmt.Sprint(cl.FirstParty)},
 		{"login URL", cl.LoginURL},
 	})
 }

@@ -15,8 +15,10 @@ import (
 )
 
 func (c *cli) userCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "user", Short: "Manage users"}
-	cmd.AddCommand(c.userAddCommand(), c.userShowCommand(), c.userTOTPCommand())
+	cmd := groupCommand("user", "Manage users")
+	cmd.AddCommand(c.userAddCommand(), c.userListCommand(), c.userShowCommand(), c.userUpdateCommand(),
+		c.userDisableCommand(), c.userEnableCommand(), c.userSetPasswordCommand(), c.userTOTPCommand(),
+		c.userResetOTPCommand(), c.userEnrollLinkCommand())
 	return cmd
 }
 
@@ -173,6 +175,7 @@ func (c *cli) printUser(v userView) error {
 }
 
 func (c *cli) userTOTPCommand() *cobra.Command {
+	var issuer string
 	cmd := &cobra.Command{
 		Use:   "totp USERNAME|UID",
 		Short: "Enrol a new authenticator app for a user, replacing any previous one",
@@ -181,11 +184,10 @@ func (c *cli) userTOTPCommand() *cobra.Command {
 			"a channel you trust.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.userTOTP(cmd.Context(), args[0], cmd.Flag("issuer").Value.String())
+			return c.userTOTP(cmd.Context(), args[0], issuer)
 		},
 	}
-	cmd.Flags().String("issuer", "http://localhost:8080", "the issuer, shown as the account's label in authenticator apps (env STILE_ISSUER)")
-	cmd.Flags().SetAnnotation("issuer", "env", []string{"STILE_ISSUER"})
+	issuerFlag(cmd, &issuer)
 	c.addJSON(cmd)
 	return cmd
 }

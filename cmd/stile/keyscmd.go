@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stile-id/stile/keys"
+	"github.com/stile-id/stile/op"
+	"github.com/stile-id/stile/storage"
+)
+
+func (c *cli) keysCommand() *cobra.Command {
+	cmd := groupCommand("keys", "Manage the token-signing keys")
+	cmd.AddCommand(c.keysListCommand(), c.keysRotateCommand())
+	return cmd
+}
+
+// keyView is a signing key without its private half.
+type keyView struct {
+	Kid           string     `json:"kid"`
+	Algorithm     string     `json:"alg"`
+	State         string     `json:"state"`
+	CreatedAt     time.Time  `json:"created_at"`
+	ActivateAfter *time.Time `json:"activate_after,omitempty"`
+	ActivatedAt   *time.Time `json:"activated_at,omitempty"`
+	RetiredAt     *time.Time `json:"retired_at,omitempty"`
+	PublishUntil  *time.Time `json:"publish_until,omitempty"`
+}
+
+func viewKey(k storage.SigningKey) keyView {
+	opt := func(v bool, t time.Time) *time.Time {
+		if !v {
+			return nil
+		}
+		return &t
+	}
+	return keyView{Kid: k.ID, Algorithm: k.Algorithm, State: k.State, CreatedAt: k.CreatedAt,
+		ActivateAfter: opt(k.ActivateAfter.Valid, k.ActivateAfter.Time), ActivatedAt: opt(k.ActivatedAt.Valid, k.ActivatedAt.Time),
+		RetiredAt: opt(k.RetiredAt.Valid, k.RetiredAt.Time), PublishUntil: opt(k.PublishUntil.Valid, k.PublishUntil.Time)}
+}
+
+func (c *cli) keysListCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the signing keys: next (published, not yet signing), active, retired (published until their tokens expire)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.withEnv(cmd.Context(), func(env *environment) error {
+				stored, err := env.db.ListSigningKeys(cmd.Context())
+				if err != nil {
+					return err
+				}
+				views := make([]keyView, len(stored))
+				for i, k := range stored {
+					views[i] = viewKey(k)
+				}
+				if c.jsonOut {
+					return c.printJSON(views)
+				}
+				rows := [][]string{{"KID", "ALG", "STATE", "CREATED", "SIGNS FROM", "PUBLISHED UNTIL"}}
+				for _, v := range views {
+					rows = append(rows, []string{v.Kid, v.Algorithm, v.State, stamp(&v.CreatedAt),
+						stamp(v.ActivateAfter), stamp(v.PublishUntil)})
+				}
+				return c.printRows(rows)
+			})
+		},
+	}
+	c.addJSON(cmd)
+	return cmd
+}
+
+func stamp(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func (c *cli) keysRotateCommand() *cobra.Command {
+	var after time.Duration
+	cmd := &cobra.Command{
+		Use:   "rotate [--activate-after 1h]",
+		Short: "Publish a new signing key now; it signs after --activate-after",
+		Long: "Publish a new signing key now; the running server lets it sign after --activate-after, so\n" +
+			"verifiers that cache the JWKS learn it first. The key it replaces stays published until every\n" +
+			"token it signed has expired.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if after < 0 {
+				return fmt.Errorf("--activate-after %s: must not be negative", after)
+			}
+			return c.withEnv(cmd.Context(), func(env *environment) error {
+				lifetime := max(op.DefaultLifetimes.AccessToken, op.DefaultLifetimes.IDToken)
+				k, err := keys.NewManager(env.db, env.sealer, time.Now, lifetime).Rotate(cmd.Context(), after)
+				if errors.Is(err, keys.ErrNextExists) {
+					return fmt.Errorf("%w; wait for it to start signing (stile keys list)", err)
+				}
+				if err != nil {
+					return err
+				}
+				env.log.Info("signing key rotation started by operator", "kid", k.ID, "signs_from", k.ActivateAfter.Time)
+				if c.jsonOut {
+					return c.printJSON(viewKey(*k))
+				}
+				fmt.Fprintf(c.stdout, "published key %s; the server signs with it from %s\n", k.ID, stamp(&k.ActivateAfter.Time))
+				fmt.Fprintln(c.stdout, "the current key stays published until every token it signed has expired")
+				return nil
+			})
+		},
+	}
+	cmd.Flags().DurationVar(&after, "activate-after", time.Hour, "how long the new key is published before it signs")
+	c.addJSON(cmd)
+	return cmd
+}
