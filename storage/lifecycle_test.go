@@ -3,8 +3,6 @@ package storage_test
 import (
 	"database/sql"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,22 +206,8 @@ func testRefreshRotationConcurrent(t *testing.T, f fixture) {
 	u := mustUser(t, f.db, "alice")
 	mustClient(t, f.db, "app")
 	mustRefresh(t, f, "r1", "fam", u.ID, "")
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			ok, err := f.db.RotateRefreshToken(ctx, "r1", 0)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				wins.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d concurrent rotations won, want exactly 1", wins.Load())
+	if wins := countWins(t, 8, func() (bool, error) { return f.db.RotateRefreshToken(ctx, "r1", 0) }); wins != 1 {
+		t.Fatalf("%d concurrent rotations won, want exactly 1", wins)
 	}
 }
 

@@ -20,6 +20,18 @@ type environment struct {
 
 func (e *environment) Close() { e.db.Close() }
 
+// withUser opens the environment and finds the user named by ref (a
+// username or a uid) for fn.
+func (c *cli) withUser(ctx context.Context, ref string, fn func(*environment, *storage.User) error) error {
+	return c.withEnv(ctx, func(env *environment) error {
+		u, err := findUser(ctx, env.db, ref)
+		if err != nil {
+			return err
+		}
+		return fn(env, u)
+	})
+}
+
 // withEnv opens the environment, runs fn in it and closes it.
 func (c *cli) withEnv(ctx context.Context, fn func(*environment) error) error {
 	env, err := c.open(ctx)

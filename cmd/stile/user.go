@@ -133,17 +133,8 @@ func (c *cli) userShowCommand() *cobra.Command {
 		Short: "Show a user",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withEnv(cmd.Context(), func(env *environment) error {
-				u, err := findUser(cmd.Context(), env.db, args[0])
-				if err != nil {
-					return err
-				}
-				_, terr := env.db.GetTOTP(cmd.Context(), u.ID)
-				v := userView{User: u, TOTPEnrolled: terr == nil}
-				if c.jsonOut {
-					return c.printJSON(v)
-				}
-				return c.printUser(v)
+			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
+				return c.showUser(cmd.Context(), env, u)
 			})
 		},
 	}
@@ -193,11 +184,7 @@ func (c *cli) userTOTPCommand() *cobra.Command {
 }
 
 func (c *cli) userTOTP(ctx context.Context, ref, issuer string) error {
-	return c.withEnv(ctx, func(env *environment) error {
-		u, err := findUser(ctx, env.db, ref)
-		if err != nil {
-			return err
-		}
+	return c.withUser(ctx, ref, func(env *environment, u *storage.User) error {
 		e, err := login.EnrollTOTP(ctx, env.db, env.sealer, issuerLabel(issuer), u)
 		if err != nil {
 			return err

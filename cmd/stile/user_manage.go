@@ -123,12 +123,8 @@ func (c *cli) userUpdateCommand() *cobra.Command {
 			if ch.attrs, err = parseAttributes(attrsJSON, attrPairs); err != nil {
 				return err
 			}
-			return c.withEnv(cmd.Context(), func(env *environment) error {
-				u, err := findUser(cmd.Context(), env.db, args[0])
-				if err != nil {
-					return err
-				}
-				u, err = env.db.UpdateUser(cmd.Context(), u.ID, ch.apply)
+			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
+				u, err := env.db.UpdateUser(cmd.Context(), u.ID, ch.apply)
 				if errors.Is(err, storage.ErrConflict) {
 					return fmt.Errorf("--username: a user named %q already exists", username)
 				}
@@ -171,11 +167,7 @@ func (c *cli) accountChange(use, short, done string, change func(context.Context
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return c.withEnv(ctx, func(env *environment) error {
-				u, err := findUser(ctx, env.db, args[0])
-				if err != nil {
-					return err
-				}
+			return c.withUser(ctx, args[0], func(env *environment, u *storage.User) error {
 				if err := change(ctx, env, u); err != nil {
 					return err
 				}
@@ -209,12 +201,8 @@ func (c *cli) userEnableCommand() *cobra.Command {
 		Short: "Let a disabled user sign in again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withEnv(cmd.Context(), func(env *environment) error {
-				u, err := findUser(cmd.Context(), env.db, args[0])
-				if err != nil {
-					return err
-				}
-				u, err = env.db.UpdateUser(cmd.Context(), u.ID, func(u *storage.User) error { u.Disabled = false; return nil })
+			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
+				u, err := env.db.UpdateUser(cmd.Context(), u.ID, func(u *storage.User) error { u.Disabled = false; return nil })
 				if err != nil {
 					return err
 				}
@@ -262,11 +250,7 @@ func (c *cli) userEnrollLinkCommand() *cobra.Command {
 			"enter their password, see a QR code once, and confirm it with a code. An earlier link stops working.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withEnv(cmd.Context(), func(env *environment) error {
-				u, err := findUser(cmd.Context(), env.db, args[0])
-				if err != nil {
-					return err
-				}
+			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
 				link, expires, err := login.NewEnrollmentLink(cmd.Context(), env.db, issuer, u.ID, ttl, time.Now())
 				if err != nil {
 					return fmt.Errorf("--ttl: %w", err)
