@@ -2,10 +2,6 @@ package login
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"time"
@@ -27,8 +23,7 @@ const (
 // sign-in, so a cookie planted before the sign-in is worth nothing after it.
 type Sessions struct {
 	db       *storage.DB
-	key      []byte // cookie MAC key, derived from the master key
-	secure   bool
+	cookie   secretCookie
 	now      func() time.Time
 	Idle     time.Duration
 	Absolute time.Duration
@@ -36,30 +31,18 @@ type Sessions struct {
 
 // NewSessions returns the session keeper with the default lifetimes.
 func NewSessions(db *storage.DB, key []byte, secure bool, now func() time.Time) *Sessions {
-	return &Sessions{db: db, key: key, secure: secure, now: now, Idle: DefaultSessionIdle, Absolute: DefaultSessionAbsolute}
-}
-
-func (s *Sessions) cookieName() string {
-	if s.secure {
-		return "__Host-stile_session"
-	}
-	return "stile_session"
-}
-
-func (s *Sessions) mac(value string) []byte {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(value))
-	return m.Sum(nil)
+	return &Sessions{db: db, cookie: secretCookie{base: "stile_session", key: key, secure: secure}, now: now,
+		Idle: DefaultSessionIdle, Absolute: DefaultSessionAbsolute}
 }
 
 // Current returns the request's session if it is active and its user can
 // still sign in; otherwise nil.
 func (s *Sessions) Current(r *http.Request) *storage.Session {
-	c, err := r.Cookie(s.cookieName())
-	if err != nil || c.Value == "" {
+	value, ok := s.cookie.read(r)
+	if !ok {
 		return nil
 	}
-	sess, err := s.db.SessionByCookie(r.Context(), s.mac(c.Value))
+	sess, err := s.db.SessionByCookie(r.Context(), s.cookie.mac(value))
 	if err != nil || !sess.Active(s.now(), s.Idle) {
 		return nil
 	}
@@ -84,11 +67,9 @@ func (s *Sessions) start(ctx context.Context, userID string, amr []string, repla
 			return nil, err
 		}
 	}
-	v := make([]byte, 32)
-	rand.Read(v)
-	value := base64.RawURLEncoding.EncodeToString(v)
+	value := newValue()
 	now := s.now()
-	sess := &storage.Session{ID: uuid.NewString(), CookieHash: s.mac(value), UserID: userID, AuthTime: now,
+	sess := &storage.Session{ID: uuid.NewString(), CookieHash: s.cookie.mac(value), UserID: userID, AuthTime: now,
 		AMR: storage.Strings(amr), ExpiresAt: now.Add(s.Absolute)}
 	if err := s.db.CreateSession(ctx, sess); err != nil {
 		return nil, err
@@ -99,17 +80,11 @@ func (s *Sessions) start(ctx context.Context, userID string, amr []string, repla
 // setCookie gives the browser its session cookie. It lives as long as the
 // session can; the idle limit is enforced on the server.
 func (s *Sessions) setCookie(w http.ResponseWriter, value string) {
-	http.SetCookie(w, &http.Cookie{
-		Name: s.cookieName(), Value: value, Path: "/", MaxAge: int(s.Absolute / time.Second),
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
-	})
+	s.cookie.set(w, value, int(s.Absolute/time.Second))
 }
 
 // Clear removes the session cookie from the browser.
-func (s *Sessions) Clear(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-}
+func (s *Sessions) Clear(w http.ResponseWriter) { s.cookie.set(w, "", -1) }
 
 // ErrNoSession means the browser has no active session.
 var ErrNoSession = errors.New("no active session")
