@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"strings"
 
 	"github.com/stile-id/stile/storage"
@@ -15,15 +16,18 @@ type Credentials struct {
 	Binding       []byte // MAC of the browser's binding cookie
 	Username      string
 	Password      string
+	Replaces      string // the ID of the browser's current session, if any
 	RemoteAddr    string // for the log
 }
 
 // Challenge is what the second step needs: the transaction and the method
-// the server chose for it.
+// the server chose for it. For an account exempt from the second factor
+// the login is already complete, and Next says where to go.
 type Challenge struct {
 	TransactionID string
 	Method        string // TOTP
 	Message       string
+	Next          *Next
 }
 
 // Method names, as the JSON API will report them in authType.
@@ -51,6 +55,9 @@ func (f *Flow) Authenticate(ctx context.Context, in Credentials) (*Challenge, er
 	if user.Disabled {
 		log.Info("login refused", "step", "password", "reason", "disabled")
 		return nil, fail(CodeAccountDisabled, msgDisabled)
+	}
+	if user.OTPExempt {
+		return f.exempt(ctx, ar, user, in.Replaces, log)
 	}
 	if _, err := f.db.GetTOTP(ctx, user.ID); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
@@ -106,4 +113,25 @@ func (f *Flow) checkPassword(ctx context.Context, in Credentials) (*storage.User
 		return nil, fail(CodeInvalidCredentials, msgInvalidCredentials)
 	}
 	return user, nil
+}
+
+// exempt completes the login of an account an operator exempted from the
+// second factor (a dedicated conformance-test account). The ID token says
+// so: amr is pwd alone, without mfa. Every use is logged as a warning.
+func (f *Flow) exempt(ctx context.Context, ar *storage.AuthRequest, user *storage.User, replaces string, log *slog.Logger) (*Challenge, error) {
+	if err := f.throttle.success(ctx, userSubject(user.ID)); err != nil {
+		return nil, internal(err)
+	}
+	st, err := f.sessions.start(ctx, user.ID, []string{"pwd"}, replaces)
+	if err != nil {
+		return nil, internal(err)
+	}
+	log.Warn("login succeeded WITHOUT a second factor: the account is exempt (stile user update --otp-exempt)",
+		"session", st.session.ID)
+	next, err := f.afterLogin(ctx, ar, st.session)
+	if err != nil {
+		return nil, err
+	}
+	next.SessionCookie = st.cookie
+	return &Challenge{Next: next}, nil
 }

@@ -111,16 +111,24 @@ func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 	id := r.PostFormValue("authRequestID")
 	binding, _ := h.binder.Get(r)
-	ch, err := h.flow.Authenticate(r.Context(), Credentials{
+	in := Credentials{
 		AuthRequestID: id,
 		Binding:       binding,
 		Username:      r.PostFormValue("username"),
 		Password:      r.PostFormValue("password"),
 		RemoteAddr:    r.RemoteAddr,
-	})
+	}
+	if cur := h.sessions.Current(r); cur != nil {
+		in.Replaces = cur.ID
+	}
+	ch, err := h.flow.Authenticate(r.Context(), in)
 	if err != nil {
 		h.fail(w, r, err, page{Title: "Sign in", ClientName: h.flow.ClientName(r.Context(), id),
 			AuthRequestID: id, Username: r.PostFormValue("username")})
+		return
+	}
+	if ch.Next != nil {
+		h.follow(w, r, ch.Next)
 		return
 	}
 	q := url.Values{"transactionID": {ch.TransactionID}, "authRequestID": {id}}

@@ -70,6 +70,10 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	if err != nil {
 		return nil, s.serverError(ctx, "get client", err)
 	}
+	userinfoClaims, idTokenClaims, err := checkExtras(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
 		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256; plain is not supported")
@@ -98,6 +102,8 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		UILocales:           req.UILocales.String(),
 		ACRValues:           strings.Join(req.ACRValues, " "),
 		HintSubject:         hintSubject,
+		UserinfoClaims:      userinfoClaims,
+		IDTokenClaims:       idTokenClaims,
 		ExpiresAt:           s.db.Now().Add(s.lifetimes.Login),
 	}
 	if req.MaxAge != nil {

@@ -21,20 +21,20 @@ const (
 	ClaimAttributes = "attributes" // a JSON object
 )
 
-// userClaims sets sub and, by scope, the claims of u on ui: uid, roles and
-// attributes with openid; preferred_username with profile; email with email.
-func userClaims(ui *oidc.UserInfo, u *storage.User, scopes []string) {
+// userClaims sets sub and the claims of u that the scopes and the claims
+// parameter (named) ask for: uid, roles and attributes with openid; the
+// standard claims of profile, email, phone and address that stile has.
+func userClaims(ui *oidc.UserInfo, u *storage.User, scopes, named []string) {
 	ui.Subject = u.ID
 	if slices.Contains(scopes, oidc.ScopeOpenID) {
 		ui.AppendClaims(ClaimUID, u.ID)
 		ui.AppendClaims(ClaimRoles, rolesOf(u))
 		ui.AppendClaims(ClaimAttributes, attributesOf(u))
 	}
-	if slices.Contains(scopes, oidc.ScopeProfile) {
-		ui.PreferredUsername = u.Username
-	}
-	if slices.Contains(scopes, oidc.ScopeEmail) && u.Email != "" {
-		ui.Email = u.Email
+	for _, name := range wantedClaims(scopes, named) {
+		if v, ok := standardClaim(u, name); ok {
+			ui.AppendClaims(name, v)
+		}
 	}
 }
 
@@ -66,11 +66,20 @@ func (s *Storage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo,
 	if err != nil {
 		return s.serverError(ctx, "get user for ID token", err)
 	}
-	userClaims(ui, u, scopes)
+	userClaims(ui, u, scopes, idTokenClaimsOf(req))
 	// sid names the SSO session, so a logout with this ID token as hint
 	// ends that session even where the browser's cookie is not sent.
 	if sid := sessionOf(req); sid != "" {
 		ui.AppendClaims("sid", sid)
+	}
+	return nil
+}
+
+// idTokenClaimsOf lists the claims the claims parameter asked for in the
+// ID token.
+func idTokenClaimsOf(req zop.IDTokenRequest) []string {
+	if r, ok := req.(*authRequest); ok {
+		return r.a.IDTokenClaims
 	}
 	return nil
 }
@@ -92,7 +101,7 @@ func (s *Storage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, t
 	if err != nil {
 		return errInactive
 	}
-	userClaims(ui, u, t.Scopes)
+	userClaims(ui, u, t.Scopes, t.UserinfoClaims)
 	return nil
 }
 
@@ -108,7 +117,7 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 		return errors.New("caller is neither the token's client nor in its audience")
 	}
 	ui := new(oidc.UserInfo)
-	userClaims(ui, u, t.Scopes)
+	userClaims(ui, u, t.Scopes, t.UserinfoClaims)
 	resp.SetUserInfo(ui)
 	resp.Active = true
 	resp.Scope = oidc.SpaceDelimitedArray(t.Scopes)

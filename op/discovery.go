@@ -4,14 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 )
 
 var (
-	scopesSupported = []string{"openid", "profile", "email", "offline_access"}
-	claimsSupported = []string{
+	scopesSupported = []string{"openid", "profile", "email", "phone", "address", "offline_access"}
+	claimsSupported = append([]string{
 		"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "c_hash", "sid",
-		ClaimUID, ClaimRoles, ClaimAttributes, "preferred_username", "email",
-	}
+		ClaimUID, ClaimRoles, ClaimAttributes,
+	}, sortedNames(standardNames)...)
 )
 
 // discovery returns stile's discovery document. It is stile's own, not the
@@ -29,18 +30,19 @@ func discovery(issuer string) ([]byte, error) {
 		"end_session_endpoint":   issuer + "/end_session",
 		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
 		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
-		"scopes_supported":                      scopesSupported,
-		"response_types_supported":              []string{"code"},
-		"response_modes_supported":              []string{"query", "form_post"},
-		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"claims_supported":                      claimsSupported,
-		"request_parameter_supported":           false,
-		"request_uri_parameter_supported":       false,
-		"claims_parameter_supported":            false,
+		"scopes_supported":                               scopesSupported,
+		"response_types_supported":                       []string{"code"},
+		"response_modes_supported":                       []string{"query", "fragment"},
+		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
+		"subject_types_supported":                        []string{"public"},
+		"id_token_signing_alg_values_supported":          []string{"RS256"},
+		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"claims_supported":                               claimsSupported,
+		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false,
+		"claims_parameter_supported":                     true,
+		"authorization_response_iss_parameter_supported": true,
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
@@ -58,4 +60,13 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Write(p.discovery)
+}
+
+func sortedNames(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
 }

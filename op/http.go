@@ -112,7 +112,7 @@ func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := new(oidc.UserInfo)
-	userClaims(info, u, t.Scopes)
+	userClaims(info, u, t.Scopes, t.UserinfoClaims)
 	w.Header().Set("Cache-Control", "no-store")
 	httphelper.MarshalJSON(w, info)
 }

@@ -128,8 +128,10 @@ func (p *Provider) CallbackURL(authRequestID string) string {
 func (p *Provider) Mount(r *mux.Router) {
 	issuer := zop.NewIssuerInterceptor(p.zop.IssuerFromRequest) // the library's verifiers read the issuer from the context
 	r.Handle("/.well-known/openid-configuration", p.cors.Handler(http.HandlerFunc(p.serveDiscovery)))
-	r.Handle("/authorize", errorPage(p.zop))
-	r.Handle("/authorize/callback", p.callback(p.zop))
+	toLogin := func(loc string) bool { return strings.HasPrefix(loc, p.issuer+"/login?") }
+	never := func(string) bool { return false }
+	r.Handle("/authorize", withIss(p.issuer, toLogin, errorPage(withExtras(p.zop))))
+	r.Handle("/authorize/callback", withIss(p.issuer, never, p.callback(p.zop)))
 	r.Handle("/oauth/token", noStore(p.zop))
 	r.Handle("/oauth/introspect", noStore(p.zop))
 	r.Handle("/revoke", noStore(p.zop))

@@ -97,6 +97,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 	at, err := s.issueAccess(ctx, next.ClientID, next.UserID, req, func(t *storage.AccessToken) {
 		t.FamilyID = sql.NullString{String: next.FamilyID, Valid: true}
 		t.SessionID = next.SessionID
+		t.UserinfoClaims = next.UserinfoClaims
 		if ar, ok := req.(*authRequest); ok {
 			t.AuthRequestID = sql.NullString{String: ar.a.ID, Valid: true}
 		}
@@ -116,7 +117,7 @@ func (s *Storage) newFamily(ctx context.Context, ar *authRequest) (*storage.Refr
 	return &storage.RefreshToken{
 		ID: uuid.NewString(), FamilyID: uuid.NewString(), ClientID: ar.a.ClientID, UserID: ar.GetSubject(),
 		SessionID: ar.a.SessionID, Scopes: ar.a.Scopes, Audience: storage.Strings(ar.GetAudience()),
-		AuthTime: ar.GetAuthTime(), AMR: ar.a.AMR,
+		AuthTime: ar.GetAuthTime(), AMR: ar.a.AMR, UserinfoClaims: ar.a.UserinfoClaims,
 		ExpiresAt: now.Add(c.refreshIdle()), FamilyExpiresAt: now.Add(c.refreshAbsolute()),
 	}, nil
 }

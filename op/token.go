@@ -23,6 +23,7 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (
 	t, err := s.issueAccess(ctx, ar.a.ClientID, ar.GetSubject(), req, func(t *storage.AccessToken) {
 		t.AuthRequestID = sql.NullString{String: ar.a.ID, Valid: true}
 		t.SessionID = ar.a.SessionID
+		t.UserinfoClaims = ar.a.UserinfoClaims
 	})
 	if err != nil {
 		return "", time.Time{}, err

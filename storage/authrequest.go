@@ -29,7 +29,9 @@ type AuthRequest struct {
 	HintSubject         string        `db:"hint_subject"`
 	BindingHash         []byte        `db:"binding_hash"`
 	UserID              NullString    `db:"user_id"`
-	SessionID           NullString    `db:"session_id"` // the SSO session that answered it
+	SessionID           NullString    `db:"session_id"`      // the SSO session that answered it
+	UserinfoClaims      Strings       `db:"userinfo_claims"` // claims asked for by name for userinfo
+	IDTokenClaims       Strings       `db:"id_token_claims"` // claims asked for by name for the ID token
 	AuthTime            sql.NullTime  `db:"auth_time"`
 	AMR                 Strings       `db:"amr"`
 	Done                bool          `db:"done"`
@@ -48,7 +50,7 @@ type NullString = sql.NullString
 const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, max_age, login_hint, ui_locales, acr_values, hint_subject,
 	binding_hash, user_id, auth_time, amr, done, error_code, callback_at, code_hash, code_expires_at,
-	code_redeemed_at, created_at, expires_at, session_id`
+	code_redeemed_at, created_at, expires_at, session_id, userinfo_claims, id_token_claims`
 
 // CreateAuthRequest stores a new authorization request. The caller sets the
 // ID (unguessable) and ExpiresAt.
@@ -65,10 +67,11 @@ func (d *DB) CreateAuthRequest(ctx context.Context, a *AuthRequest) error {
 	}
 	const q = `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode,
 		code_challenge, code_challenge_method, prompt, max_age, login_hint, ui_locales, acr_values, hint_subject,
-		amr, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		amr, created_at, expires_at, userinfo_claims, id_token_claims)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err := d.exec(ctx, d.db, q, a.ID, a.ClientID, a.RedirectURI, a.Scopes, a.State, a.Nonce, a.ResponseType,
 		a.ResponseMode, a.CodeChallenge, a.CodeChallengeMethod, a.Prompt, a.MaxAge, a.LoginHint, a.UILocales,
-		a.ACRValues, a.HintSubject, a.AMR, a.CreatedAt, a.ExpiresAt.UTC())
+		a.ACRValues, a.HintSubject, a.AMR, a.CreatedAt, a.ExpiresAt.UTC(), a.UserinfoClaims, a.IDTokenClaims)
 	if err != nil {
 		return fmt.Errorf("create auth request: %w", err)
 	}

@@ -25,6 +25,7 @@ type RefreshToken struct {
 	FamilyExpiresAt time.Time      `db:"family_expires_at"` // absolute expiry of the chain
 	RotatedAt       sql.NullTime   `db:"rotated_at"`
 	RevokedAt       sql.NullTime   `db:"revoked_at"`
+	UserinfoClaims  Strings        `db:"userinfo_claims"` // carried to the access tokens it yields
 }
 
 // Usable reports whether the token is unrevoked and unexpired at now. A
@@ -35,15 +36,15 @@ func (t *RefreshToken) Usable(now time.Time) bool {
 }
 
 const refreshColumns = `id, token_hash, family_id, client_id, user_id, session_id, scopes, audience, auth_time, amr,
-	created_at, expires_at, family_expires_at, rotated_at, revoked_at`
+	created_at, expires_at, family_expires_at, rotated_at, revoked_at, userinfo_claims`
 
 // CreateRefreshToken stores a new token. The caller sets everything but
 // CreatedAt.
 func (d *DB) CreateRefreshToken(ctx context.Context, t *RefreshToken) error {
 	t.CreatedAt = d.Now()
-	const q = `INSERT INTO refresh_tokens (` + refreshColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`
+	const q = `INSERT INTO refresh_tokens (` + refreshColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)`
 	_, err := d.exec(ctx, d.db, q, t.ID, t.TokenHash, t.FamilyID, t.ClientID, t.UserID, t.SessionID, t.Scopes, t.Audience,
-		t.AuthTime.UTC(), t.AMR, t.CreatedAt, t.ExpiresAt.UTC(), t.FamilyExpiresAt.UTC())
+		t.AuthTime.UTC(), t.AMR, t.CreatedAt, t.ExpiresAt.UTC(), t.FamilyExpiresAt.UTC(), t.UserinfoClaims)
 	if err != nil {
 		return fmt.Errorf("create refresh token: %w", err)
 	}

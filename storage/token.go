@@ -10,17 +10,18 @@ import (
 // AccessToken records an issued access token, JWT or opaque, so that
 // userinfo, introspection and revocation can find it by ID.
 type AccessToken struct {
-	ID            string         `db:"id"` // the JWT's jti, or the opaque token's inner ID
-	ClientID      string         `db:"client_id"`
-	UserID        string         `db:"user_id"`
-	AuthRequestID sql.NullString `db:"auth_request_id"`
-	FamilyID      sql.NullString `db:"family_id"`  // the refresh token family it was issued with
-	SessionID     sql.NullString `db:"session_id"` // the SSO session it was issued under
-	Scopes        Strings        `db:"scopes"`
-	Audience      Strings        `db:"audience"`
-	CreatedAt     time.Time      `db:"created_at"`
-	ExpiresAt     time.Time      `db:"expires_at"`
-	RevokedAt     sql.NullTime   `db:"revoked_at"`
+	ID             string         `db:"id"` // the JWT's jti, or the opaque token's inner ID
+	ClientID       string         `db:"client_id"`
+	UserID         string         `db:"user_id"`
+	AuthRequestID  sql.NullString `db:"auth_request_id"`
+	FamilyID       sql.NullString `db:"family_id"`  // the refresh token family it was issued with
+	SessionID      sql.NullString `db:"session_id"` // the SSO session it was issued under
+	Scopes         Strings        `db:"scopes"`
+	Audience       Strings        `db:"audience"`
+	UserinfoClaims Strings        `db:"userinfo_claims"` // claims asked for by name for userinfo
+	CreatedAt      time.Time      `db:"created_at"`
+	ExpiresAt      time.Time      `db:"expires_at"`
+	RevokedAt      sql.NullTime   `db:"revoked_at"`
 }
 
 // Active reports whether the token is neither expired nor revoked at now.
@@ -29,16 +30,16 @@ func (t *AccessToken) Active(now time.Time) bool {
 }
 
 const accessTokenColumns = `id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
-	created_at, expires_at, revoked_at`
+	created_at, expires_at, revoked_at, userinfo_claims`
 
 // CreateAccessToken stores a new access token. The caller sets the ID and
 // ExpiresAt.
 func (d *DB) CreateAccessToken(ctx context.Context, t *AccessToken) error {
 	t.CreatedAt = d.Now()
 	const q = `INSERT INTO access_tokens (id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
-		created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		created_at, expires_at, userinfo_claims) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err := d.exec(ctx, d.db, q, t.ID, t.ClientID, t.UserID, t.AuthRequestID, t.FamilyID, t.SessionID, t.Scopes,
-		t.Audience, t.CreatedAt, t.ExpiresAt.UTC())
+		t.Audience, t.CreatedAt, t.ExpiresAt.UTC(), t.UserinfoClaims)
 	if err != nil {
 		return fmt.Errorf("create access token: %w", err)
 	}

@@ -30,6 +30,7 @@ type User struct {
 	Roles        Strings    `db:"roles" json:"roles"`
 	Attributes   Attributes `db:"attributes" json:"attributes"`
 	Disabled     bool       `db:"disabled" json:"disabled"`
+	OTPExempt    bool       `db:"otp_exempt" json:"otp_exempt"` // signs in with the password alone: test accounts only
 	CreatedAt    time.Time  `db:"created_at" json:"created_at"`
 	UpdatedAt    time.Time  `db:"updated_at" json:"updated_at"`
 }
@@ -66,7 +67,7 @@ func (u *User) validate() error {
 	return nil
 }
 
-const userColumns = `id, username, email, password_hash, roles, attributes, disabled, created_at, updated_at`
+const userColumns = `id, username, email, password_hash, roles, attributes, disabled, otp_exempt, created_at, updated_at`
 
 // CreateUser stores a new user and fills in its ID and timestamps.
 // A username already taken, in any letter case, is ErrConflict.
@@ -84,10 +85,10 @@ func (d *DB) CreateUser(ctx context.Context, u *User) error {
 	if u.Attributes == nil {
 		u.Attributes = Attributes{}
 	}
-	const q = `INSERT INTO users (id, username, username_key, email, password_hash, roles, attributes, disabled, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	const q = `INSERT INTO users (id, username, username_key, email, password_hash, roles, attributes, disabled,
+		otp_exempt, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err := d.exec(ctx, d.db, q, u.ID, u.Username, UsernameKey(u.Username), u.Email, u.PasswordHash,
-		u.Roles, u.Attributes, u.Disabled, u.CreatedAt, u.UpdatedAt)
+		u.Roles, u.Attributes, u.Disabled, u.OTPExempt, u.CreatedAt, u.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.Username, err)
 	}
@@ -130,9 +131,9 @@ func (d *DB) UpdateUser(ctx context.Context, id string, fn func(*User) error) (*
 		out.Username = strings.TrimSpace(out.Username)
 		out.UpdatedAt = d.Now()
 		const upd = `UPDATE users SET username = ?, username_key = ?, email = ?, password_hash = ?, roles = ?,
-			attributes = ?, disabled = ?, updated_at = ? WHERE id = ?`
+			attributes = ?, disabled = ?, otp_exempt = ?, updated_at = ? WHERE id = ?`
 		_, err := d.exec(ctx, q, upd, out.Username, UsernameKey(out.Username), out.Email, out.PasswordHash,
-			out.Roles, out.Attributes, out.Disabled, out.UpdatedAt, id)
+			out.Roles, out.Attributes, out.Disabled, out.OTPExempt, out.UpdatedAt, id)
 		return err
 	})
 	if err != nil {

@@ -113,8 +113,8 @@ func (f *fixture) finish(t *testing.T, b *browser, p *page, code string) *url.UR
 func (f *fixture) signIn(t *testing.T, b *browser, az *authorization, u *user) string {
 	t.Helper()
 	loc := f.finish(t, b, f.otpPage(t, b, az, u), f.s.code(t, u))
-	if loc.Query().Get("state") != az.state {
-		t.Fatalf("state %q, want %q", loc.Query().Get("state"), az.state)
+	if loc.Query().Get("state") != az.state || loc.Query().Get("iss") != f.s.URL {
+		t.Fatalf("state %q iss %q, want %q and the issuer (RFC 9207)", loc.Query().Get("state"), loc.Query().Get("iss"), az.state)
 	}
 	code := loc.Query().Get("code")
 	if code == "" {
@@ -496,8 +496,9 @@ func testPromptNone(t *testing.T, f *fixture) {
 	b := newBrowser(t, f.s)
 	az := f.rp.authorize("prompt", "none")
 	loc := b.get(az.url).location(t)
-	if loc.Query().Get("error") != "login_required" || loc.Query().Get("state") != az.state || loc.Query().Get("code") != "" {
-		t.Fatalf("prompt=none without a session: %s, want login_required", loc)
+	if loc.Query().Get("error") != "login_required" || loc.Query().Get("state") != az.state || loc.Query().Get("code") != "" ||
+		loc.Query().Get("iss") != f.s.URL {
+		t.Fatalf("prompt=none without a session: %s, want login_required with state and iss", loc)
 	}
 	f.passwordPage(t, b, f.rp.authorize()) // without prompt=none the login shows
 }

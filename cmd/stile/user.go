@@ -161,7 +161,7 @@ func (c *cli) printUser(v userView) error {
 		{"uid", v.ID}, {"username", v.Username}, {"email", v.Email},
 		{"roles", string(roles)}, {"attributes", string(attrs)},
 		{"disabled", fmt.Sprint(v.Disabled)}, {"password set", fmt.Sprint(v.PasswordHash != "")},
-		{"totp enrolled", fmt.Sprint(v.TOTPEnrolled)}, {"created", v.CreatedAt.Format("2006-01-02 15:04:05 MST")},
+		{"totp enrolled", fmt.Sprint(v.TOTPEnrolled)}, {"second factor", secondFactor(v)}, {"created", v.CreatedAt.Format("2006-01-02 15:04:05 MST")},
 	})
 }
 
@@ -198,4 +198,16 @@ func (c *cli) userTOTP(ctx context.Context, ref, issuer string) error {
 		printQR(c.stdout, e.URL)
 		return nil
 	})
+}
+
+// secondFactor says how the user proves the second step.
+func secondFactor(v userView) string {
+	switch {
+	case v.OTPExempt:
+		return "EXEMPT: signs in with the password alone (for conformance tests only)"
+	case v.TOTPEnrolled:
+		return "TOTP"
+	default:
+		return "none: cannot sign in until enrolled"
+	}
 }

@@ -68,6 +68,7 @@ type userChange struct {
 	attrs                    storage.Attributes
 	replaceAttrs             bool
 	rmAttrs                  []string
+	otpExempt                *bool
 }
 
 func (ch *userChange) apply(u *storage.User) error {
@@ -76,6 +77,9 @@ func (ch *userChange) apply(u *storage.User) error {
 	}
 	if ch.email != nil {
 		u.Email = *ch.email
+	}
+	if ch.otpExempt != nil {
+		u.OTPExempt = *ch.otpExempt
 	}
 	if ch.setRoles {
 		u.Roles = storage.Strings(ch.roles)
@@ -104,6 +108,7 @@ func (c *cli) userUpdateCommand() *cobra.Command {
 		username, email string
 		attrPairs       []string
 		attrsJSON       string
+		exempt          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "update USERNAME|UID [flags]",
@@ -117,6 +122,9 @@ func (c *cli) userUpdateCommand() *cobra.Command {
 			if f.Changed("email") {
 				ch.email = &email
 			}
+			if f.Changed("otp-exempt") {
+				ch.otpExempt = &exempt
+			}
 			ch.setRoles = f.Changed("role")
 			ch.replaceAttrs = f.Changed("attributes")
 			var err error
@@ -124,6 +132,9 @@ func (c *cli) userUpdateCommand() *cobra.Command {
 				return err
 			}
 			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
+				if ch.otpExempt != nil {
+					env.log.Warn("second-factor exemption changed by operator", "user", u.ID, "exempt", exempt)
+				}
 				u, err := env.db.UpdateUser(cmd.Context(), u.ID, ch.apply)
 				if errors.Is(err, storage.ErrConflict) {
 					return fmt.Errorf("--username: a user named %q already exists", username)
@@ -144,6 +155,8 @@ func (c *cli) userUpdateCommand() *cobra.Command {
 	f.StringArrayVar(&attrPairs, "attribute", nil, "set an attribute, key=value; a JSON value keeps its type (repeatable)")
 	f.StringArrayVar(&ch.rmAttrs, "remove-attribute", nil, "remove an attribute (repeatable)")
 	f.StringVar(&attrsJSON, "attributes", "", "all attributes as one JSON object, replacing the current ones")
+	f.BoolVar(&exempt, "otp-exempt", false, "let this account sign in with the password alone — ONLY for a dedicated "+
+		"conformance-test account; every such sign-in is logged")
 	c.addJSON(cmd)
 	return cmd
 }
