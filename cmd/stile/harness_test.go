@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,6 +56,18 @@ type server struct {
 // expiries stile computes from the test clock agree until a test steps it.
 func startServer(t *testing.T, dbURL string, opts ...func(*appConfig)) *server {
 	t.Helper()
+	return launch(t, dbURL, launchOptions{app: opts})
+}
+
+// launchOptions vary how a test server runs.
+type launchOptions struct {
+	app  []func(*appConfig)
+	tls  *tls.Config                     // serve https with this certificate
+	wrap func(http.Handler) http.Handler // put in front of stile, e.g. to break it on purpose
+}
+
+func launch(t *testing.T, dbURL string, o launchOptions) *server {
+	t.Helper()
 	ctx := context.Background()
 	s := &server{clock: clocktest.New(time.Now()), logs: &syncBuffer{}, dbURL: dbURL}
 	s.db = storagetest.Open(t, dbURL, storage.WithClock(s.clock.Now))
@@ -63,6 +77,10 @@ func startServer(t *testing.T, dbURL string, opts ...func(*appConfig)) *server {
 		t.Fatal(err)
 	}
 	s.URL = "http://" + ln.Addr().String()
+	if o.tls != nil {
+		ln = tls.NewListener(ln, o.tls)
+		s.URL = "https://" + ln.Addr().String()
+	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	master, _ := keys.NewMaster(raw)
@@ -70,8 +88,8 @@ func startServer(t *testing.T, dbURL string, opts ...func(*appConfig)) *server {
 	os.WriteFile(s.keyFile, []byte(base64.StdEncoding.EncodeToString(raw)), 0o600)
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := appConfig{Issuer: s.URL, DB: s.db, Master: master, Now: s.clock.Now, Log: log, Hasher: s.hasher}
-	for _, o := range opts {
-		o(&cfg)
+	for _, f := range o.app {
+		f(&cfg)
 	}
 	s.master, s.sealer = cfg.Master, keys.NewSealer(cfg.Master)
 	if err := s.master.Check(ctx, s.db); err != nil {
@@ -82,7 +100,11 @@ func startServer(t *testing.T, dbURL string, opts ...func(*appConfig)) *server {
 		t.Fatal(err)
 	}
 	s.maintain = a.maintain
-	srv := &http.Server{Handler: a.handler}
+	handler := a.handler
+	if o.wrap != nil {
+		handler = o.wrap(handler)
+	}
+	srv := &http.Server{Handler: handler, ErrorLog: stdlog.New(io.Discard, "", 0)}
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		srv.Close()
