@@ -24,7 +24,9 @@ type module struct {
 
 var modules []module
 
-func register(plan, name string, run func(*M)) { modules = append(modules, module{name: name, plan: plan, run: run}) }
+func register(plan, name string, run func(*M)) {
+	modules = append(modules, module{name: name, plan: plan, run: run})
+}
 
 // Modules lists every module's name, plan by plan.
 func Modules() []string {
@@ -141,7 +143,9 @@ func (m *M) check(ok bool, format string, args ...any) {
 }
 
 // client is an HTTP client for the back channel (token, userinfo, JWKS).
-func (m *M) client() *http.Client { return &http.Client{Transport: m.cfg.Transport, Timeout: 30 * time.Second} }
+func (m *M) client() *http.Client {
+	return &http.Client{Transport: m.cfg.Transport, Timeout: 30 * time.Second}
+}
 
 // browser is a fresh browser that stops at every client's redirect URIs.
 func (m *M) browser() *Browser {
