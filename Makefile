@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 GO ?= go
 
-.PHONY: run test build lint
+.PHONY: run test build lint interop-deps
 
 # Start stile on http://localhost:8080 over an embedded SQLite file, with a
 # demo client and user; it prints how to sign in.
@@ -14,8 +14,16 @@ run:
 # from the machine's PostgreSQL binaries (or uses STILE_TEST_DATABASE_URL).
 # Verbose output, minus the noise of passing tests, so the log shows the
 # PostgreSQL version tested against and every failure in full.
-test: lint
+test: lint interop-deps
 	$(GO) test -count=1 -timeout 60m -v ./... 2>&1 | grep -vE '^\s*(=== (RUN|PAUSE|CONT|NAME)|--- PASS|PASS$$)'
+
+# The real OpenID clients of the interop tests (openid-client, oidc-client-ts,
+# playwright-core), from the committed lockfile. The tests need Node.js 20+
+# and Debian's chromium (apt-get install chromium); no browser is downloaded.
+interop-deps: testdata/interop/node_modules/.package-lock.json
+
+testdata/interop/node_modules/.package-lock.json: testdata/interop/package-lock.json
+	cd testdata/interop && npm ci --no-audit --no-fund
 
 build:
 	$(GO) build -o bin/stile ./cmd/stile

@@ -47,7 +47,6 @@ func (c *client) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedire
 func (c *client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
-func (c *client) DevMode() bool                        { return false }
 func (c *client) ClockSkew() time.Duration             { return 0 }
 func (c *client) IsScopeAllowed(string) bool           { return false }
 func (c *client) IDTokenUserinfoClaimsAssertion() bool { return false }
@@ -72,6 +71,11 @@ func (c *client) GrantTypes() []oidc.GrantType {
 	}
 	return out
 }
+
+// DevMode relaxes the library's rule that a browser application's redirect
+// URIs be https: stile's store only lets them be http on loopback, where a
+// developer's SPA runs. Exact matching is unaffected.
+func (c *client) DevMode() bool { return c.c.Type == storage.ClientSPA }
 
 // LoginURL sends every client to stile's own /login first: it binds the
 // login to the browser and checks the session before anything else.

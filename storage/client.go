@@ -120,6 +120,9 @@ func (c *Client) validate() error {
 			if err := checkRedirectURI(u); err != nil {
 				return bad("redirect URI %q: %v", u, err)
 			}
+			if c.Type == ClientSPA && !SecureOrLoopback(u) {
+				return bad("redirect URI %q: a browser application must use https (http only on loopback, for development)", u)
+			}
 		}
 	}
 	for _, o := range c.WebOrigins {
@@ -152,6 +155,20 @@ func checkRedirectURI(raw string) error {
 		return fmt.Errorf("must not have a fragment")
 	}
 	return nil
+}
+
+// SecureOrLoopback reports whether a URI is https, or http on the local
+// machine (localhost, 127.0.0.1, ::1) where development servers run.
+func SecureOrLoopback(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	h := u.Hostname()
+	return u.Scheme == "http" && (h == "localhost" || h == "127.0.0.1" || h == "::1")
 }
 
 func checkOrigin(raw string) error {

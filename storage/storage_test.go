@@ -267,6 +267,7 @@ func testClientValidation(t *testing.T, f fixture) {
 		"relative redirect URI":     func(c *storage.Client) { c.RedirectURIs = storage.Strings{"/cb"} },
 		"fragment in redirect URI":  func(c *storage.Client) { c.RedirectURIs = storage.Strings{"https://a/cb#x"} },
 		"origin with a path":        func(c *storage.Client) { c.WebOrigins = storage.Strings{"https://a.example.com/app"} },
+		"SPA on plain http":         func(c *storage.Client) { c.RedirectURIs = storage.Strings{"http://spa.example.com/cb"} },
 		"bad token format":          func(c *storage.Client) { c.AccessTokenFormat = "paseto" },
 		"unsupported grant":         func(c *storage.Client) { c.GrantTypes = storage.Strings{"password"} },
 		"bad client ID":             func(c *storage.Client) { c.ID = "has space" },
@@ -279,6 +280,11 @@ func testClientValidation(t *testing.T, f fixture) {
 	}
 	if err := f.db.CreateClient(ctx, base()); err != nil {
 		t.Fatalf("positive control: %v", err)
+	}
+	dev := base()
+	dev.ID, dev.RedirectURIs = "dev", storage.Strings{"http://127.0.0.1:5173/cb", "http://localhost:3000/cb"}
+	if err := f.db.CreateClient(ctx, dev); err != nil {
+		t.Fatalf("SPA on loopback http: %v", err)
 	}
 }
 

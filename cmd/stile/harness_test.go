@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,7 @@ type launchOptions struct {
 	app  []func(*appConfig)
 	tls  *tls.Config                     // serve https with this certificate
 	wrap func(http.Handler) http.Handler // put in front of stile, e.g. to break it on purpose
+	host string                          // the issuer's host name instead of 127.0.0.1, e.g. localhost
 }
 
 func launch(t *testing.T, dbURL string, o launchOptions) *server {
@@ -76,10 +78,14 @@ func launch(t *testing.T, dbURL string, o launchOptions) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.URL = "http://" + ln.Addr().String()
+	addr := ln.Addr().String()
+	if o.host != "" {
+		addr = net.JoinHostPort(o.host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	}
+	s.URL = "http://" + addr
 	if o.tls != nil {
 		ln = tls.NewListener(ln, o.tls)
-		s.URL = "https://" + ln.Addr().String()
+		s.URL = "https://" + addr
 	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
