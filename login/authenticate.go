@@ -2,10 +2,12 @@ package login
 
 import (
 	"context"
+	"crypto/hmac"
 	"database/sql"
 	"errors"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/stile-id/stile/storage"
 )
@@ -14,6 +16,7 @@ import (
 type Credentials struct {
 	AuthRequestID string
 	Binding       []byte // MAC of the browser's binding cookie
+	API           bool   // the JSON API: the browser is checked at the callback instead
 	Username      string
 	Password      string
 	Replaces      string // the ID of the browser's current session, if any
@@ -21,29 +24,26 @@ type Credentials struct {
 }
 
 // Challenge is what the second step needs: the transaction and the method
-// the server chose for it. For an account exempt from the second factor
-// the login is already complete, and Next says where to go.
+// the server chose for it (with a new authenticator to show, for
+// TOTP_ENROLL). For an account exempt from the second factor the login is
+// already complete, and Next says where to go.
 type Challenge struct {
 	TransactionID string
-	Method        string // TOTP
+	Method        string
 	Message       string
+	Enroll        *Enrolling
 	Next          *Next
 }
 
-// Method names, as the JSON API will report them in authType.
-const MethodTOTP = "TOTP"
-
-// Authenticate checks a username and password. Unknown usernames and wrong
-// passwords take the same path — one argon2id computation, one failure
-// counted, one answer — so neither the reply nor its timing tells them apart.
+// Authenticate checks a username and password for an authorization
+// request. Unknown usernames and wrong passwords take the same path — one
+// argon2id computation, one failure counted, one answer — so neither the
+// reply nor its timing tells them apart.
 func (f *Flow) Authenticate(ctx context.Context, in Credentials) (*Challenge, error) {
-	if strings.TrimSpace(in.Username) == "" || in.Password == "" {
-		return nil, fail(CodeInvalidRequest, "Enter your username and password.")
+	if err := checkCredentials(in.Username, in.Password); err != nil {
+		return nil, err
 	}
-	if len(in.Username) > 256 || len(in.Password) > MaxPasswordLength {
-		return nil, fail(CodeInvalidRequest, "The username or password is too long.")
-	}
-	ar, err := f.openAuthRequest(ctx, in.AuthRequestID, in.Binding)
+	ar, err := f.openAuthRequest(ctx, in.AuthRequestID, in.Binding, in.API)
 	if err != nil {
 		return nil, err
 	}
@@ -52,34 +52,56 @@ func (f *Flow) Authenticate(ctx context.Context, in Credentials) (*Challenge, er
 		return nil, err
 	}
 	log := f.log.With("user", user.ID, "client", ar.ClientID, "remote", in.RemoteAddr)
+	if user.OTPExempt && !user.Disabled {
+		return f.exempt(ctx, ar, user, in.Replaces, log)
+	}
+	tx := &storage.LoginTransaction{AuthRequestID: sql.NullString{String: ar.ID, Valid: true}, ClientID: ar.ClientID,
+		BindingHash: ar.BindingHash, ExpiresAt: ar.ExpiresAt}
+	return f.secondStep(ctx, tx, user, log)
+}
+
+func checkCredentials(username, password string) error {
+	if strings.TrimSpace(username) == "" || password == "" {
+		return fail(CodeInvalidRequest, "Enter your username and password.")
+	}
+	if len(username) > 256 || len(password) > MaxPasswordLength {
+		return fail(CodeInvalidRequest, "The username or password is too long.")
+	}
+	return nil
+}
+
+// secondStep opens the transaction for a user whose password was right:
+// it picks the method, and sends a code or shows a new authenticator if
+// the method calls for one.
+func (f *Flow) secondStep(ctx context.Context, tx *storage.LoginTransaction, user *storage.User, log *slog.Logger) (*Challenge, error) {
 	if user.Disabled {
 		log.Info("login refused", "step", "password", "reason", "disabled")
 		return nil, fail(CodeAccountDisabled, msgDisabled)
 	}
-	if user.OTPExempt {
-		return f.exempt(ctx, ar, user, in.Replaces, log)
-	}
-	if _, err := f.db.GetTOTP(ctx, user.ID); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			log.Info("login refused", "step", "password", "reason", "no second factor enrolled")
-			return nil, fail(CodeNoSecondFactor, msgNoSecondFactor)
-		}
+	client, err := f.db.GetClient(ctx, tx.ClientID)
+	if err != nil {
 		return nil, internal(err)
 	}
-	tx := &storage.LoginTransaction{
-		ID:            newID(),
-		AuthRequestID: sql.NullString{String: ar.ID, Valid: true},
-		ClientID:      ar.ClientID,
-		UserID:        user.ID,
-		BindingHash:   in.Binding,
-		Method:        MethodTOTP,
-		ExpiresAt:     ar.ExpiresAt,
+	if tx.Method, err = f.chooseMethod(ctx, user, client); err != nil {
+		log.Info("login refused", "step", "password", "reason", "no second factor for this client's policy")
+		return nil, err
 	}
+	tx.ID, tx.UserID = newID(), user.ID
 	if err := f.db.CreateLoginTransaction(ctx, tx); err != nil {
 		return nil, internal(err)
 	}
-	log.Info("login step passed", "step", "password", "transaction", tx.ID)
-	return &Challenge{TransactionID: tx.ID, Method: MethodTOTP, Message: "Enter the 6-digit code from your authenticator app."}, nil
+	var e *Enrolling
+	switch baseMethod(tx.Method) {
+	case MethodTOTPEnroll:
+		e, err = f.startEnrollment(ctx, tx, user)
+	case MethodEmail, MethodSMS:
+		err = f.sendCode(ctx, tx, user)
+	}
+	if err != nil {
+		return nil, err
+	}
+	log.Info("login step passed", "step", "password", "transaction", tx.ID, "next", baseMethod(tx.Method))
+	return f.challenge(tx, user, e), nil
 }
 
 // checkPassword returns the user if the password is theirs. Failures are
@@ -133,5 +155,72 @@ func (f *Flow) exempt(ctx context.Context, ar *storage.AuthRequest, user *storag
 		return nil, err
 	}
 	next.SessionCookie = st.cookie
-	return &Challenge{Next: next}, nil
+	return &Challenge{Method: MethodNone, Next: next}, nil
+}
+
+// DirectCredentials is the direct mode's first step: a client's backend
+// passes on its user's username and password.
+type DirectCredentials struct {
+	Client     *storage.Client
+	Binding    []byte // the client's own binding: only it can finish the transaction
+	Username   string
+	Password   string
+	RemoteAddr string // the end user's address, as the authenticated client reports it
+}
+
+// DirectLifetime bounds a direct-mode transaction.
+const DirectLifetime = 10 * time.Minute
+
+// AuthenticateDirect is Authenticate for the direct mode: no authorization
+// request and no browser; the transaction belongs to the client. An
+// exempt account still needs a second step here: the direct mode has no
+// test-suite use.
+func (f *Flow) AuthenticateDirect(ctx context.Context, in DirectCredentials) (*Challenge, *storage.User, error) {
+	if err := checkCredentials(in.Username, in.Password); err != nil {
+		return nil, nil, err
+	}
+	user, err := f.checkPassword(ctx, Credentials{Username: in.Username, Password: in.Password, RemoteAddr: in.RemoteAddr})
+	if err != nil {
+		return nil, nil, err
+	}
+	log := f.log.With("user", user.ID, "client", in.Client.ID, "remote", in.RemoteAddr, "mode", "direct")
+	tx := &storage.LoginTransaction{ClientID: in.Client.ID, BindingHash: in.Binding, ExpiresAt: f.now().Add(DirectLifetime)}
+	ch, err := f.secondStep(ctx, tx, user, log)
+	return ch, user, err
+}
+
+// openAuthRequest loads a request that is still waiting for a login and
+// binds it to this browser, or says why it cannot continue. The JSON API
+// has no cookie to show (it is called cross-site without credentials): its
+// request must already be bound by the /login hand-off in the browser,
+// whose binding the callback then checks.
+func (f *Flow) openAuthRequest(ctx context.Context, id string, binding []byte, api bool) (*storage.AuthRequest, error) {
+	if id == "" {
+		return nil, fail(CodeInvalidRequest, "The sign-in request is missing. Go back to the application and sign in again.")
+	}
+	ar, err := f.db.GetAuthRequest(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fail(CodeExpired, msgExpired)
+	}
+	if err != nil {
+		return nil, internal(err)
+	}
+	if ar.Done || ar.ErrorCode != "" || ar.CallbackAt.Valid || !f.now().Before(ar.ExpiresAt) {
+		return nil, fail(CodeExpired, msgExpired)
+	}
+	if api {
+		if ar.BindingHash == nil {
+			return nil, fail(CodeInvalidRequest, "Start the sign-in from the application: it goes through /login first.")
+		}
+		return ar, nil
+	}
+	bound, err := f.db.BindAuthRequest(ctx, id, binding)
+	if err != nil {
+		return nil, internal(err)
+	}
+	if !hmac.Equal(bound, binding) {
+		return nil, fail(CodeWrongBrowser, msgWrongBrowser)
+	}
+	ar.BindingHash = bound
+	return ar, nil
 }

@@ -50,10 +50,11 @@ func linkHash(token string) []byte {
 // Enrolling is what the enrolment page shows after the password: a new
 // secret, once, to the browser that proved the password.
 type Enrolling struct {
-	Username string
-	Secret   string
-	URL      string
-	QR       []byte // PNG
+	Username      string
+	Secret        string
+	URL           string
+	QR            []byte // PNG
+	TransactionID string // during a sign-in: the transaction whose next code confirms it
 }
 
 // openLink loads a link that can still be used; claimed links only by the

@@ -2,11 +2,13 @@ package login
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/stile-id/stile/storage"
@@ -30,6 +32,8 @@ type Flow struct {
 	log         *slog.Logger
 	issuerLabel string // how authenticator apps list stile's accounts
 	dummyHash   string // verified against when the user is unknown: same cost, same answer
+	delivery    Delivery
+	keys        CodeKeys
 
 	// MaxOTPFailures is how many wrong codes kill a transaction.
 	MaxOTPFailures int
@@ -45,7 +49,9 @@ type Config struct {
 	Now         func() time.Time
 	CallbackURL func(ctx context.Context, authRequestID string) string
 	Log         *slog.Logger
-	IssuerLabel string // the issuer as authenticator apps show it, e.g. "stile id.example.com"
+	IssuerLabel string   // the issuer as authenticator apps show it, e.g. "stile id.example.com"
+	Delivery    Delivery // zero: DefaultDelivery (no senders)
+	CodeKeys    CodeKeys
 }
 
 // NewFlow returns a Flow. It computes one hash up front: the stand-in that
@@ -55,9 +61,16 @@ func NewFlow(c Config) (*Flow, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.Delivery.CodeLifetime == 0 {
+		c.Delivery.CodeLifetime, c.Delivery.ResendAfter = DefaultDelivery.CodeLifetime, DefaultDelivery.ResendAfter
+	}
+	if c.Delivery.CodeLifetime > 10*time.Minute {
+		return nil, fmt.Errorf("a sent code may live at most 10 minutes (NIST SP 800-63B), not %s", c.Delivery.CodeLifetime)
+	}
 	return &Flow{
 		db: c.DB, hasher: c.Hasher, sealer: c.Sealer, sessions: c.Sessions, now: c.Now, callbackURL: c.CallbackURL,
 		log: c.Log, issuerLabel: c.IssuerLabel, throttle: &throttle{db: c.DB, pepper: c.Pepper}, dummyHash: dummy,
+		delivery: c.Delivery, keys: c.CodeKeys,
 		MaxOTPFailures: 5,
 	}, nil
 }
@@ -86,7 +99,7 @@ type Begun struct {
 // With the browser's SSO session (current, may be nil) it signs in
 // silently, unless prompt, max_age or id_token_hint ask for a new login.
 func (f *Flow) Begin(ctx context.Context, authRequestID string, binding []byte, current *storage.Session) (*Begun, error) {
-	ar, err := f.openAuthRequest(ctx, authRequestID, binding)
+	ar, err := f.openAuthRequest(ctx, authRequestID, binding, false)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +113,13 @@ func (f *Flow) Begin(ctx context.Context, authRequestID string, binding []byte, 
 	if ar.Prompt.Contains("none") {
 		next, err := f.end(ctx, ar, "login_required")
 		return &Begun{AuthRequest: ar, Next: next}, err
+	}
+	if c, err := f.db.GetClient(ctx, ar.ClientID); err == nil && c.LoginURL != "" {
+		// The client renders its own login page on the JSON API; the request
+		// is bound to this browser now, and the callback will check it.
+		u := c.LoginURL + map[bool]string{true: "&", false: "?"}[strings.Contains(c.LoginURL, "?")] +
+			url.Values{"authRequestID": {ar.ID}}.Encode()
+		return &Begun{AuthRequest: ar, Next: &Next{RedirectURI: u}}, nil
 	}
 	return &Begun{AuthRequest: ar, LoginHint: ar.LoginHint}, nil
 }
@@ -155,32 +175,6 @@ func (f *Flow) answer(ctx context.Context, ar *storage.AuthRequest, s *storage.S
 		return nil, internal(err)
 	}
 	return &Next{RedirectURI: f.callbackURL(ctx, ar.ID)}, nil
-}
-
-// openAuthRequest loads a request that is still waiting for a login and
-// binds it to this browser, or says why it cannot continue.
-func (f *Flow) openAuthRequest(ctx context.Context, id string, binding []byte) (*storage.AuthRequest, error) {
-	if id == "" {
-		return nil, fail(CodeInvalidRequest, "The sign-in request is missing. Go back to the application and sign in again.")
-	}
-	ar, err := f.db.GetAuthRequest(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fail(CodeExpired, msgExpired)
-	}
-	if err != nil {
-		return nil, internal(err)
-	}
-	if ar.Done || ar.ErrorCode != "" || ar.CallbackAt.Valid || !f.now().Before(ar.ExpiresAt) {
-		return nil, fail(CodeExpired, msgExpired)
-	}
-	bound, err := f.db.BindAuthRequest(ctx, id, binding)
-	if err != nil {
-		return nil, internal(err)
-	}
-	if !hmac.Equal(bound, binding) {
-		return nil, fail(CodeWrongBrowser, msgWrongBrowser)
-	}
-	return ar, nil
 }
 
 // ClientName returns the display name of the client an authorization

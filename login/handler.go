@@ -61,6 +61,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	s.Handle("", csrf.Handler(http.HandlerFunc(h.submitPassword))).Methods(http.MethodPost)
 	s.HandleFunc("/otp", h.showOTP).Methods(http.MethodGet, http.MethodHead)
 	s.Handle("/otp", csrf.Handler(http.HandlerFunc(h.submitOTP))).Methods(http.MethodPost)
+	s.Handle("/otp/resend", csrf.Handler(http.HandlerFunc(h.resendOTP))).Methods(http.MethodPost)
 	s.HandleFunc("/consent", h.showConsent).Methods(http.MethodGet, http.MethodHead)
 	s.Handle("/consent", csrf.Handler(http.HandlerFunc(h.submitConsent))).Methods(http.MethodPost)
 	h.mountAccount(r, csrf)
@@ -89,7 +90,8 @@ type page struct {
 	AuthRequestID, TransactionID, Username string
 	Scopes                                 []scopeText       // consent
 	Consents                               []storage.Consent // account
-	Token, Secret, URL                     string            // enrolment
+	Token, Secret, URL, FormAction         string            // enrolment
+	Resend                                 bool              // the code can be sent again
 	QR                                     template.URL      // enrolment: a data: URL of a PNG
 }
 
@@ -131,36 +133,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		h.follow(w, r, ch.Next)
 		return
 	}
-	q := url.Values{"transactionID": {ch.TransactionID}, "authRequestID": {id}}
-	http.Redirect(w, r, "/login/otp?"+q.Encode(), http.StatusSeeOther)
-}
-
-func (h *Handler) showOTP(w http.ResponseWriter, r *http.Request) {
-	txID, arID := r.URL.Query().Get("transactionID"), r.URL.Query().Get("authRequestID")
-	binding, _ := h.binder.Get(r)
-	p := page{Title: "Enter your code", AuthRequestID: arID, TransactionID: txID,
-		Message: "Enter the 6-digit code from your authenticator app."}
-	if _, err := h.flow.openTransaction(r.Context(), txID, binding); err != nil {
-		h.fail(w, r, err, p)
-		return
-	}
-	h.render(w, http.StatusOK, "otp", p)
-}
-
-func (h *Handler) submitOTP(w http.ResponseWriter, r *http.Request) {
-	txID, arID := r.PostFormValue("transactionID"), r.PostFormValue("authRequestID")
-	binding, _ := h.binder.Get(r)
-	in := OneTimeCode{TransactionID: txID, Binding: binding, OTP: r.PostFormValue("otp"), RemoteAddr: r.RemoteAddr}
-	if cur := h.sessions.Current(r); cur != nil {
-		in.Replaces = cur.ID
-	}
-	next, err := h.flow.Verify(r.Context(), in)
-	if err != nil {
-		h.fail(w, r, err, page{Title: "Enter your code", AuthRequestID: arID, TransactionID: txID,
-			Message: "Enter the 6-digit code from your authenticator app."})
-		return
-	}
-	h.follow(w, r, next)
+	h.toStep(w, r, ch.TransactionID, id)
 }
 
 // follow sends the browser where a finished step leads, with its new
@@ -188,8 +161,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, p page
 	}
 	p.Error = e.Message
 	switch {
-	case e.Code == CodeInvalidOTP || (e.Code == CodeInvalidRequest || e.Code == CodeThrottled) && p.TransactionID != "":
-		h.render(w, e.Status(), "otp", p)
 	case e.Code == CodeInvalidCredentials || (e.Code == CodeInvalidRequest || e.Code == CodeThrottled) && p.AuthRequestID != "":
 		h.render(w, e.Status(), "password", p)
 	default:

@@ -45,7 +45,7 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderSecret(w http.ResponseWriter, status int, p page, e *Enrolling) {
-	p.Username, p.Secret, p.URL = e.Username, e.Secret, e.URL
+	p.Username, p.Secret, p.URL, p.FormAction = e.Username, e.Secret, e.URL, "/enroll/confirm"
 	p.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QR))
 	h.render(w, status, "enroll_secret", p)
 }

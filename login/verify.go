@@ -15,52 +15,103 @@ import (
 // OneTimeCode is the second step's input.
 type OneTimeCode struct {
 	TransactionID string
-	Binding       []byte
+	Binding       []byte // the browser's (or, in direct mode, the client's) binding
+	API           bool   // the JSON API: the browser is checked at the callback instead
 	OTP           string
 	Replaces      string // the ID of the browser's current session, if any
 	RemoteAddr    string
 }
 
-// Verify checks the one-time code of an open transaction. If it is right,
-// a new SSO session starts (replacing the browser's previous one, whose ID
-// is in Replaces) and the authorization request is answered. Wrong codes
-// count against the transaction (MaxOTPFailures kill it) and against the
-// account.
-func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (*Next, error) {
+// Verified is a second step that passed: either the login is complete
+// (Next for browser flows; User for the direct mode, which has no
+// authorization request), or a new authenticator must now be confirmed
+// (Enroll: show it, then verify the app's first code).
+type Verified struct {
+	Next     *Next
+	Enroll   *Enrolling
+	User     *storage.User
+	AMR      []string
+	AuthTime time.Time
+}
+
+// Verify checks the code of an open transaction: a TOTP code, a code sent
+// by email or SMS, or a recovery code in place of either. Wrong codes count
+// against the transaction (MaxOTPFailures kill it) and against the
+// account. Which method applies is the transaction's, chosen by the
+// server; the caller cannot pick another.
+func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (*Verified, error) {
 	code := strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
 			return -1
 		}
 		return r
 	}, in.OTP)
-	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
-		return nil, fail(CodeInvalidRequest, "Enter the 6-digit code.")
+	_, recovery := recoveryForm(code)
+	if !recovery && (len(code) != 6 || strings.Trim(code, "0123456789") != "") {
+		return nil, fail(CodeInvalidRequest, "Enter the 6-digit code, or a recovery code.")
 	}
-	tx, err := f.openTransaction(ctx, in.TransactionID, in.Binding)
+	tx, err := f.openTransaction(ctx, in.TransactionID, in.Binding, in.API)
 	if err != nil {
 		return nil, err
 	}
 	log := f.log.With("user", tx.UserID, "client", tx.ClientID, "transaction", tx.ID, "remote", in.RemoteAddr)
-	subject := userSubject(tx.UserID)
-	now := f.now()
-	if err := f.throttle.check(ctx, subject, now); err != nil {
+	user, err := f.db.GetUser(ctx, tx.UserID)
+	if err != nil {
+		return nil, internal(err)
+	}
+	if err := f.throttle.check(ctx, userSubject(user.ID), f.now()); err != nil {
 		log.Info("login refused", "step", "otp", "reason", "throttled")
 		return nil, err
 	}
-	ok, err := f.checkTOTP(ctx, tx.UserID, code, now)
+	if tx.State == storage.TxEnroll {
+		return f.confirmEnrollment(ctx, tx, user, code, in.Replaces, log)
+	}
+	amr, ok, err := f.checkCode(ctx, tx, user, code)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, f.otpFailure(ctx, tx, log)
 	}
+	if thenEnroll(tx.Method) {
+		e, err := f.startEnrollment(ctx, tx, user)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("login step passed", "step", "otp", "method", baseMethod(tx.Method), "next", MethodTOTPEnroll)
+		return &Verified{Enroll: e}, nil
+	}
 	if err := f.db.FinishLoginTransaction(ctx, tx.ID); err != nil {
 		return nil, fail(CodeExpired, msgExpired)
 	}
-	return f.complete(ctx, tx, in.Replaces, log)
+	return f.complete(ctx, tx, user, amr, in.Replaces, log)
 }
 
-func (f *Flow) openTransaction(ctx context.Context, id string, binding []byte) (*storage.LoginTransaction, error) {
+// checkCode checks code by the transaction's method, or as a recovery code,
+// and returns the amr values (RFC 8176) the method stands for.
+func (f *Flow) checkCode(ctx context.Context, tx *storage.LoginTransaction, u *storage.User, code string) ([]string, bool, error) {
+	if _, ok := recoveryForm(code); ok {
+		used, err := f.useRecovery(ctx, u, code)
+		if err != nil {
+			return nil, false, internal(err)
+		}
+		if used {
+			f.log.Warn("signed in with a recovery code", "user", u.ID, "transaction", tx.ID)
+		}
+		return []string{"pwd", "otp", "mfa"}, used, nil
+	}
+	switch baseMethod(tx.Method) {
+	case MethodTOTP:
+		ok, err := f.checkTOTP(ctx, u.ID, code, f.now())
+		return []string{"pwd", "otp", "mfa"}, ok, err
+	case MethodSMS:
+		return []string{"pwd", "sms", "mfa"}, f.checkSentCode(tx, code), nil
+	default:
+		return []string{"pwd", "otp", "mfa"}, f.checkSentCode(tx, code), nil
+	}
+}
+
+func (f *Flow) openTransaction(ctx context.Context, id string, binding []byte, api bool) (*storage.LoginTransaction, error) {
 	if id == "" {
 		return nil, fail(CodeInvalidRequest, "The sign-in transaction is missing. Sign in again.")
 	}
@@ -71,13 +122,13 @@ func (f *Flow) openTransaction(ctx context.Context, id string, binding []byte) (
 	if err != nil {
 		return nil, internal(err)
 	}
-	if !hmac.Equal(tx.BindingHash, binding) {
+	if !api && !hmac.Equal(tx.BindingHash, binding) {
 		return nil, fail(CodeWrongBrowser, msgWrongBrowser)
 	}
 	switch {
 	case tx.State == storage.TxDead:
 		return nil, deadError()
-	case tx.State != storage.TxOTP || !f.now().Before(tx.ExpiresAt):
+	case (tx.State != storage.TxOTP && tx.State != storage.TxEnroll) || !f.now().Before(tx.ExpiresAt):
 		return nil, fail(CodeExpired, msgExpired)
 	}
 	return tx, nil
@@ -113,7 +164,7 @@ func (f *Flow) otpFailure(ctx context.Context, tx *storage.LoginTransaction, log
 	if err != nil {
 		return internal(err)
 	}
-	log.Info("login failed", "step", "otp", "failures", after.OTPFailures)
+	log.Info("login failed", "step", "otp", "method", authType(tx), "failures", after.OTPFailures)
 	if after.State == storage.TxDead {
 		return deadError()
 	}
@@ -121,34 +172,35 @@ func (f *Flow) otpFailure(ctx context.Context, tx *storage.LoginTransaction, log
 }
 
 // complete ends a login whose factors all passed: the account's failures
-// are forgotten, a new session starts and the authorization request is
-// answered for it.
-func (f *Flow) complete(ctx context.Context, tx *storage.LoginTransaction, replaces string, log *slog.Logger) (*Next, error) {
-	user, err := f.db.GetUser(ctx, tx.UserID)
-	if err != nil {
-		return nil, internal(err)
-	}
+// are forgotten and, for a browser, a new session starts and the
+// authorization request is answered for it. The direct mode, without an
+// authorization request, gets the user.
+func (f *Flow) complete(ctx context.Context, tx *storage.LoginTransaction, user *storage.User, amr []string, replaces string, log *slog.Logger) (*Verified, error) {
 	if user.Disabled { // disabled while the code was being typed
 		return nil, fail(CodeAccountDisabled, msgDisabled)
 	}
 	if err := f.throttle.success(ctx, userSubject(tx.UserID)); err != nil {
 		return nil, internal(err)
 	}
+	if !tx.AuthRequestID.Valid {
+		log.Info("login succeeded", "amr", strings.Join(amr, " "), "mode", "direct")
+		return &Verified{User: user, AMR: amr, AuthTime: f.now()}, nil
+	}
 	ar, err := f.db.GetAuthRequest(ctx, tx.AuthRequestID.String)
 	if err != nil {
 		return nil, internal(err)
 	}
-	st, err := f.sessions.start(ctx, user.ID, []string{"pwd", "otp", "mfa"}, replaces)
+	st, err := f.sessions.start(ctx, user.ID, amr, replaces)
 	if err != nil {
 		return nil, internal(err)
 	}
-	log.Info("login succeeded", "amr", "pwd otp mfa", "session", st.session.ID)
+	log.Info("login succeeded", "amr", strings.Join(amr, " "), "session", st.session.ID)
 	next, err := f.afterLogin(ctx, ar, st.session)
 	if err != nil {
 		return nil, err
 	}
 	next.SessionCookie = st.cookie
-	return next, nil
+	return &Verified{Next: next, User: user, AMR: amr, AuthTime: st.session.AuthTime}, nil
 }
 
 // deadError ends a transaction killed by wrong codes. Its authorization

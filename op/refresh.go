@@ -98,6 +98,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 		t.FamilyID = sql.NullString{String: next.FamilyID, Valid: true}
 		t.SessionID = next.SessionID
 		t.UserinfoClaims = next.UserinfoClaims
+		t.AuthTime = sql.NullTime{Time: next.AuthTime, Valid: true}
 		if ar, ok := req.(*authRequest); ok {
 			t.AuthRequestID = sql.NullString{String: ar.a.ID, Valid: true}
 		}

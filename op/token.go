@@ -24,6 +24,7 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (
 		t.AuthRequestID = sql.NullString{String: ar.a.ID, Valid: true}
 		t.SessionID = ar.a.SessionID
 		t.UserinfoClaims = ar.a.UserinfoClaims
+		t.AuthTime = ar.a.AuthTime
 	})
 	if err != nil {
 		return "", time.Time{}, err

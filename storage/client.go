@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -28,27 +29,30 @@ const (
 
 // Client is a registered relying party.
 type Client struct {
-	ID                     string    `db:"id" json:"client_id"`
-	Name                   string    `db:"name" json:"name"`
-	Type                   string    `db:"type" json:"type"`
-	AuthMethod             string    `db:"auth_method" json:"auth_method"`
-	SecretHash             []byte    `db:"secret_hash" json:"-"` // HMAC-SHA256 of the secret; nil for public clients
-	GrantTypes             Strings   `db:"grant_types" json:"grant_types"`
-	RedirectURIs           Strings   `db:"redirect_uris" json:"redirect_uris"`
-	PostLogoutRedirectURIs Strings   `db:"post_logout_redirect_uris" json:"post_logout_redirect_uris"`
-	WebOrigins             Strings   `db:"web_origins" json:"web_origins"`
-	RequirePKCE            bool      `db:"require_pkce" json:"require_pkce"`
-	AccessTokenFormat      string    `db:"access_token_format" json:"access_token_format"`
-	Audiences              Strings   `db:"audiences" json:"audiences"`
-	AccessTokenLifetime    Seconds   `db:"access_token_lifetime" json:"access_token_lifetime"` // 0: server default
-	IDTokenLifetime        Seconds   `db:"id_token_lifetime" json:"id_token_lifetime"`
-	RefreshTokenIdle       Seconds   `db:"refresh_token_idle" json:"refresh_token_idle"`         // 0: server default
-	RefreshTokenAbsolute   Seconds   `db:"refresh_token_absolute" json:"refresh_token_absolute"` // 0: server default
-	FirstParty             bool      `db:"first_party" json:"first_party"`
-	LoginURL               string    `db:"login_url" json:"login_url"`
-	Headless               bool      `db:"headless" json:"headless"`
-	CreatedAt              time.Time `db:"created_at" json:"created_at"`
-	UpdatedAt              time.Time `db:"updated_at" json:"updated_at"`
+	ID                     string     `db:"id" json:"client_id"`
+	Name                   string     `db:"name" json:"name"`
+	Type                   string     `db:"type" json:"type"`
+	AuthMethod             string     `db:"auth_method" json:"auth_method"`
+	SecretHash             []byte     `db:"secret_hash" json:"-"` // HMAC-SHA256 of the secret; nil for public clients
+	GrantTypes             Strings    `db:"grant_types" json:"grant_types"`
+	RedirectURIs           Strings    `db:"redirect_uris" json:"redirect_uris"`
+	PostLogoutRedirectURIs Strings    `db:"post_logout_redirect_uris" json:"post_logout_redirect_uris"`
+	WebOrigins             Strings    `db:"web_origins" json:"web_origins"`
+	RequirePKCE            bool       `db:"require_pkce" json:"require_pkce"`
+	AccessTokenFormat      string     `db:"access_token_format" json:"access_token_format"`
+	Audiences              Strings    `db:"audiences" json:"audiences"`
+	AccessTokenLifetime    Seconds    `db:"access_token_lifetime" json:"access_token_lifetime"` // 0: server default
+	IDTokenLifetime        Seconds    `db:"id_token_lifetime" json:"id_token_lifetime"`
+	RefreshTokenIdle       Seconds    `db:"refresh_token_idle" json:"refresh_token_idle"`         // 0: server default
+	RefreshTokenAbsolute   Seconds    `db:"refresh_token_absolute" json:"refresh_token_absolute"` // 0: server default
+	FirstParty             bool       `db:"first_party" json:"first_party"`
+	LoginURL               string     `db:"login_url" json:"login_url"`
+	Headless               bool       `db:"headless" json:"headless"`
+	APIKeyID               NullString `db:"api_key_id" json:"-"`  // the direct mode's key: its lookup ID…
+	APIKeyMAC              []byte     `db:"api_key_mac" json:"-"` // …and the MAC of its secret part
+	EnrollmentPolicy       string     `db:"enrollment_policy" json:"enrollment_policy"`
+	CreatedAt              time.Time  `db:"created_at" json:"created_at"`
+	UpdatedAt              time.Time  `db:"updated_at" json:"updated_at"`
 }
 
 // Public reports whether the client cannot keep a secret.
@@ -136,6 +140,12 @@ func (c *Client) validate() error {
 	if c.AccessTokenLifetime < 0 || c.IDTokenLifetime < 0 || c.RefreshTokenIdle < 0 || c.RefreshTokenAbsolute < 0 {
 		return bad("token lifetimes cannot be negative")
 	}
+	if !slices.Contains(EnrollmentPolicies, c.EnrollmentPolicy) {
+		return bad("enrollment_policy %q: use one of %v", c.EnrollmentPolicy, EnrollmentPolicies)
+	}
+	if c.Headless && c.Public() {
+		return bad("headless: the direct mode is for confidential (web) clients only")
+	}
 	if c.LoginURL != "" {
 		if u, err := url.Parse(c.LoginURL); err != nil || !u.IsAbs() {
 			return bad("login_url %q: not an absolute URL", c.LoginURL)
@@ -196,11 +206,29 @@ func (c *Client) fillDefaults() {
 	if c.AccessTokenFormat == "" {
 		c.AccessTokenFormat = TokenFormatJWT
 	}
+	if c.EnrollmentPolicy == "" {
+		c.EnrollmentPolicy = EnrollRefuse
+	}
 }
+
+// Enrollment policies: what a user without a second factor gets after the
+// password, on this client.
+const (
+	EnrollRefuse            = "refuse"              // an error telling them to ask the operator (the default)
+	EnrollEmail             = "email"               // a code to the email address on file stands in for the second factor
+	EnrollSMS               = "sms"                 // a code to the phone number on file
+	EnrollEmailThenTOTP     = "email-then-totp"     // the emailed code, then TOTP enrolment
+	EnrollSMSThenTOTP       = "sms-then-totp"       // the texted code, then TOTP enrolment
+	EnrollTOTPAfterPassword = "totp-after-password" // the TOTP secret after the password alone: an explicit, logged operator choice
+)
+
+// EnrollmentPolicies lists the valid policies.
+var EnrollmentPolicies = []string{EnrollRefuse, EnrollEmail, EnrollSMS, EnrollEmailThenTOTP, EnrollSMSThenTOTP, EnrollTOTPAfterPassword}
 
 const clientColumns = `id, name, type, auth_method, secret_hash, grant_types, redirect_uris, post_logout_redirect_uris,
 	web_origins, require_pkce, access_token_format, audiences, access_token_lifetime, id_token_lifetime,
-	refresh_token_idle, refresh_token_absolute, first_party, login_url, headless, created_at, updated_at`
+	refresh_token_idle, refresh_token_absolute, first_party, login_url, headless, api_key_id, api_key_mac,
+	enrollment_policy, created_at, updated_at`
 
 // CreateClient stores a new client. An ID already taken is ErrConflict.
 func (d *DB) CreateClient(ctx context.Context, c *Client) error {
@@ -210,7 +238,7 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 	}
 	c.CreatedAt = d.Now()
 	c.UpdatedAt = c.CreatedAt
-	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	if _, err := d.exec(ctx, d.db, q, c.args()...); err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, err)
 	}
@@ -221,7 +249,7 @@ func (c *Client) args() []any {
 	return []any{c.ID, c.Name, c.Type, c.AuthMethod, c.SecretHash, c.GrantTypes, c.RedirectURIs,
 		c.PostLogoutRedirectURIs, c.WebOrigins, c.RequirePKCE, c.AccessTokenFormat, c.Audiences,
 		c.AccessTokenLifetime, c.IDTokenLifetime, c.RefreshTokenIdle, c.RefreshTokenAbsolute, c.FirstParty, c.LoginURL,
-		c.Headless, c.CreatedAt, c.UpdatedAt}
+		c.Headless, c.APIKeyID, c.APIKeyMAC, c.EnrollmentPolicy, c.CreatedAt, c.UpdatedAt}
 }
 
 // GetClient returns the client with this ID.
@@ -254,7 +282,7 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 			redirect_uris = ?, post_logout_redirect_uris = ?, web_origins = ?, require_pkce = ?,
 			access_token_format = ?, audiences = ?, access_token_lifetime = ?, id_token_lifetime = ?,
 			refresh_token_idle = ?, refresh_token_absolute = ?, first_party = ?, login_url = ?, headless = ?,
-			updated_at = ? WHERE id = ?`
+			api_key_id = ?, api_key_mac = ?, enrollment_policy = ?, updated_at = ? WHERE id = ?`
 		args := out.args()[1:]
 		args = append(args[:len(args)-2], out.UpdatedAt, id) // drop created_at/updated_at, add updated_at and the key
 		_, err := d.exec(ctx, q, upd, args...)
@@ -286,4 +314,14 @@ func (d *DB) DeleteClient(ctx context.Context, id string) error {
 		return fmt.Errorf("delete client %q: %w", id, err)
 	}
 	return nil
+}
+
+// ClientByAPIKeyID returns the client whose direct-mode API key has this
+// lookup ID.
+func (d *DB) ClientByAPIKeyID(ctx context.Context, keyID string) (*Client, error) {
+	var c Client
+	if err := d.get(ctx, d.db, &c, `SELECT `+clientColumns+` FROM clients WHERE api_key_id = ?`, keyID); err != nil {
+		return nil, fmt.Errorf("get client by API key: %w", err)
+	}
+	return &c, nil
 }

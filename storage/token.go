@@ -19,6 +19,7 @@ type AccessToken struct {
 	Scopes         Strings        `db:"scopes"`
 	Audience       Strings        `db:"audience"`
 	UserinfoClaims Strings        `db:"userinfo_claims"` // claims asked for by name for userinfo
+	AuthTime       sql.NullTime   `db:"auth_time"`       // when the user proved the factors
 	CreatedAt      time.Time      `db:"created_at"`
 	ExpiresAt      time.Time      `db:"expires_at"`
 	RevokedAt      sql.NullTime   `db:"revoked_at"`
@@ -30,16 +31,16 @@ func (t *AccessToken) Active(now time.Time) bool {
 }
 
 const accessTokenColumns = `id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
-	created_at, expires_at, revoked_at, userinfo_claims`
+	created_at, expires_at, revoked_at, userinfo_claims, auth_time`
 
 // CreateAccessToken stores a new access token. The caller sets the ID and
 // ExpiresAt.
 func (d *DB) CreateAccessToken(ctx context.Context, t *AccessToken) error {
 	t.CreatedAt = d.Now()
 	const q = `INSERT INTO access_tokens (id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
-		created_at, expires_at, userinfo_claims) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		created_at, expires_at, userinfo_claims, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err := d.exec(ctx, d.db, q, t.ID, t.ClientID, t.UserID, t.AuthRequestID, t.FamilyID, t.SessionID, t.Scopes,
-		t.Audience, t.CreatedAt, t.ExpiresAt.UTC(), t.UserinfoClaims)
+		t.Audience, t.CreatedAt, t.ExpiresAt.UTC(), t.UserinfoClaims, t.AuthTime)
 	if err != nil {
 		return fmt.Errorf("create access token: %w", err)
 	}

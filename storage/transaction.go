@@ -9,9 +9,10 @@ import (
 
 // States of a login transaction.
 const (
-	TxOTP  = "otp"  // the password was accepted; a one-time code is due
-	TxDone = "done" // the second factor was accepted
-	TxDead = "dead" // too many wrong codes: start again from the password
+	TxOTP    = "otp"    // the password was accepted; a one-time code is due
+	TxEnroll = "enroll" // a new TOTP secret was shown; its first code is due
+	TxDone   = "done"   // the second factor was accepted
+	TxDead   = "dead"   // too many wrong codes: start again from the password
 )
 
 // LoginTransaction is one attempt at the second step of a login, opened when
@@ -28,16 +29,22 @@ type LoginTransaction struct {
 	State         string         `db:"state"`
 	CreatedAt     time.Time      `db:"created_at"`
 	ExpiresAt     time.Time      `db:"expires_at"`
+	CodeMAC       []byte         `db:"code_mac"`        // a sent code's keyed MAC (EMAIL, SMS)
+	CodeExpiresAt sql.NullTime   `db:"code_expires_at"` // …and when it stops working
+	CodeSentAt    sql.NullTime   `db:"code_sent_at"`    // for the resend cooldown
+	PendingSecret []byte         `db:"pending_secret"`  // a sealed TOTP secret awaiting its first code
 }
 
-const txColumns = `id, auth_request_id, client_id, user_id, binding_hash, method, otp_failures, state, created_at, expires_at`
+const txColumns = `id, auth_request_id, client_id, user_id, binding_hash, method, otp_failures, state, created_at, expires_at,
+	code_mac, code_expires_at, code_sent_at, pending_secret`
 
 // CreateLoginTransaction stores a new transaction in state TxOTP. The caller
 // sets the ID (unguessable) and ExpiresAt.
 func (d *DB) CreateLoginTransaction(ctx context.Context, t *LoginTransaction) error {
 	t.CreatedAt = d.Now()
 	t.State = TxOTP
-	const q = `INSERT INTO login_transactions (` + txColumns + `) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
+	const q = `INSERT INTO login_transactions (id, auth_request_id, client_id, user_id, binding_hash, method, otp_failures,
+		state, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
 	_, err := d.exec(ctx, d.db, q, t.ID, t.AuthRequestID, t.ClientID, t.UserID, t.BindingHash, t.Method,
 		t.State, t.CreatedAt, t.ExpiresAt.UTC())
 	if err != nil {
@@ -62,7 +69,7 @@ func (d *DB) GetLoginTransaction(ctx context.Context, id string) (*LoginTransact
 func (d *DB) RecordOTPFailure(ctx context.Context, id string, maxFailures int) (*LoginTransaction, error) {
 	const q = `UPDATE login_transactions SET otp_failures = otp_failures + 1,
 		state = CASE WHEN otp_failures + 1 >= ? THEN 'dead' ELSE state END
-		WHERE id = ? AND state = 'otp'`
+		WHERE id = ? AND state IN ('otp', 'enroll')`
 	if _, err := d.exec(ctx, d.db, q, maxFailures, id); err != nil {
 		return nil, fmt.Errorf("record OTP failure: %w", err)
 	}
@@ -72,7 +79,8 @@ func (d *DB) RecordOTPFailure(ctx context.Context, id string, maxFailures int) (
 // FinishLoginTransaction moves an open transaction to TxDone. Only one
 // caller can do so; the others get ErrNotFound.
 func (d *DB) FinishLoginTransaction(ctx context.Context, id string) error {
-	n, err := d.exec(ctx, d.db, `UPDATE login_transactions SET state = 'done' WHERE id = ? AND state = 'otp'`, id)
+	n, err := d.exec(ctx, d.db, `UPDATE login_transactions SET state = 'done', code_mac = NULL, pending_secret = NULL
+		WHERE id = ? AND state IN ('otp', 'enroll')`, id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}
@@ -80,4 +88,38 @@ func (d *DB) FinishLoginTransaction(ctx context.Context, id string) error {
 		return fmt.Errorf("finish login transaction: %w", err)
 	}
 	return nil
+}
+
+// SetTransactionCode stores the MAC of a newly sent code on an open
+// transaction, replacing any earlier code, and notes when it was sent.
+func (d *DB) SetTransactionCode(ctx context.Context, id string, mac []byte, expiresAt time.Time) error {
+	const q = `UPDATE login_transactions SET code_mac = ?, code_expires_at = ?, code_sent_at = ? WHERE id = ? AND state = 'otp'`
+	n, err := d.exec(ctx, d.db, q, mac, expiresAt.UTC(), d.Now(), id)
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("set transaction code: %w", err)
+	}
+	return nil
+}
+
+// StartEnrollment moves an open transaction to TxEnroll with a sealed TOTP
+// secret that its next code must confirm. The code count starts over.
+func (d *DB) StartEnrollment(ctx context.Context, id string, sealed []byte) error {
+	const q = `UPDATE login_transactions SET state = 'enroll', pending_secret = ?, code_mac = NULL, otp_failures = 0
+		WHERE id = ? AND state = 'otp'`
+	n, err := d.exec(ctx, d.db, q, sealed, id)
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("start enrolment: %w", err)
+	}
+	return nil
+}
+
+// PendingSecretAAD binds a transaction's pending TOTP secret to it.
+func PendingSecretAAD(txID string) []byte {
+	return []byte("login_transactions.pending_secret:" + txID)
 }

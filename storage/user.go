@@ -26,6 +26,8 @@ type User struct {
 	ID           string     `db:"id" json:"uid"` // stable: the tokens' sub and uid
 	Username     string     `db:"username" json:"username"`
 	Email        string     `db:"email" json:"email"`
+	Phone        string     `db:"phone" json:"phone"`                       // for SMS codes
+	Preferred    string     `db:"preferred_method" json:"preferred_method"` // TOTP, EMAIL or SMS; "" for the default
 	PasswordHash string     `db:"password_hash" json:"-"`
 	Roles        Strings    `db:"roles" json:"roles"`
 	Attributes   Attributes `db:"attributes" json:"attributes"`
@@ -52,6 +54,11 @@ func (u *User) validate() error {
 	case strings.ContainsAny(name, " \t\r\n:"):
 		return fmt.Errorf("%w: username %q contains whitespace or ':'", ErrInvalid, name)
 	}
+	switch u.Preferred {
+	case "", "TOTP", "EMAIL", "SMS":
+	default:
+		return fmt.Errorf("%w: preferred method %q: use TOTP, EMAIL or SMS", ErrInvalid, u.Preferred)
+	}
 	for _, r := range u.Roles {
 		if strings.TrimSpace(r) == "" {
 			return fmt.Errorf("%w: empty role", ErrInvalid)
@@ -67,7 +74,8 @@ func (u *User) validate() error {
 	return nil
 }
 
-const userColumns = `id, username, email, password_hash, roles, attributes, disabled, otp_exempt, created_at, updated_at`
+const userColumns = `id, username, email, phone, preferred_method, password_hash, roles, attributes, disabled, otp_exempt,
+	created_at, updated_at`
 
 // CreateUser stores a new user and fills in its ID and timestamps.
 // A username already taken, in any letter case, is ErrConflict.
@@ -85,10 +93,10 @@ func (d *DB) CreateUser(ctx context.Context, u *User) error {
 	if u.Attributes == nil {
 		u.Attributes = Attributes{}
 	}
-	const q = `INSERT INTO users (id, username, username_key, email, password_hash, roles, attributes, disabled,
-		otp_exempt, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := d.exec(ctx, d.db, q, u.ID, u.Username, UsernameKey(u.Username), u.Email, u.PasswordHash,
-		u.Roles, u.Attributes, u.Disabled, u.OTPExempt, u.CreatedAt, u.UpdatedAt)
+	const q = `INSERT INTO users (id, username, username_key, email, phone, preferred_method, password_hash, roles,
+		attributes, disabled, otp_exempt, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err := d.exec(ctx, d.db, q, u.ID, u.Username, UsernameKey(u.Username), u.Email, u.Phone, u.Preferred,
+		u.PasswordHash, u.Roles, u.Attributes, u.Disabled, u.OTPExempt, u.CreatedAt, u.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.Username, err)
 	}
@@ -130,10 +138,10 @@ func (d *DB) UpdateUser(ctx context.Context, id string, fn func(*User) error) (*
 		out.ID = id
 		out.Username = strings.TrimSpace(out.Username)
 		out.UpdatedAt = d.Now()
-		const upd = `UPDATE users SET username = ?, username_key = ?, email = ?, password_hash = ?, roles = ?,
-			attributes = ?, disabled = ?, otp_exempt = ?, updated_at = ? WHERE id = ?`
-		_, err := d.exec(ctx, q, upd, out.Username, UsernameKey(out.Username), out.Email, out.PasswordHash,
-			out.Roles, out.Attributes, out.Disabled, out.OTPExempt, out.UpdatedAt, id)
+		const upd = `UPDATE users SET username = ?, username_key = ?, email = ?, phone = ?, preferred_method = ?,
+			password_hash = ?, roles = ?, attributes = ?, disabled = ?, otp_exempt = ?, updated_at = ? WHERE id = ?`
+		_, err := d.exec(ctx, q, upd, out.Username, UsernameKey(out.Username), out.Email, out.Phone, out.Preferred,
+			out.PasswordHash, out.Roles, out.Attributes, out.Disabled, out.OTPExempt, out.UpdatedAt, id)
 		return err
 	})
 	if err != nil {

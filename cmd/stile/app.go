@@ -27,8 +27,9 @@ type appConfig struct {
 	Hasher login.Hasher // nil: login.DefaultArgon2id
 	Demo   *demo.Config // nil unless --demo
 
-	Lifetimes                    op.Lifetimes  // zero: op.DefaultLifetimes
-	SessionIdle, SessionAbsolute time.Duration // zero: login's defaults
+	Lifetimes                    op.Lifetimes   // zero: op.DefaultLifetimes
+	SessionIdle, SessionAbsolute time.Duration  // zero: login's defaults
+	Delivery                     login.Delivery // how codes and notices are sent; zero: not at all
 }
 
 // app is the wired application: its handler, and what runs beside it.
@@ -69,7 +70,8 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	}
 	flow, err := login.NewFlow(login.Config{
 		DB: c.DB, Hasher: c.Hasher, Sealer: sealer, Sessions: sessions, Pepper: c.Master.Derive("username-pepper"),
-		Now: c.Now, Log: c.Log, IssuerLabel: issuerLabel(c.Issuer),
+		Now: c.Now, Log: c.Log, IssuerLabel: issuerLabel(c.Issuer), Delivery: c.Delivery,
+		CodeKeys:    login.CodeKeys{OTP: c.Master.Derive("otp-code"), Recovery: c.Master.Derive("recovery-code")},
 		CallbackURL: func(_ context.Context, id string) string { return provider.CallbackURL(id) },
 	})
 	if err != nil {

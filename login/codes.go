@@ -1,0 +1,187 @@
+package login
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/stile-id/stile/storage"
+)
+
+// Delivery is how stile sends one-time codes and notices. A nil sender
+// means the channel is not configured.
+type Delivery struct {
+	Email        Sender
+	SMS          Sender
+	EmailFactor  bool          // an emailed code may stand in for the second factor (weakest: NIST SP 800-63B 5.1.3.1)
+	CodeLifetime time.Duration // how long a sent code works; at most 10 minutes
+	ResendAfter  time.Duration // the wait before another code may be sent
+}
+
+// DefaultDelivery has no senders; codes live 5 minutes, resends wait 30 s.
+var DefaultDelivery = Delivery{EmailFactor: true, CodeLifetime: 5 * time.Minute, ResendAfter: 30 * time.Second}
+
+// Keys for the keyed MACs of codes; derived from the master key.
+type CodeKeys struct {
+	OTP      []byte // sent codes, bound to their transaction
+	Recovery []byte // recovery codes, bound to their user
+}
+
+// newCode is six random decimal digits.
+func newCode() string {
+	n, _ := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	return fmt.Sprintf("%06d", n.Int64())
+}
+
+func mac(key []byte, parts ...string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(strings.Join(parts, "\x00")))
+	return m.Sum(nil)
+}
+
+// sender returns the channel for a sending method, and the user's address
+// or number on it.
+func (f *Flow) sender(method string, u *storage.User) (Sender, string, bool) {
+	switch method {
+	case MethodEmail:
+		return f.delivery.Email, u.Email, f.delivery.Email != nil && u.Email != ""
+	case MethodSMS:
+		return f.delivery.SMS, u.Phone, f.delivery.SMS != nil && u.Phone != ""
+	}
+	return nil, "", false
+}
+
+// sendCode sends a new code for the transaction, replacing any earlier one.
+func (f *Flow) sendCode(ctx context.Context, tx *storage.LoginTransaction, u *storage.User) error {
+	s, to, ok := f.sender(baseMethod(tx.Method), u)
+	if !ok {
+		return fail(CodeNoSecondFactor, msgNoSecondFactor)
+	}
+	code := newCode()
+	exp := f.now().Add(f.delivery.CodeLifetime)
+	if err := f.db.SetTransactionCode(ctx, tx.ID, mac(f.keys.OTP, tx.ID, code), exp); err != nil {
+		return internal(err)
+	}
+	minutes := int(f.delivery.CodeLifetime / time.Minute)
+	text := fmt.Sprintf("Your sign-in code is %s. It works for %d minutes. If you did not just try to sign in, "+
+		"someone knows your password: change it.", code, minutes)
+	if err := s.Send(ctx, to, "Your sign-in code", text); err != nil {
+		return internal(fmt.Errorf("send code: %w", err))
+	}
+	f.log.Info("one-time code sent", "user", u.ID, "method", baseMethod(tx.Method), "transaction", tx.ID)
+	return nil
+}
+
+// checkSentCode reports whether code is the transaction's current, unexpired code.
+func (f *Flow) checkSentCode(tx *storage.LoginTransaction, code string) bool {
+	if tx.CodeMAC == nil || !tx.CodeExpiresAt.Valid || !f.now().Before(tx.CodeExpiresAt.Time) {
+		return false
+	}
+	return hmac.Equal(tx.CodeMAC, mac(f.keys.OTP, tx.ID, code))
+}
+
+// Recovery codes: ten per user, 10 characters from an alphabet without
+// look-alikes (shown as xxxxx-xxxxx), 50 bits each. They are stored as
+// keyed MACs; a fast MAC suffices since they are random and rate-limited
+// like any code (ASVS 6.5.2).
+const (
+	recoveryCount    = 10
+	recoveryAlphabet = "23456789abcdefghjkmnpqrstuvwxyz"
+)
+
+// NewRecoveryCodes gives the user ten new recovery codes, voiding the old
+// ones, and returns them: they are shown this once.
+func NewRecoveryCodes(ctx context.Context, db *storage.DB, key []byte, userID string) ([]string, error) {
+	codes := make([]string, recoveryCount)
+	macs := make([][]byte, recoveryCount)
+	for i := range codes {
+		b := make([]byte, 10)
+		for j := range b {
+			n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(recoveryAlphabet))))
+			b[j] = recoveryAlphabet[n.Int64()]
+		}
+		codes[i] = string(b[:5]) + "-" + string(b[5:])
+		macs[i] = mac(key, userID, string(b))
+	}
+	if err := db.ReplaceRecoveryCodes(ctx, userID, macs); err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// recoveryForm normalises a typed recovery code, and reports whether the
+// input has the shape of one (a 6-digit code does not).
+func recoveryForm(s string) (string, bool) {
+	s = strings.ToLower(strings.NewReplacer("-", "", " ", "").Replace(s))
+	if len(s) != 10 {
+		return "", false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune(recoveryAlphabet, r) {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// useRecovery spends one of the user's recovery codes, if code is one.
+func (f *Flow) useRecovery(ctx context.Context, u *storage.User, code string) (bool, error) {
+	norm, ok := recoveryForm(code)
+	if !ok {
+		return false, nil
+	}
+	used, err := f.db.UseRecoveryCode(ctx, u.ID, mac(f.keys.Recovery, u.ID, norm))
+	if err != nil || !used {
+		return false, err
+	}
+	left, _ := f.db.RecoveryCodesLeft(ctx, u.ID)
+	f.notify(ctx, u, "A recovery code was used", fmt.Sprintf("A recovery code was just used to sign in to your account "+
+		"(%d left). If it was not you, contact your administrator at once.", left))
+	return true, nil
+}
+
+// notify tells the user, by email when one is on file, about a change to
+// their account's security. A failure to send is logged, not fatal.
+func (f *Flow) notify(ctx context.Context, u *storage.User, subject, text string) {
+	if f.delivery.Email == nil || u.Email == "" {
+		return
+	}
+	if err := f.delivery.Email.Send(ctx, u.Email, subject, text); err != nil {
+		f.log.Error("notify user", "user", u.ID, "subject", subject, "err", err)
+	}
+}
+
+// Notify is notify for the operator's commands.
+func (f *Flow) Notify(ctx context.Context, u *storage.User, subject, text string) {
+	f.notify(ctx, u, subject, text)
+}
+
+// errCooldown is a resend asked for too soon.
+var errCooldown = errors.New("resend cooldown")
+
+// mask hides most of an address or number: a•••@example.com, •••• 0100.
+func mask(method, to string) string {
+	if method == MethodEmail {
+		name, domain, ok := strings.Cut(to, "@")
+		if !ok || name == "" {
+			return "your email address"
+		}
+		return name[:1] + "•••@" + domain
+	}
+	digits := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, to)
+	if len(digits) < 4 {
+		return "your phone"
+	}
+	return "•••• " + digits[len(digits)-4:]
+}
