@@ -154,7 +154,7 @@ func (f *Flow) exempt(ctx context.Context, ar *storage.AuthRequest, user *storag
 	if err != nil {
 		return nil, err
 	}
-	next.SessionCookie = st.cookie
+	next.SessionCookie, next.SessionID = st.cookie, st.session.ID
 	return &Challenge{Method: MethodNone, Next: next}, nil
 }
 

@@ -31,6 +31,7 @@ var DefaultDelivery = Delivery{EmailFactor: true, CodeLifetime: 5 * time.Minute,
 type CodeKeys struct {
 	OTP      []byte // sent codes, bound to their transaction
 	Recovery []byte // recovery codes, bound to their user
+	APIKey   []byte // the direct mode's API keys and transaction bindings
 }
 
 // newCode is six random decimal digits.

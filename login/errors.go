@@ -20,6 +20,11 @@ const (
 	CodeWrongBrowser       Code = "wrong_browser"          // the login belongs to another browser
 	CodeExpired            Code = "transaction_expired"    // unknown, expired, finished or dead login
 	CodeThrottled          Code = "throttled"              // too many failures: wait RetryAfter
+	CodeOriginNotAllowed   Code = "origin_not_allowed"     // the calling page's origin is not registered
+	CodeInvalidAPIKey      Code = "invalid_api_key"        // the direct mode's apiKey is wrong
+	CodeNotEnabled         Code = "not_enabled"            // the feature is off
+	CodeUnauthorized       Code = "unauthorized"           // self-service: no valid token
+	CodeStepUpRequired     Code = "step_up_required"       // self-service: the sign-in is not recent enough
 	CodeServerError        Code = "server_error"
 )
 
@@ -33,6 +38,11 @@ var status = map[Code]int{
 	CodeWrongBrowser:       http.StatusForbidden,
 	CodeExpired:            http.StatusGone,
 	CodeThrottled:          http.StatusTooManyRequests,
+	CodeOriginNotAllowed:   http.StatusForbidden,
+	CodeInvalidAPIKey:      http.StatusBadRequest,
+	CodeNotEnabled:         http.StatusNotFound,
+	CodeUnauthorized:       http.StatusUnauthorized,
+	CodeStepUpRequired:     http.StatusForbidden,
 	CodeServerError:        http.StatusInternalServerError,
 }
 

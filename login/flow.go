@@ -30,10 +30,12 @@ type Flow struct {
 	now         func() time.Time
 	callbackURL func(ctx context.Context, authRequestID string) string
 	log         *slog.Logger
+	issuer      string
 	issuerLabel string // how authenticator apps list stile's accounts
 	dummyHash   string // verified against when the user is unknown: same cost, same answer
 	delivery    Delivery
 	keys        CodeKeys
+	issueDirect TokenIssuer
 
 	// MaxOTPFailures is how many wrong codes kill a transaction.
 	MaxOTPFailures int
@@ -49,9 +51,11 @@ type Config struct {
 	Now         func() time.Time
 	CallbackURL func(ctx context.Context, authRequestID string) string
 	Log         *slog.Logger
+	Issuer      string   // stile\'s own URL, for links the JSON API hands out
 	IssuerLabel string   // the issuer as authenticator apps show it, e.g. "stile id.example.com"
 	Delivery    Delivery // zero: DefaultDelivery (no senders)
 	CodeKeys    CodeKeys
+	IssueDirect TokenIssuer // mints the direct mode\'s tokens
 }
 
 // NewFlow returns a Flow. It computes one hash up front: the stand-in that
@@ -69,8 +73,8 @@ func NewFlow(c Config) (*Flow, error) {
 	}
 	return &Flow{
 		db: c.DB, hasher: c.Hasher, sealer: c.Sealer, sessions: c.Sessions, now: c.Now, callbackURL: c.CallbackURL,
-		log: c.Log, issuerLabel: c.IssuerLabel, throttle: &throttle{db: c.DB, pepper: c.Pepper}, dummyHash: dummy,
-		delivery: c.Delivery, keys: c.CodeKeys,
+		log: c.Log, issuer: c.Issuer, issuerLabel: c.IssuerLabel, throttle: &throttle{db: c.DB, pepper: c.Pepper}, dummyHash: dummy,
+		delivery: c.Delivery, keys: c.CodeKeys, issueDirect: c.IssueDirect,
 		MaxOTPFailures: 5,
 	}, nil
 }
@@ -83,6 +87,7 @@ type Next struct {
 	RedirectURI   string
 	ConsentFor    string
 	SessionCookie string
+	SessionID     string // the session SessionCookie names
 }
 
 // Begun is what the hand-off found: a login to show (Next nil), or where

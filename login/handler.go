@@ -41,20 +41,25 @@ var pages = func() map[string]*template.Template {
 //	POST /login/consent            allow or deny → 303 to the callback
 //	GET  /account                   the signed-in user's consents; withdraw one, or sign out
 type Handler struct {
-	flow     *Flow
-	binder   *Binder
-	sessions *Sessions
-	log      *slog.Logger
+	flow      *Flow
+	binder    *Binder
+	sessions  *Sessions
+	log       *slog.Logger
+	origins   originSet  // every client's web origins, for the JSON API's preflights
+	authorize Authorizer // reads access tokens for the self-service API; nil: off
 }
 
-// NewHandler returns the HTML login handler.
-func NewHandler(flow *Flow, binder *Binder, sessions *Sessions, log *slog.Logger) *Handler {
-	return &Handler{flow: flow, binder: binder, sessions: sessions, log: log}
+// NewHandler returns the login handler: stile's pages, the JSON API, the
+// direct mode and the self-service API (if authorize is not nil).
+func NewHandler(flow *Flow, binder *Binder, sessions *Sessions, authorize Authorizer, log *slog.Logger) *Handler {
+	return &Handler{flow: flow, binder: binder, sessions: sessions, authorize: authorize, log: log}
 }
 
 // Mount adds the login routes to r.
 func (h *Handler) Mount(r *mux.Router) {
 	csrf := http.NewCrossOriginProtection()
+	h.mountAPI(r) // before /login's pages, whose prefix it shares
+	h.mountDirect(r)
 	s := r.PathPrefix("/login").Subrouter()
 	s.Use(securityHeaders)
 	s.HandleFunc("", h.showPassword).Methods(http.MethodGet, http.MethodHead)
@@ -64,6 +69,8 @@ func (h *Handler) Mount(r *mux.Router) {
 	s.Handle("/otp/resend", csrf.Handler(http.HandlerFunc(h.resendOTP))).Methods(http.MethodPost)
 	s.HandleFunc("/consent", h.showConsent).Methods(http.MethodGet, http.MethodHead)
 	s.Handle("/consent", csrf.Handler(http.HandlerFunc(h.submitConsent))).Methods(http.MethodPost)
+	s.HandleFunc("/session", h.claimSession).Methods(http.MethodGet)
+	h.mountSelfService(r) // before /account's pages, whose prefix it shares
 	h.mountAccount(r, csrf)
 	h.mountEnrollment(r, csrf)
 	static, _ := fs.Sub(staticFS, "static")

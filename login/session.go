@@ -113,3 +113,28 @@ func (s *Sessions) End(w http.ResponseWriter, r *http.Request, id string) error 
 func (s *Sessions) touch(ctx context.Context, sess *storage.Session) error {
 	return s.db.TouchSession(ctx, sess.ID)
 }
+
+// handoverTTL is how long a JSON API login has to bring its browser to
+// stile to receive the session cookie.
+const handoverTTL = 2 * time.Minute
+
+// handover gives a session (started by a JSON API call, which cannot set
+// a cookie cross-site) a one-time ticket for the browser to redeem.
+func (s *Sessions) handover(ctx context.Context, sessionID string) (string, error) {
+	ticket := newValue()
+	if err := s.db.SetHandover(ctx, sessionID, s.cookie.mac("handover:"+ticket), s.now().Add(handoverTTL)); err != nil {
+		return "", err
+	}
+	return ticket, nil
+}
+
+// claim redeems a ticket: the browser gets a fresh cookie for the session.
+func (s *Sessions) claim(w http.ResponseWriter, r *http.Request, ticket string) (*storage.Session, error) {
+	value := newValue()
+	sess, err := s.db.ClaimHandover(r.Context(), s.cookie.mac("handover:"+ticket), s.cookie.mac(value))
+	if err != nil {
+		return nil, err
+	}
+	s.setCookie(w, value)
+	return sess, nil
+}

@@ -199,7 +199,7 @@ func (f *Flow) complete(ctx context.Context, tx *storage.LoginTransaction, user 
 	if err != nil {
 		return nil, err
 	}
-	next.SessionCookie = st.cookie
+	next.SessionCookie, next.SessionID = st.cookie, st.session.ID
 	return &Verified{Next: next, User: user, AMR: amr, AuthTime: st.session.AuthTime}, nil
 }
 

@@ -48,7 +48,6 @@ func (c *client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
 func (c *client) ClockSkew() time.Duration             { return 0 }
-func (c *client) IsScopeAllowed(string) bool           { return false }
 func (c *client) IDTokenUserinfoClaimsAssertion() bool { return false }
 
 func (c *client) ApplicationType() zop.ApplicationType {
@@ -71,6 +70,10 @@ func (c *client) GrantTypes() []oidc.GrantType {
 	}
 	return out
 }
+
+// IsScopeAllowed admits the one scope beyond OpenID's: stile:mfa, for
+// first-party clients only (it lets a token manage second factors).
+func (c *client) IsScopeAllowed(scope string) bool { return scope == ScopeMFA && c.c.FirstParty }
 
 // DevMode relaxes the library's rule that a browser application's redirect
 // URIs be https: stile's store only lets them be http on loopback, where a

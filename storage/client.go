@@ -325,3 +325,12 @@ func (d *DB) ClientByAPIKeyID(ctx context.Context, keyID string) (*Client, error
 	}
 	return &c, nil
 }
+
+// AnyHeadless reports whether some client has the direct mode on.
+func (d *DB) AnyHeadless(ctx context.Context) (bool, error) {
+	var n int
+	if err := d.get(ctx, d.db, &n, `SELECT COUNT(*) FROM clients WHERE headless = TRUE`); err != nil {
+		return false, fmt.Errorf("count headless clients: %w", err)
+	}
+	return n > 0, nil
+}

@@ -114,3 +114,32 @@ func (d *DB) revokeTokensWhere(ctx context.Context, q queryer, where string, arg
 	}
 	return nil
 }
+
+// SetHandover gives a session a one-time ticket (its MAC) that a browser
+// can redeem until expiresAt to receive the session's cookie.
+func (d *DB) SetHandover(ctx context.Context, id string, mac []byte, expiresAt time.Time) error {
+	const q = `UPDATE sessions SET handover_mac = ?, handover_expires_at = ? WHERE id = ? AND ended_at IS NULL`
+	n, err := d.exec(ctx, d.db, q, mac, expiresAt.UTC(), id)
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("set session handover: %w", err)
+	}
+	return nil
+}
+
+// ClaimHandover redeems a ticket once: the session's cookie becomes the one
+// whose MAC is cookieHash. ErrNotFound for an unknown, used or expired ticket.
+func (d *DB) ClaimHandover(ctx context.Context, mac, cookieHash []byte) (*Session, error) {
+	const q = `UPDATE sessions SET cookie_hash = ?, handover_mac = NULL, handover_expires_at = NULL
+		WHERE handover_mac = ? AND handover_expires_at > ? AND ended_at IS NULL`
+	n, err := d.exec(ctx, d.db, q, cookieHash, mac, d.Now())
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim session handover: %w", err)
+	}
+	return d.SessionByCookie(ctx, cookieHash)
+}

@@ -70,9 +70,16 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	}
 	flow, err := login.NewFlow(login.Config{
 		DB: c.DB, Hasher: c.Hasher, Sealer: sealer, Sessions: sessions, Pepper: c.Master.Derive("username-pepper"),
-		Now: c.Now, Log: c.Log, IssuerLabel: issuerLabel(c.Issuer), Delivery: c.Delivery,
-		CodeKeys:    login.CodeKeys{OTP: c.Master.Derive("otp-code"), Recovery: c.Master.Derive("recovery-code")},
+		Now: c.Now, Log: c.Log, Issuer: c.Issuer, IssuerLabel: issuerLabel(c.Issuer), Delivery: c.Delivery,
+		CodeKeys:    codeKeys(c.Master),
 		CallbackURL: func(_ context.Context, id string) string { return provider.CallbackURL(id) },
+		IssueDirect: func(ctx context.Context, clientID, userID string, amr []string, at time.Time) (*login.DirectTokens, error) {
+			t, err := provider.IssueDirect(ctx, clientID, userID, amr, at)
+			if err != nil {
+				return nil, err
+			}
+			return (*login.DirectTokens)(t), nil
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -87,7 +94,14 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		}
 		w.Write([]byte("ok\n"))
 	})
-	login.NewHandler(flow, binder, sessions, c.Log).Mount(r)
+	authorize := func(r *http.Request) (*login.Principal, error) {
+		b, err := provider.AuthorizeBearer(r)
+		if err != nil {
+			return nil, err
+		}
+		return &login.Principal{UserID: b.UserID, Scopes: b.Scopes, AuthTime: b.AuthTime, FirstParty: b.FirstParty}, nil
+	}
+	login.NewHandler(flow, binder, sessions, authorize, c.Log).Mount(r)
 	if c.Demo != nil {
 		demo.New(*c.Demo).Mount(r)
 	}
@@ -126,4 +140,9 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// codeKeys are the MAC keys of one-time codes, recovery codes and API keys.
+func codeKeys(m *keys.Master) login.CodeKeys {
+	return login.CodeKeys{OTP: m.Derive("otp-code"), Recovery: m.Derive("recovery-code"), APIKey: m.Derive("api-key")}
 }

@@ -24,6 +24,7 @@ type serveOptions struct {
 	lifetimes      op.Lifetimes
 	sessionIdle    time.Duration
 	sessionAbs     time.Duration
+	delivery       deliveryOptions
 }
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -50,6 +51,7 @@ func (c *cli) serveCommand() *cobra.Command {
 	o.sessionIdle, o.sessionAbs = login.DefaultSessionIdle, login.DefaultSessionAbsolute
 	durationFlag(f, &o.sessionIdle, "session-idle", "STILE_SESSION_IDLE", "an SSO session unused this long ends")
 	durationFlag(f, &o.sessionAbs, "session-absolute", "STILE_SESSION_ABSOLUTE", "an SSO session ends this long after the sign-in")
+	o.delivery.register(f)
 	return cmd
 }
 
@@ -86,8 +88,12 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	}
 	defer env.Close()
 	slog.SetDefault(env.log) // the OpenID library logs through the default logger
+	delivery, err := o.delivery.delivery(env.log)
+	if err != nil {
+		return err
+	}
 	cfg := appConfig{Issuer: issuer, DB: env.db, Master: env.master, Now: time.Now, Log: env.log,
-		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs}
+		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery}
 	var seeded *demoSeed
 	if o.demo {
 		if seeded, err = seedDemo(ctx, env, issuer); err != nil {

@@ -45,7 +45,15 @@ ALTER TABLE clients ADD COLUMN enrollment_policy TEXT NOT NULL DEFAULT 'refuse';
 -- second-factor changes want a recent sign-in.
 ALTER TABLE access_tokens ADD COLUMN auth_time TIMESTAMPTZ;
 
+-- A session started by the JSON API reaches the browser through a one-time
+-- ticket, redeemed on a top-level visit to stile (a cross-site call cannot
+-- set stile's cookie).
+ALTER TABLE sessions ADD COLUMN handover_mac BYTEA;
+ALTER TABLE sessions ADD COLUMN handover_expires_at TIMESTAMPTZ;
+
 -- +goose Down
+ALTER TABLE sessions DROP COLUMN handover_expires_at;
+ALTER TABLE sessions DROP COLUMN handover_mac;
 ALTER TABLE access_tokens DROP COLUMN auth_time;
 ALTER TABLE clients DROP COLUMN enrollment_policy;
 DROP INDEX clients_api_key_id;

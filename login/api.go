@@ -1,0 +1,254 @@
+package login
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/stile-id/stile/storage"
+)
+
+// The JSON login API, for login pages a client renders itself (its
+// login_url). It drives the same Flow as stile's pages:
+//
+//	POST /login/api/authenticate {authRequestID, username, password} → {status, transactionID, authType, message}
+//	POST /login/api/verify       {transactionID, otp}                 → {status, redirectURI} (or the next step)
+//	POST /login/api/resend       {transactionID}                      → {status, transactionID, authType, message}
+//
+// The page calls it cross-origin and without credentials: the browser was
+// bound to the request at stile's /login hand-off, and stile's callback —
+// where redirectURI leads — checks that binding. Each call's Origin must be
+// one registered on the client the request or transaction belongs to.
+func (h *Handler) mountAPI(r *mux.Router) {
+	a := r.PathPrefix("/login/api").Subrouter()
+	a.Use(h.apiCORS)
+	a.HandleFunc("/authenticate", h.apiAuthenticate).Methods(http.MethodPost, http.MethodOptions)
+	a.HandleFunc("/verify", h.apiVerify).Methods(http.MethodPost, http.MethodOptions)
+	a.HandleFunc("/resend", h.apiResend).Methods(http.MethodPost, http.MethodOptions)
+}
+
+// apiResponse is every answer's shape; empty fields are left out.
+type apiResponse struct {
+	Status        string `json:"status"` // SUCCESS or FAILED
+	TransactionID string `json:"transactionID,omitempty"`
+	AuthType      string `json:"authType,omitempty"`
+	Message       string `json:"message,omitempty"`
+	RedirectURI   string `json:"redirectURI,omitempty"`
+	Error         Code   `json:"error,omitempty"`
+	// TOTP_ENROLL: the new authenticator, confirmed by the next verify.
+	Secret     string `json:"secret,omitempty"`
+	OTPAuthURL string `json:"otpauthURL,omitempty"`
+	QR         string `json:"qr,omitempty"` // a data: URL of a PNG
+}
+
+func (h *Handler) apiAuthenticate(w http.ResponseWriter, r *http.Request) {
+	var in struct{ AuthRequestID, Username, Password string }
+	if !h.decodeJSON(w, r, &in) {
+		return
+	}
+	ar, err := h.flow.db.GetAuthRequest(r.Context(), in.AuthRequestID)
+	if err == nil && !h.originAllowed(r, ar.ClientID) {
+		h.apiError(w, errOrigin)
+		return
+	}
+	ch, err := h.flow.Authenticate(r.Context(), Credentials{AuthRequestID: in.AuthRequestID, API: true,
+		Username: in.Username, Password: in.Password, RemoteAddr: r.RemoteAddr})
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, challengeResponse(ch))
+}
+
+func challengeResponse(ch *Challenge) apiResponse {
+	res := apiResponse{Status: "SUCCESS", TransactionID: ch.TransactionID, AuthType: ch.Method, Message: ch.Message}
+	if ch.Next != nil { // an exempt account: no second step
+		res.RedirectURI = ch.Next.RedirectURI
+	}
+	if e := ch.Enroll; e != nil {
+		res.Secret, res.OTPAuthURL = e.Secret, e.URL
+		res.QR = "data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QR)
+	}
+	return res
+}
+
+func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) {
+	var in struct{ TransactionID, OTP string }
+	if !h.decodeJSON(w, r, &in) || !h.txOrigin(w, r, in.TransactionID) {
+		return
+	}
+	v, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: in.TransactionID, API: true, OTP: in.OTP, RemoteAddr: r.RemoteAddr})
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	if v.Enroll != nil {
+		writeJSON(w, http.StatusOK, challengeResponse(&Challenge{TransactionID: in.TransactionID, Method: MethodTOTPEnroll,
+			Message: "Scan the QR code with an authenticator app, then send the code it shows.", Enroll: v.Enroll}))
+		return
+	}
+	tx, _ := h.flow.db.GetLoginTransaction(r.Context(), in.TransactionID)
+	next, err := h.apiNext(r.Context(), v.Next, tx.AuthRequestID.String)
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS", RedirectURI: next})
+}
+
+func (h *Handler) apiResend(w http.ResponseWriter, r *http.Request) {
+	var in struct{ TransactionID string }
+	if !h.decodeJSON(w, r, &in) || !h.txOrigin(w, r, in.TransactionID) {
+		return
+	}
+	ch, err := h.flow.Resend(r.Context(), in.TransactionID, nil, true)
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, challengeResponse(ch))
+}
+
+// txOrigin checks the Origin against the transaction's client.
+func (h *Handler) txOrigin(w http.ResponseWriter, r *http.Request, txID string) bool {
+	tx, err := h.flow.db.GetLoginTransaction(r.Context(), txID)
+	if err == nil && !h.originAllowed(r, tx.ClientID) {
+		h.apiError(w, errOrigin)
+		return false
+	}
+	return true
+}
+
+// apiNext is where the browser goes after the API's last step. A login
+// that started a session sends the browser through stile's /login/session
+// with a one-time ticket first: a cross-site call cannot set stile's
+// cookie, a top-level visit can.
+func (h *Handler) apiNext(ctx context.Context, next *Next, authRequestID string) (string, error) {
+	if next.SessionID == "" {
+		return next.RedirectURI, nil
+	}
+	ticket, err := h.sessions.handover(ctx, next.SessionID)
+	if err != nil {
+		return "", internal(err)
+	}
+	q := url.Values{"ticket": {ticket}, "authRequestID": {authRequestID}}
+	if next.ConsentFor != "" {
+		q.Set("consent", "1")
+	}
+	return h.flow.issuer + "/login/session?" + q.Encode(), nil
+}
+
+// claimSession redeems a JSON API login's ticket: the browser gets its
+// session cookie, and goes on to the consent page or the callback.
+func (h *Handler) claimSession(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if _, err := h.sessions.claim(w, r, q.Get("ticket")); err != nil {
+		h.fail(w, r, fail(CodeExpired, msgExpired), page{Title: "Sign in"})
+		return
+	}
+	id := q.Get("authRequestID")
+	if q.Get("consent") != "" {
+		http.Redirect(w, r, "/login/consent?"+url.Values{"authRequestID": {id}}.Encode(), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, h.flow.callbackURL(r.Context(), id), http.StatusSeeOther)
+}
+
+var errOrigin = &Error{Code: CodeOriginNotAllowed, Message: "This page's origin is not registered for the application."}
+
+// originAllowed: a request without Origin is not from a browser page; one
+// with it must come from an origin the client registered.
+func (h *Handler) originAllowed(r *http.Request, clientID string) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	c, err := h.flow.db.GetClient(r.Context(), clientID)
+	return err == nil && slices.Contains(c.WebOrigins, origin)
+}
+
+// apiCORS answers preflights and tags responses for origins some client
+// registered (the body, and so the client, is unknown at preflight; each
+// call checks its own client's origins). Credentials are never allowed.
+func (h *Handler) apiCORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && h.origins.known(r.Context(), h.flow.db, origin) {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Add("Vary", "Origin")
+		}
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "POST")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+			w.Header().Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// originSet caches the web origins all clients registered.
+type originSet struct {
+	mu       sync.Mutex
+	set      map[string]bool
+	loadedAt time.Time
+}
+
+func (o *originSet) known(ctx context.Context, db *storage.DB, origin string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.set == nil || time.Since(o.loadedAt) > 30*time.Second {
+		clients, err := db.ListClients(ctx)
+		if err != nil {
+			return o.set[origin]
+		}
+		o.set = map[string]bool{}
+		for _, c := range clients {
+			for _, w := range c.WebOrigins {
+				o.set[w] = true
+			}
+		}
+		o.loadedAt = time.Now()
+	}
+	return o.set[origin]
+}
+
+func (h *Handler) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err := dec.Decode(v); err != nil {
+		h.apiError(w, fail(CodeInvalidRequest, "The request body must be a JSON object."))
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// apiError writes every API error: the status for its code, the stable
+// code, a message for people, Retry-After when throttled. Internal detail
+// goes to the log only.
+func (h *Handler) apiError(w http.ResponseWriter, err error) {
+	e := AsError(err)
+	if e.Code == CodeServerError {
+		h.log.Error("login API", "err", err)
+	}
+	if e.Code == CodeThrottled {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+	writeJSON(w, e.Status(), apiResponse{Status: "FAILED", Error: e.Code, Message: e.Message})
+}

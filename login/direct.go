@@ -1,0 +1,195 @@
+package login
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/stile-id/stile/storage"
+)
+
+// The headless direct mode, for CMS backends that want no redirect at all:
+//
+//	POST /headless/authenticate {username, password, apiKey}                     → {status, message, transactionID, authType, username}
+//	POST /headless/login        {username, transactionID, authType, otp, apiKey} → tokens and {uid, roles, attributes}
+//
+// It is a password grant plus a second factor: the backend sees its users'
+// passwords, so it is for trusted backends only, off unless a confidential
+// client enables it, and refused to browsers (any request with an Origin).
+// The transaction belongs to the client whose apiKey opened it.
+func (h *Handler) mountDirect(r *mux.Router) {
+	d := r.PathPrefix("/headless").Subrouter()
+	d.HandleFunc("/authenticate", h.directAuthenticate).Methods(http.MethodPost)
+	d.HandleFunc("/login", h.directLogin).Methods(http.MethodPost)
+}
+
+// DirectTokens is what the direct mode hands back after both steps.
+type DirectTokens struct {
+	IDToken, AccessToken, RefreshToken, TokenType string
+	ExpiresIn                                     uint64
+}
+
+// TokenIssuer mints the tokens of a direct-mode sign-in; the provider does.
+type TokenIssuer func(ctx context.Context, clientID, userID string, amr []string, authTime time.Time) (*DirectTokens, error)
+
+// APIKey is a direct-mode credential: "stile_<lookup id>_<secret>". The
+// lookup ID finds the client; the secret's MAC is then one constant-time
+// comparison, never a scan.
+const apiKeyPrefix = "stile_"
+
+// NewAPIKey makes a key; the store keeps its ID and the MAC of the secret.
+func NewAPIKey(macKey []byte) (key, id string, secretMAC []byte) {
+	b := make([]byte, 8)
+	rand.Read(b)
+	id = hex.EncodeToString(b)
+	s := make([]byte, 32)
+	rand.Read(s)
+	secret := base64.RawURLEncoding.EncodeToString(s)
+	return apiKeyPrefix + id + "_" + secret, id, mac(macKey, "api-key", id, secret)
+}
+
+var (
+	errNotEnabled = &Error{Code: CodeNotEnabled, Message: "The direct mode is not enabled."}
+	errAPIKey     = &Error{Code: CodeInvalidAPIKey, Message: "The apiKey is not valid."}
+	errBrowser    = &Error{Code: CodeOriginNotAllowed, Message: "The direct mode is for backends; browsers use the JSON login API."}
+)
+
+// directClient authenticates the calling backend by its apiKey.
+func (h *Handler) directClient(r *http.Request, apiKey string) (*storage.Client, []byte, error) {
+	if r.Header.Get("Origin") != "" {
+		return nil, nil, errBrowser
+	}
+	if on, err := h.flow.db.AnyHeadless(r.Context()); err != nil {
+		return nil, nil, internal(err)
+	} else if !on {
+		return nil, nil, errNotEnabled
+	}
+	rest, ok := strings.CutPrefix(apiKey, apiKeyPrefix)
+	id, secret, ok2 := strings.Cut(rest, "_")
+	if !ok || !ok2 {
+		return nil, nil, errAPIKey
+	}
+	c, err := h.flow.db.ClientByAPIKeyID(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, errAPIKey
+	}
+	if err != nil {
+		return nil, nil, internal(err)
+	}
+	if !c.Headless || !hmac.Equal(c.APIKeyMAC, mac(h.flow.keys.APIKey, "api-key", id, secret)) {
+		return nil, nil, errAPIKey
+	}
+	return c, mac(h.flow.keys.APIKey, "direct-binding", c.ID, id), nil
+}
+
+// endUser is the end user's address as the authenticated backend reports it.
+func endUser(r *http.Request) string {
+	if ip := r.Header.Get("X-End-User-IP"); ip != "" {
+		return ip
+	}
+	return r.RemoteAddr
+}
+
+func (h *Handler) directAuthenticate(w http.ResponseWriter, r *http.Request) {
+	var in struct{ Username, Password, APIKey string }
+	if !h.decodeJSON(w, r, &in) {
+		return
+	}
+	c, binding, err := h.directClient(r, in.APIKey)
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	ch, user, err := h.flow.AuthenticateDirect(r.Context(), DirectCredentials{Client: c, Binding: binding,
+		Username: in.Username, Password: in.Password, RemoteAddr: endUser(r)})
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	res := challengeResponse(ch)
+	writeJSON(w, http.StatusOK, struct {
+		apiResponse
+		Username string `json:"username"`
+	}{res, user.Username})
+}
+
+// directLoginResponse is the direct mode's success: the tokens and the
+// profile a CMS needs to create or update its local account.
+type directLoginResponse struct {
+	Status       string         `json:"status"`
+	IDToken      string         `json:"id_token"`
+	AccessToken  string         `json:"access_token"`
+	RefreshToken string         `json:"refresh_token,omitempty"`
+	TokenType    string         `json:"token_type"`
+	ExpiresIn    uint64         `json:"expires_in"`
+	UID          string         `json:"uid"`
+	Username     string         `json:"username"`
+	Roles        []string       `json:"roles"`
+	Attributes   map[string]any `json:"attributes"`
+}
+
+func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
+	var in struct{ Username, TransactionID, AuthType, OTP, APIKey string }
+	if !h.decodeJSON(w, r, &in) {
+		return
+	}
+	c, binding, err := h.directClient(r, in.APIKey)
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	if err := h.flow.checkDirectStep(r.Context(), in.TransactionID, binding, in.Username, in.AuthType, in.OTP); err != nil {
+		h.apiError(w, err)
+		return
+	}
+	v, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: in.TransactionID, Binding: binding, OTP: in.OTP,
+		RemoteAddr: endUser(r)})
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	if v.Enroll != nil {
+		writeJSON(w, http.StatusOK, challengeResponse(&Challenge{TransactionID: in.TransactionID, Method: MethodTOTPEnroll,
+			Message: "Scan the QR code with an authenticator app, then send the code it shows.", Enroll: v.Enroll}))
+		return
+	}
+	t, err := h.flow.issueDirect(r.Context(), c.ID, v.User.ID, v.AMR, v.AuthTime)
+	if err != nil {
+		h.apiError(w, internal(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, directLoginResponse{Status: "SUCCESS", IDToken: t.IDToken, AccessToken: t.AccessToken,
+		RefreshToken: t.RefreshToken, TokenType: t.TokenType, ExpiresIn: t.ExpiresIn, UID: v.User.ID,
+		Username: v.User.Username, Roles: v.User.Roles, Attributes: v.User.Attributes})
+}
+
+// checkDirectStep checks what the backend says of the transaction against
+// what the server knows: the user, and the method. authType is the
+// server's to choose; a caller's other value is refused, not obeyed (a
+// recovery code may always stand in).
+func (f *Flow) checkDirectStep(ctx context.Context, txID string, binding []byte, username, authType_, otp string) error {
+	tx, err := f.openTransaction(ctx, txID, binding, false)
+	if err != nil {
+		return err
+	}
+	u, err := f.db.GetUser(ctx, tx.UserID)
+	if err != nil {
+		return internal(err)
+	}
+	if storage.UsernameKey(username) != storage.UsernameKey(u.Username) {
+		return fail(CodeInvalidRequest, "The username is not the transaction's.")
+	}
+	_, isRecovery := recoveryForm(otp)
+	if authType_ != authType(tx) && !(authType_ == MethodRecovery && isRecovery) {
+		return fail(CodeInvalidRequest, "authType "+authType_+" is not this transaction's ("+authType(tx)+").")
+	}
+	return nil
+}

@@ -1,0 +1,278 @@
+package login
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/stile-id/stile/storage"
+)
+
+// Self-service second-factor management, for a signed-in user through a
+// first-party application: its access token must carry the stile:mfa scope
+// and come from a sign-in at most RecentSignIn old.
+//
+//	GET    /account/api/mfa                 what the user has
+//	POST   /account/api/mfa/totp            a new authenticator to scan: {secret, otpauthURL, qr}
+//	POST   /account/api/mfa/totp/confirm    {otp}: its first code makes it the user's
+//	DELETE /account/api/mfa/totp            {otp}: a current code or a recovery code removes it
+//	POST   /account/api/mfa/recovery-codes  ten new recovery codes, shown once
+//	PUT    /account/api/mfa/preferred       {method}: TOTP, EMAIL or SMS
+//
+// Every change is notified to the user by email when one is on file.
+
+// Principal is who holds the access token of a self-service call.
+type Principal struct {
+	UserID     string
+	Scopes     []string
+	AuthTime   time.Time
+	FirstParty bool
+}
+
+// Authorizer reads a request's access token; the provider does.
+type Authorizer func(r *http.Request) (*Principal, error)
+
+// RecentSignIn is how old a sign-in may be to change second factors
+// (ASVS 7.5.1: re-authenticate before changing a factor).
+const RecentSignIn = 10 * time.Minute
+
+const scopeMFA = "stile:mfa"
+
+func (h *Handler) mountSelfService(r *mux.Router) {
+	a := r.PathPrefix("/account/api/mfa").Subrouter()
+	a.Use(h.selfServiceCORS)
+	a.HandleFunc("", h.mfaStatus).Methods(http.MethodGet, http.MethodOptions)
+	a.HandleFunc("/totp", h.mfaAddTOTP).Methods(http.MethodPost, http.MethodOptions)
+	a.HandleFunc("/totp/confirm", h.mfaConfirmTOTP).Methods(http.MethodPost, http.MethodOptions)
+	a.HandleFunc("/totp", h.mfaRemoveTOTP).Methods(http.MethodDelete)
+	a.HandleFunc("/recovery-codes", h.mfaRecoveryCodes).Methods(http.MethodPost, http.MethodOptions)
+	a.HandleFunc("/preferred", h.mfaPreferred).Methods(http.MethodPut, http.MethodOptions)
+}
+
+// selfServiceCORS is the API's CORS: registered origins, bearer tokens,
+// never credentials.
+func (h *Handler) selfServiceCORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" && h.origins.known(r.Context(), h.flow.db, origin) {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Add("Vary", "Origin")
+		}
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
+			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+var (
+	errUnauthorized = &Error{Code: CodeUnauthorized, Message: "Send an access token of a first-party application with the stile:mfa scope."}
+	errStepUp       = &Error{Code: CodeStepUpRequired, Message: "Sign in again (prompt=login or max_age) to change your second factors."}
+)
+
+// principal checks the call's token: active, the scope, a first-party
+// client, a recent sign-in. It returns the user.
+func (h *Handler) principal(w http.ResponseWriter, r *http.Request) (*storage.User, bool) {
+	if h.authorize == nil {
+		h.apiError(w, errNotEnabled)
+		return nil, false
+	}
+	p, err := h.authorize(r)
+	if err != nil || !slices.Contains(p.Scopes, scopeMFA) || !p.FirstParty {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="stile", scope="`+scopeMFA+`"`)
+		h.apiError(w, errUnauthorized)
+		return nil, false
+	}
+	if h.flow.now().Sub(p.AuthTime) > RecentSignIn {
+		h.apiError(w, errStepUp)
+		return nil, false
+	}
+	u, err := h.flow.db.GetUser(r.Context(), p.UserID)
+	if err != nil {
+		h.apiError(w, internal(err))
+		return nil, false
+	}
+	return u, true
+}
+
+type mfaStatus struct {
+	TOTP          bool   `json:"totp"`
+	Email         bool   `json:"email"` // codes can be emailed to the address on file
+	SMS           bool   `json:"sms"`
+	Preferred     string `json:"preferred"`
+	RecoveryCodes int    `json:"recoveryCodesLeft"`
+}
+
+func (h *Handler) mfaStatus(w http.ResponseWriter, r *http.Request) {
+	u, ok := h.principal(w, r)
+	if !ok {
+		return
+	}
+	_, terr := h.flow.db.GetTOTP(r.Context(), u.ID)
+	left, err := h.flow.db.RecoveryCodesLeft(r.Context(), u.ID)
+	if err != nil {
+		h.apiError(w, internal(err))
+		return
+	}
+	d := h.flow.delivery
+	writeJSON(w, http.StatusOK, mfaStatus{TOTP: terr == nil, Email: d.EmailFactor && d.Email != nil && u.Email != "",
+		SMS: d.SMS != nil && u.Phone != "", Preferred: u.Preferred, RecoveryCodes: left})
+}
+
+func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
+	u, ok := h.principal(w, r)
+	if !ok {
+		return
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: h.flow.issuerLabel, AccountName: u.Username, SecretSize: 20,
+		Period: totpPeriod, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		h.apiError(w, internal(err))
+		return
+	}
+	sealed, err := h.flow.sealer.Seal([]byte(key.Secret()), storage.PendingTOTPAAD(u.ID))
+	if err == nil {
+		err = h.flow.db.SetPendingTOTP(r.Context(), u.ID, sealed, h.flow.now().Add(10*time.Minute))
+	}
+	if err != nil {
+		h.apiError(w, internal(err))
+		return
+	}
+	e, err := h.flow.enrolling(u, key.Secret(), "")
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS", AuthType: MethodTOTPEnroll, Secret: e.Secret, OTPAuthURL: e.URL,
+		QR:      "data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QR),
+		Message: "Scan the QR code, then confirm with the code the app shows."})
+}
+
+func (h *Handler) mfaConfirmTOTP(w http.ResponseWriter, r *http.Request) {
+	var in struct{ OTP string }
+	u, ok := h.principal(w, r)
+	if !ok || !h.decodeJSON(w, r, &in) {
+		return
+	}
+	if err := h.flow.confirmPendingTOTP(r.Context(), u, strings.TrimSpace(in.OTP)); err != nil {
+		h.apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS", Message: "Your authenticator app is set up."})
+}
+
+func (h *Handler) mfaRemoveTOTP(w http.ResponseWriter, r *http.Request) {
+	var in struct{ OTP string }
+	u, ok := h.principal(w, r)
+	if !ok || !h.decodeJSON(w, r, &in) {
+		return
+	}
+	if err := h.flow.removeTOTP(r.Context(), u, strings.TrimSpace(in.OTP)); err != nil {
+		h.apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS", Message: "Your authenticator app was removed."})
+}
+
+func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	u, ok := h.principal(w, r)
+	if !ok {
+		return
+	}
+	codes, err := NewRecoveryCodes(r.Context(), h.flow.db, h.flow.keys.Recovery, u.ID)
+	if err != nil {
+		h.apiError(w, internal(err))
+		return
+	}
+	h.flow.notify(r.Context(), u, "New recovery codes", "New recovery codes were made for your account; "+
+		"the old ones no longer work. If it was not you, contact your administrator at once.")
+	writeJSON(w, http.StatusOK, struct {
+		Status string   `json:"status"`
+		Codes  []string `json:"codes"`
+	}{"SUCCESS", codes})
+}
+
+func (h *Handler) mfaPreferred(w http.ResponseWriter, r *http.Request) {
+	var in struct{ Method string }
+	u, ok := h.principal(w, r)
+	if !ok || !h.decodeJSON(w, r, &in) {
+		return
+	}
+	if _, err := h.flow.db.UpdateUser(r.Context(), u.ID, func(u *storage.User) error { u.Preferred = in.Method; return nil }); err != nil {
+		if errors.Is(err, storage.ErrInvalid) {
+			h.apiError(w, fail(CodeInvalidRequest, "method must be TOTP, EMAIL or SMS"))
+			return
+		}
+		h.apiError(w, internal(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS"})
+}
+
+// confirmPendingTOTP makes the user's pending secret theirs if code is its
+// current code.
+func (f *Flow) confirmPendingTOTP(ctx context.Context, u *storage.User, code string) error {
+	sealed, err := f.db.PendingTOTP(ctx, u.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fail(CodeExpired, "Start again: ask for a new authenticator first.")
+	}
+	if err != nil {
+		return internal(err)
+	}
+	secret, err := f.sealer.Open(sealed, storage.PendingTOTPAAD(u.ID))
+	if err != nil {
+		return internal(err)
+	}
+	if err := f.throttle.check(ctx, userSubject(u.ID), f.now()); err != nil {
+		return err
+	}
+	step, ok := matchTOTP(string(secret), code, f.now(), 0)
+	if !ok {
+		if err := f.throttle.failure(ctx, userSubject(u.ID), f.now()); err != nil {
+			return internal(err)
+		}
+		return fail(CodeInvalidOTP, msgInvalidOTP)
+	}
+	if err := f.db.DeletePendingTOTP(ctx, u.ID); err != nil {
+		return internal(err)
+	}
+	return f.adoptTOTP(ctx, u, secret, step)
+}
+
+// removeTOTP removes the user's authenticator on a current code from it or
+// a recovery code.
+func (f *Flow) removeTOTP(ctx context.Context, u *storage.User, code string) error {
+	if err := f.throttle.check(ctx, userSubject(u.ID), f.now()); err != nil {
+		return err
+	}
+	ok, err := f.useRecovery(ctx, u, code)
+	if err == nil && !ok {
+		ok, err = f.checkTOTP(ctx, u.ID, code, f.now())
+	}
+	if err != nil {
+		return AsError(err)
+	}
+	if !ok {
+		if err := f.throttle.failure(ctx, userSubject(u.ID), f.now()); err != nil {
+			return internal(err)
+		}
+		return fail(CodeInvalidOTP, msgInvalidOTP)
+	}
+	if err := f.db.DeleteTOTP(ctx, u.ID); err != nil {
+		return internal(err)
+	}
+	f.notify(ctx, u, "Your authenticator app was removed", "The authenticator app of your account was just removed. "+
+		"If it was not you, contact your administrator at once.")
+	return nil
+}
