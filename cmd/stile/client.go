@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
 	"github.com/stile-id/stile/storage"
 )
@@ -27,6 +30,7 @@ func (c *cli) clientCommand() *cobra.Command {
 type clientView struct {
 	*storage.Client
 	Secret string `json:"client_secret,omitempty"`
+	APIKey string `json:"api_key,omitempty"` // the direct mode's, shown once
 }
 
 // clientFlags are the flags that describe a client's metadata, shared by
@@ -39,6 +43,8 @@ type clientFlags struct {
 	accessTTL, idTTL              time.Duration
 	refreshIdle, refreshAbs       time.Duration
 	secretStdin, rotateSecret     bool
+	policy                        string
+	headless, rotateAPIKey        bool
 }
 
 func (f *clientFlags) register(fs *pflag.FlagSet) {
@@ -59,6 +65,9 @@ func (f *clientFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.cl.FirstParty, "first-party", false, "the operator's own application: no consent page")
 	fs.StringVar(&f.cl.LoginURL, "login-url", "", "a custom login page on the JSON login API")
 	fs.BoolVar(&f.secretStdin, "secret-stdin", false, "read the client secret from standard input instead of generating one")
+	fs.StringVar(&f.policy, "enrollment-policy", storage.EnrollRefuse, "what a user without a second factor gets after the password: "+
+		strings.Join(storage.EnrollmentPolicies, ", "))
+	fs.BoolVar(&f.headless, "headless", false, "enable the direct mode for this (web) client; an apiKey is printed once")
 }
 
 // apply copies the flags onto cl: all of them for a new client, only the
@@ -112,6 +121,12 @@ func (f *clientFlags) apply(fs *pflag.FlagSet, cl *storage.Client, all bool) err
 	if set("login-url") {
 		cl.LoginURL = f.cl.LoginURL
 	}
+	if set("enrollment-policy") {
+		cl.EnrollmentPolicy = f.policy
+	}
+	if set("headless") {
+		cl.Headless = f.headless
+	}
 	return checkClientKind(cl, fs.Changed("auth-method"))
 }
 
@@ -145,11 +160,12 @@ func checkClientKind(cl *storage.Client, methodGiven bool) error {
 	return nil
 }
 
-// secret returns the web client's new secret: read from standard input
-// with --secret-stdin, else generated.
-func (f *clientFlags) secret(c *cli) (string, error) {
+// stdinSecret reads the secret given with --secret-stdin ("" without it).
+// Commands read it before they open a transaction, as the operator may
+// still be typing and the store would be locked meanwhile.
+func (f *clientFlags) stdinSecret(c *cli) (string, error) {
 	if !f.secretStdin {
-		return op.NewClientSecret(), nil
+		return "", nil
 	}
 	b := make([]byte, 1024)
 	n, err := readFull(c.stdin, b)
@@ -163,15 +179,50 @@ func (f *clientFlags) secret(c *cli) (string, error) {
 	return secret, nil
 }
 
-// clientError names the flag behind a store error.
-func clientError(cl *storage.Client, err error) error {
-	if errors.Is(err, storage.ErrConflict) && cl != nil {
-		return fmt.Errorf("--id: a client %q already exists", cl.ID)
+// rekey settles cl's secret once its flags are applied: a public client
+// has none; a web client gets the given one, or a generated one when
+// --rotate-secret asks or it has none yet (new, or public until now). It
+// returns the new secret, to be shown this once: stile keeps its digest.
+func (f *clientFlags) rekey(env *environment, cl *storage.Client, given string) (string, error) {
+	if cl.Public() {
+		if given != "" || f.rotateSecret {
+			flag := map[bool]string{true: "--secret-stdin", false: "--rotate-secret"}[given != ""]
+			return "", fmt.Errorf("%s: a %s client is public and has no secret", flag, cl.Type)
+		}
+		cl.SecretHash = nil
+		return "", nil
 	}
-	if errors.Is(err, storage.ErrInvalid) && strings.Contains(err.Error(), "redirect_uris") {
-		return fmt.Errorf("--redirect-uri: %w", err)
+	secret := given
+	if secret == "" {
+		if cl.SecretHash != nil && !f.rotateSecret {
+			return "", nil
+		}
+		secret = op.NewClientSecret()
 	}
-	return err
+	cl.SecretHash = op.SecretDigest(op.SecretKey(env.master), secret)
+	return secret, nil
+}
+
+// storeError names the flag behind the store's refusal of client id.
+func (f *clientFlags) storeError(id string, err error) error {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("no client %q", id)
+	case errors.Is(err, storage.ErrConflict):
+		return fmt.Errorf("--id: a client %q already exists", id)
+	}
+	// The store checks both lists of redirect URIs alike; the URI it
+	// quotes tells which flag gave it.
+	redirect := "--redirect-uri"
+	for _, u := range f.postLogout {
+		if strings.Contains(err.Error(), strconv.Quote(u)) && !slices.Contains(f.redirects, u) {
+			redirect = "--post-logout-redirect-uri"
+		}
+	}
+	return flagError(err, [][2]string{{"client_id", "--id"}, {"type", "--type"}, {"auth_method", "--auth-method"},
+		{"require_pkce", "--no-require-pkce"}, {"grant_type", "--grant-type"}, {"redirect", redirect},
+		{"web origin", "--web-origin"}, {"access_token_format", "--access-token-format"},
+		{"enrollment_policy", "--enrollment-policy"}, {"headless", "--headless"}, {"login_url", "--login-url"}})
 }
 
 func (c *cli) clientAddCommand() *cobra.Command {
@@ -191,14 +242,11 @@ func (c *cli) clientAddCommand() *cobra.Command {
 			if err := f.apply(cmd.Flags(), cl, true); err != nil {
 				return err
 			}
-			var secret string
-			if !cl.Public() {
-				var err error
-				if secret, err = f.secret(c); err != nil {
-					return err
-				}
+			given, err := f.stdinSecret(c)
+			if err != nil {
+				return err
 			}
-			return c.clientAdd(cmd.Context(), cl, secret)
+			return c.clientAdd(cmd.Context(), &f, cl, given)
 		},
 	}
 	cmd.Flags().StringVar(&f.cl.ID, "id", "", "client_id (letters, digits, '.', '_', '~', '-')")
@@ -207,26 +255,42 @@ func (c *cli) clientAddCommand() *cobra.Command {
 	return cmd
 }
 
-func (c *cli) clientAdd(ctx context.Context, cl *storage.Client, secret string) error {
+func (c *cli) clientAdd(ctx context.Context, f *clientFlags, cl *storage.Client, given string) error {
 	return c.withEnv(ctx, func(env *environment) error {
-		if secret != "" {
-			cl.SecretHash = op.SecretDigest(op.SecretKey(env.master), secret)
+		secret, err := f.rekey(env, cl, given)
+		if err != nil {
+			return err
 		}
+		apiKey := giveAPIKey(env, cl, cl.Headless)
 		if err := env.db.CreateClient(ctx, cl); err != nil {
-			return clientError(cl, err)
+			return f.storeError(cl.ID, err)
 		}
-		return c.printSaved(cl, secret, "created")
+		return c.printSaved(cl, secret, apiKey, "created")
 	})
 }
 
-// printSaved reports a stored client; a new secret is shown this once.
-func (c *cli) printSaved(cl *storage.Client, secret, verb string) error {
+// giveAPIKey makes the client a new direct-mode apiKey if asked, and
+// returns it ("" if not).
+func giveAPIKey(env *environment, cl *storage.Client, want bool) string {
+	if !want {
+		return ""
+	}
+	key, id, mac := login.NewAPIKey(codeKeys(env.master).APIKey)
+	cl.APIKeyID, cl.APIKeyMAC = storage.NullString{String: id, Valid: true}, mac
+	return key
+}
+
+// printSaved reports a stored client; a new secret or apiKey is shown this once.
+func (c *cli) printSaved(cl *storage.Client, secret, apiKey, verb string) error {
 	if c.jsonOut {
-		return c.printJSON(clientView{Client: cl, Secret: secret})
+		return c.printJSON(clientView{Client: cl, Secret: secret, APIKey: apiKey})
 	}
 	fmt.Fprintf(c.stdout, "%s %s client %s\n", verb, cl.Type, cl.ID)
 	if secret != "" {
 		fmt.Fprintf(c.stdout, "client_secret: %s\n(shown once: stile keeps only a digest of it)\n", secret)
+	}
+	if apiKey != "" {
+		fmt.Fprintf(c.stdout, "apiKey (direct mode): %s\n(shown once: give it to the backend only)\n", apiKey)
 	}
 	return nil
 }
@@ -280,6 +344,7 @@ func (c *cli) printClient(cl *storage.Client) error {
 		{"audiences", list(cl.Audiences)}, {"access token lifetime", lifetime(cl.AccessTokenLifetime)},
 		{"ID token lifetime", lifetime(cl.IDTokenLifetime)}, {"refresh token idle", lifetime(cl.RefreshTokenIdle)},
 		{"refresh token absolute", lifetime(cl.RefreshTokenAbsolute)}, {"first party", fmt.Sprint(cl.FirstParty)},
-		{"login URL", cl.LoginURL},
+		{"login URL", cl.LoginURL}, {"enrollment policy", cl.EnrollmentPolicy},
+		{"direct mode", fmt.Sprint(cl.Headless)},
 	})
 }

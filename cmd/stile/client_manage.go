@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/stile-id/stile/op"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -49,45 +48,41 @@ func (c *cli) clientUpdateCommand() *cobra.Command {
 		Short: "Change a client (only the flags given); --rotate-secret prints a new secret once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			given, err := f.stdinSecret(c)
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			return c.withEnv(ctx, func(env *environment) error {
-				var secret string
+				var secret, apiKey string
+				var flagErr error // the flags' own complaint, shown without the store's wrapping
 				cl, err := env.db.UpdateClient(ctx, args[0], func(cl *storage.Client) error {
-					if err := f.apply(cmd.Flags(), cl, false); err != nil {
-						return err
+					if flagErr = f.apply(cmd.Flags(), cl, false); flagErr != nil {
+						return flagErr
 					}
-					if cl.Public() {
-						cl.SecretHash = nil
-						return nil
-					}
-					if !f.rotateSecret && !f.secretStdin && cl.SecretHash != nil {
-						return nil
-					}
-					var err error
-					if secret, err = f.secret(c); err != nil {
-						return err
-					}
-					cl.SecretHash = op.SecretDigest(op.SecretKey(env.master), secret)
-					return nil
+					apiKey = giveAPIKey(env, cl, f.rotateAPIKey || (cl.Headless && !cl.APIKeyID.Valid))
+					secret, flagErr = f.rekey(env, cl, given)
+					return flagErr
 				})
-				if errors.Is(err, storage.ErrNotFound) {
-					return fmt.Errorf("no client %q", args[0])
+				if flagErr != nil {
+					return flagErr
 				}
 				if err != nil {
-					return clientError(cl, err)
+					return f.storeError(args[0], err)
 				}
-				return c.printSaved(cl, secret, "updated")
+				return c.printSaved(cl, secret, apiKey, "updated")
 			})
 		},
 	}
 	f.register(cmd.Flags())
 	cmd.Flags().BoolVar(&f.rotateSecret, "rotate-secret", false, "give a web client a new secret (the old one stops working)")
+	cmd.Flags().BoolVar(&f.rotateAPIKey, "rotate-api-key", false, "give the client a new direct-mode apiKey (the old one stops working)")
 	c.addJSON(cmd)
 	return cmd
 }
 
 func (c *cli) clientRemoveCommand() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "remove CLIENT_ID",
 		Short: "Remove a client, with its consents and tokens",
 		Args:  cobra.ExactArgs(1),
@@ -101,9 +96,14 @@ func (c *cli) clientRemoveCommand() *cobra.Command {
 					return err
 				}
 				env.log.Info("client removed by operator", "client", args[0])
-				fmt.Fprintf(c.stdout, "removed client %s; its tokens no longer work\n", args[0])
+				if c.jsonOut {
+					return c.printJSON(map[string]any{"client_id": args[0], "removed": true})
+				}
+				fmt.Fprintf(c.stdout, "removed client %s with its consents and tokens; its tokens no longer work\n", args[0])
 				return nil
 			})
 		},
 	}
+	c.addJSON(cmd)
+	return cmd
 }

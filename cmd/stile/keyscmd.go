@@ -60,10 +60,10 @@ func (c *cli) keysListCommand() *cobra.Command {
 				if c.jsonOut {
 					return c.printJSON(views)
 				}
-				rows := [][]string{{"KID", "ALG", "STATE", "CREATED", "SIGNS FROM", "PUBLISHED UNTIL"}}
+				rows := [][]string{{"KID", "ALG", "STATE", "CREATED", "SIGNS FROM", "RETIRED", "PUBLISHED UNTIL"}}
 				for _, v := range views {
 					rows = append(rows, []string{v.Kid, v.Algorithm, v.State, stamp(&v.CreatedAt),
-						stamp(v.ActivateAfter), stamp(v.PublishUntil)})
+						stamp(v.ActivateAfter), stamp(v.RetiredAt), stamp(v.PublishUntil)})
 				}
 				return c.printRows(rows)
 			})
@@ -106,8 +106,9 @@ func (c *cli) keysRotateCommand() *cobra.Command {
 				if c.jsonOut {
 					return c.printJSON(viewKey(*k))
 				}
-				fmt.Fprintf(c.stdout, "published key %s; the server signs with it from %s\n", k.ID, stamp(&k.ActivateAfter.Time))
-				fmt.Fprintln(c.stdout, "the current key stays published until every token it signed has expired")
+				fmt.Fprintf(c.stdout, "published key %s in the JWKS; the running server starts signing with it at %s\n",
+					k.ID, stamp(&k.ActivateAfter.Time))
+				fmt.Fprintln(c.stdout, "the key it replaces stays published until every token it signed has expired")
 				return nil
 			})
 		},

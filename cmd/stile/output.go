@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/stile-id/stile/storage"
 )
 
 func (c *cli) printJSON(v any) error {
@@ -40,4 +42,24 @@ func readFull(r io.Reader, b []byte) (int, error) {
 		return n, nil
 	}
 	return n, err
+}
+
+// flagError turns the store's refusal of a value into an error that names
+// the flag it came from, so the operator knows what to fix. The store's
+// message starts with the field at fault; fields maps such starts to flags.
+// Any other error is returned as it is.
+func flagError(err error, fields [][2]string) error {
+	if !errors.Is(err, storage.ErrInvalid) {
+		return err
+	}
+	_, detail, ok := strings.Cut(err.Error(), storage.ErrInvalid.Error()+": ")
+	if !ok {
+		return err
+	}
+	for _, f := range fields {
+		if strings.HasPrefix(detail, f[0]) {
+			return fmt.Errorf("%s: %s", f[1], detail)
+		}
+	}
+	return err
 }

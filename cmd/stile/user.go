@@ -18,7 +18,7 @@ func (c *cli) userCommand() *cobra.Command {
 	cmd := groupCommand("user", "Manage users")
 	cmd.AddCommand(c.userAddCommand(), c.userListCommand(), c.userShowCommand(), c.userUpdateCommand(),
 		c.userDisableCommand(), c.userEnableCommand(), c.userSetPasswordCommand(), c.userTOTPCommand(),
-		c.userResetOTPCommand(), c.userEnrollLinkCommand())
+		c.userResetOTPCommand(), c.userEnrollLinkCommand(), c.userRecoveryCodesCommand())
 	return cmd
 }
 
@@ -71,10 +71,7 @@ func (c *cli) userAddCommand() *cobra.Command {
 func (c *cli) userAdd(ctx context.Context, u *storage.User) error {
 	return c.withEnv(ctx, func(env *environment) error {
 		if err := env.db.CreateUser(ctx, u); err != nil {
-			if errors.Is(err, storage.ErrConflict) {
-				return fmt.Errorf("--username: a user named %q already exists", u.Username)
-			}
-			return err
+			return userError(err, u.Username, "--role")
 		}
 		if c.jsonOut {
 			return c.printJSON(userView{User: u})
@@ -86,6 +83,16 @@ func (c *cli) userAdd(ctx context.Context, u *storage.User) error {
 		fmt.Fprintf(c.stdout, "next, enrol its authenticator app: stile user totp %s\n", u.Username)
 		return nil
 	})
+}
+
+// userError names the flag behind the store's refusal of a user: username
+// is the name asked for, roleFlags the flags that gave roles.
+func userError(err error, username, roleFlags string) error {
+	if errors.Is(err, storage.ErrConflict) {
+		return fmt.Errorf("--username: a user named %q already exists", username)
+	}
+	return flagError(err, [][2]string{{"username", "--username"}, {"preferred method", "--preferred-method"},
+		{"empty role", roleFlags}, {"attributes", "--attribute/--attributes"}})
 }
 
 // readPasswordHash reads a password from standard input (one line; a final

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,6 +71,7 @@ type userChange struct {
 	replaceAttrs             bool
 	rmAttrs                  []string
 	otpExempt                *bool
+	phone, preferred         *string
 }
 
 func (ch *userChange) apply(u *storage.User) error {
@@ -80,6 +83,12 @@ func (ch *userChange) apply(u *storage.User) error {
 	}
 	if ch.otpExempt != nil {
 		u.OTPExempt = *ch.otpExempt
+	}
+	if ch.phone != nil {
+		u.Phone = *ch.phone
+	}
+	if ch.preferred != nil {
+		u.Preferred = strings.ToUpper(*ch.preferred)
 	}
 	if ch.setRoles {
 		u.Roles = storage.Strings(ch.roles)
@@ -104,11 +113,12 @@ func (ch *userChange) apply(u *storage.User) error {
 
 func (c *cli) userUpdateCommand() *cobra.Command {
 	var (
-		ch              userChange
-		username, email string
-		attrPairs       []string
-		attrsJSON       string
-		exempt          bool
+		ch               userChange
+		username, email  string
+		attrPairs        []string
+		attrsJSON        string
+		exempt           bool
+		phone, preferred string
 	)
 	cmd := &cobra.Command{
 		Use:   "update USERNAME|UID [flags]",
@@ -125,6 +135,12 @@ func (c *cli) userUpdateCommand() *cobra.Command {
 			if f.Changed("otp-exempt") {
 				ch.otpExempt = &exempt
 			}
+			if f.Changed("phone") {
+				ch.phone = &phone
+			}
+			if f.Changed("preferred-method") {
+				ch.preferred = &preferred
+			}
 			ch.setRoles = f.Changed("role")
 			ch.replaceAttrs = f.Changed("attributes")
 			var err error
@@ -136,11 +152,8 @@ func (c *cli) userUpdateCommand() *cobra.Command {
 					env.log.Warn("second-factor exemption changed by operator", "user", u.ID, "exempt", exempt)
 				}
 				u, err := env.db.UpdateUser(cmd.Context(), u.ID, ch.apply)
-				if errors.Is(err, storage.ErrConflict) {
-					return fmt.Errorf("--username: a user named %q already exists", username)
-				}
 				if err != nil {
-					return err
+					return userError(err, username, "--role/--add-role")
 				}
 				return c.showUser(cmd.Context(), env, u)
 			})
@@ -155,6 +168,8 @@ func (c *cli) userUpdateCommand() *cobra.Command {
 	f.StringArrayVar(&attrPairs, "attribute", nil, "set an attribute, key=value; a JSON value keeps its type (repeatable)")
 	f.StringArrayVar(&ch.rmAttrs, "remove-attribute", nil, "remove an attribute (repeatable)")
 	f.StringVar(&attrsJSON, "attributes", "", "all attributes as one JSON object, replacing the current ones")
+	f.StringVar(&phone, "phone", "", "phone number for texted codes, e.g. +44 20 7946 0000")
+	f.StringVar(&preferred, "preferred-method", "", "the second factor to use first: TOTP, EMAIL or SMS ('' for the default)")
 	f.BoolVar(&exempt, "otp-exempt", false, "let this account sign in with the password alone — ONLY for a dedicated "+
 		"conformance-test account; every such sign-in is logged")
 	c.addJSON(cmd)
@@ -263,20 +278,16 @@ func (c *cli) userEnrollLinkCommand() *cobra.Command {
 			"enter their password, see a QR code once, and confirm it with a code. An earlier link stops working.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
-				link, expires, err := login.NewEnrollmentLink(cmd.Context(), env.db, issuer, u.ID, ttl, time.Now())
-				if err != nil {
-					return fmt.Errorf("--ttl: %w", err)
-				}
-				env.log.Info("enrolment link issued by operator", "user", u.ID, "expires", expires)
-				if c.jsonOut {
-					return c.printJSON(map[string]any{"uid": u.ID, "username": u.Username, "url": link, "expires_at": expires})
-				}
-				fmt.Fprintf(c.stdout, "Give %s this link (it works once, until %s):\n\n  %s\n\n", u.Username,
-					expires.Format(time.RFC3339), link)
-				fmt.Fprintln(c.stdout, "They enter their password on it, scan the QR code it shows once, and confirm with a code.")
-				return nil
-			})
+			// The link's limits are login's; checked here too so that the
+			// error names the flag and no store error is blamed on it.
+			if ttl <= 0 || ttl > maxEnrollmentLinkTTL {
+				return fmt.Errorf("--ttl %s: a link lives more than zero and at most 7 days (168h)", ttl)
+			}
+			base, err := linkBase(issuer)
+			if err != nil {
+				return err
+			}
+			return c.userEnrollLink(cmd.Context(), args[0], base, ttl)
 		},
 	}
 	cmd.Flags().DurationVar(&ttl, "ttl", login.DefaultEnrollmentLinkTTL, "how long the link works (at most 7 days)")
@@ -285,8 +296,73 @@ func (c *cli) userEnrollLinkCommand() *cobra.Command {
 	return cmd
 }
 
+const maxEnrollmentLinkTTL = 7 * 24 * time.Hour
+
+func (c *cli) userEnrollLink(ctx context.Context, ref, issuer string, ttl time.Duration) error {
+	return c.withUser(ctx, ref, func(env *environment, u *storage.User) error {
+		// The link asks for the password first, so without one, or for a
+		// disabled account, it could only fail in the user's hands.
+		if u.PasswordHash == "" {
+			return fmt.Errorf("%s has no password to enter on the link: set one first with "+
+				"stile user set-password %s --password-stdin", u.Username, u.Username)
+		}
+		if u.Disabled {
+			return fmt.Errorf("%s is disabled: enable them first with stile user enable %s", u.Username, u.Username)
+		}
+		link, expires, err := login.NewEnrollmentLink(ctx, env.db, issuer, u.ID, ttl, time.Now())
+		if err != nil {
+			return fmt.Errorf("enrolment link for %s: %w", u.Username, err)
+		}
+		env.log.Info("enrolment link issued by operator", "user", u.ID, "expires", expires)
+		if c.jsonOut {
+			return c.printJSON(map[string]any{"uid": u.ID, "username": u.Username, "url": link, "expires_at": expires})
+		}
+		fmt.Fprintf(c.stdout, "Give %s this link (it works once, until %s):\n\n  %s\n\n", u.Username,
+			expires.Format(time.RFC3339), link)
+		fmt.Fprintln(c.stdout, "They open it, enter their password, scan the QR code it shows them once, and confirm with a code.")
+		return nil
+	})
+}
+
+// linkBase checks that the issuer is an absolute http(s) URL, since the
+// link is built on it and a user cannot open a relative one.
+func linkBase(issuer string) (string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("--issuer %q: give the URL the server runs at, e.g. https://id.example.com", issuer)
+	}
+	return strings.TrimSuffix(issuer, "/"), nil
+}
+
 // issuerFlag gives a command the --issuer flag (env STILE_ISSUER), for
 // commands that print URLs or labels of the server.
 func issuerFlag(cmd *cobra.Command, p *string) {
 	envFlag(cmd.Flags(), p, "issuer", "http://localhost:8080", "STILE_ISSUER", "the issuer URL the server runs at")
+}
+
+func (c *cli) userRecoveryCodesCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "recovery-codes USERNAME|UID",
+		Short: "Give a user ten new recovery codes (shown once; the old ones stop working)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
+				codes, err := login.NewRecoveryCodes(cmd.Context(), env.db, codeKeys(env.master).Recovery, u.ID)
+				if err != nil {
+					return err
+				}
+				env.log.Info("recovery codes regenerated by operator", "user", u.ID)
+				if c.jsonOut {
+					return c.printJSON(map[string]any{"uid": u.ID, "username": u.Username, "codes": codes})
+				}
+				fmt.Fprintf(c.stdout, "New recovery codes for %s (each works once; hand them over safely):\n\n", u.Username)
+				for _, code := range codes {
+					fmt.Fprintln(c.stdout, "  "+code)
+				}
+				return nil
+			})
+		},
+	}
+	c.addJSON(cmd)
+	return cmd
 }
