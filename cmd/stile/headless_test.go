@@ -1,0 +1,425 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/stile-id/stile/login"
+	"github.com/stile-id/stile/storage"
+	"github.com/stile-id/stile/storage/storagetest"
+)
+
+const (
+	customOrigin   = "https://login.example.com"
+	customRedirect = "https://spa.example.com/cb"
+)
+
+// hfixture is stile with real senders — an SMTP server and an SMS
+// webhook — and a client "custom" whose login page (on customOrigin) uses
+// the JSON API. Users: alice (TOTP), emma (email preferred), sam (SMS
+// preferred), nora (no second factor).
+type hfixture struct {
+	*fixture
+	mail            *mailbox
+	sms             *smsGateway
+	emma, sam, nora *user
+	custom          *relyingParty
+	customSecret    string
+}
+
+func newHeadless(t *testing.T, dbURL string) *hfixture {
+	mb, gw := newMailbox(t), newSMSGateway(t)
+	host, port := splitHostPort(t, mb.addr)
+	s := startServer(t, dbURL, func(c *appConfig) {
+		c.Delivery = login.Delivery{Email: &login.SMTP{Host: host, Port: port, TLS: "none", From: "stile <no-reply@example.com>"},
+			SMS: &login.Webhook{URL: gw.url, Token: "gateway-token"}, EmailFactor: true, CodeLifetime: 5 * time.Minute,
+			ResendAfter: 30 * time.Second}
+	})
+	f := &fixture{s: s}
+	f.secret = s.addClient(t, &storage.Client{ID: "app", Name: "Example App", Type: storage.ClientWeb, FirstParty: true,
+		RedirectURIs: storage.Strings{appRedirect}, RequirePKCE: true, Audiences: storage.Strings{apiAudience},
+		GrantTypes: storage.Strings{storage.GrantAuthorizationCode, storage.GrantRefreshToken}})
+	f.alice = s.addUser(t, "alice", true)
+	f.rp = newRP(t, s, "app", f.secret, appRedirect)
+	h := &hfixture{fixture: f, mail: mb, sms: gw}
+	h.customSecret = s.addClient(t, &storage.Client{ID: "custom", Name: "Custom Login", Type: storage.ClientWeb, FirstParty: true,
+		RedirectURIs: storage.Strings{customRedirect}, RequirePKCE: true, LoginURL: customOrigin + "/",
+		WebOrigins: storage.Strings{customOrigin}, EnrollmentPolicy: storage.EnrollEmailThenTOTP})
+	h.custom = newRP(t, s, "custom", h.customSecret, customRedirect)
+	h.emma = h.userWith(t, "emma", func(u *storage.User) { u.Preferred = login.MethodEmail })
+	h.sam = h.userWith(t, "sam", func(u *storage.User) { u.Phone, u.Preferred = "+44 7700 900123", login.MethodSMS })
+	h.nora = h.userWith(t, "nora", func(*storage.User) {})
+	return h
+}
+
+func (h *hfixture) userWith(t *testing.T, name string, change func(*storage.User)) *user {
+	u := h.s.addUser(t, name, false)
+	got, err := h.s.db.UpdateUser(t.Context(), u.ID, func(s *storage.User) error { change(s); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = got
+	return u
+}
+
+func splitHostPort(t *testing.T, addr string) (string, int) {
+	u, err := url.Parse("smtp://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var port int
+	json.Unmarshal([]byte(u.Port()), &port)
+	return u.Hostname(), port
+}
+
+// apiResult is a JSON API answer.
+type apiResult struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (r apiResult) str(k string) string { s, _ := r.body[k].(string); return s }
+
+// call posts JSON to stile from a page on origin ("" for no Origin header).
+func (h *hfixture) call(t *testing.T, path, origin string, body any) apiResult {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, h.s.URL+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := apiResult{status: resp.StatusCode, header: resp.Header}
+	json.NewDecoder(resp.Body).Decode(&r.body)
+	return r
+}
+
+// expect checks an API answer's status and, for errors, its error code.
+func expect(t *testing.T, what string, r apiResult, status int, code string) {
+	t.Helper()
+	if r.status != status || (code != "" && r.str("error") != code) || (code == "" && r.str("status") != "SUCCESS") {
+		t.Fatalf("%s: %d %v, want %d %s", what, r.status, r.body, status, code)
+	}
+}
+
+// handoff starts an authorization for "custom" in browser b and returns the
+// request ID its login page receives.
+func (h *hfixture) handoff(t *testing.T, b *browser) (string, *authorization) {
+	t.Helper()
+	az := h.custom.authorize()
+	loc := b.get(az.url).location(t)
+	if loc.Scheme+"://"+loc.Host != customOrigin || loc.Query().Get("authRequestID") == "" {
+		t.Fatalf("the hand-off went to %s, want the client's login page with authRequestID", loc)
+	}
+	return loc.Query().Get("authRequestID"), az
+}
+
+// authenticate is the login page's first call.
+func (h *hfixture) authenticate(t *testing.T, arID string, u *user) apiResult {
+	t.Helper()
+	return h.call(t, "/login/api/authenticate", customOrigin, map[string]string{"authRequestID": arID, "username": u.Username, "password": u.password})
+}
+
+// finishAPI follows the verify answer's redirectURI in the browser and
+// exchanges the code as the client would; it returns the tokens.
+func (h *hfixture) finishAPI(t *testing.T, b *browser, az *authorization, verified apiResult) *oauth2.Token {
+	t.Helper()
+	expect(t, "verify", verified, http.StatusOK, "")
+	loc := b.get(verified.str("redirectURI")).location(t)
+	if loc.Query().Get("iss") != h.s.URL || loc.Query().Get("state") != az.state {
+		t.Fatalf("the callback sent %s", loc)
+	}
+	tok, err := h.custom.exchange(loc.Query().Get("code"), az.verifier)
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	h.custom.idClaims(tok, az.nonce)
+	return tok
+}
+
+// TestJSONLoginAPI signs in through a custom login page's calls, with each
+// second-factor method, on SQLite and PostgreSQL.
+func TestJSONLoginAPI(t *testing.T) {
+	scenarios := []struct {
+		name string
+		fn   func(*testing.T, *hfixture)
+	}{
+		{"TOTP", testAPITOTP},
+		{"Email", testAPIEmail},
+		{"SMS", testAPISMS},
+		{"Recovery", testAPIRecovery},
+		{"EnrolmentPolicies", testAPIEnrolment},
+		{"Errors", testAPIErrors},
+		{"Origins", testAPIOrigins},
+	}
+	for _, d := range storagetest.Dialects() {
+		t.Run(d.Name, func(t *testing.T) {
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) { sc.fn(t, newHeadless(t, d.URL(t))) })
+			}
+		})
+	}
+}
+
+func testAPITOTP(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	arID, az := h.handoff(t, b)
+	r := h.authenticate(t, arID, h.alice)
+	expect(t, "authenticate", r, http.StatusOK, "")
+	if r.str("authType") != login.MethodTOTP || r.str("transactionID") == "" {
+		t.Fatalf("authenticate: %v", r.body)
+	}
+	v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": h.s.code(t, h.alice)})
+	claims := h.custom.idClaims(h.finishAPI(t, b, az, v), az.nonce)
+	if claims["uid"] != h.alice.ID || strings.Join(toStrings(claims["amr"]), " ") != "pwd otp mfa" {
+		t.Fatalf("claims %v", claims)
+	}
+	// The browser now has an SSO session: the next authorization is silent.
+	az = h.custom.authorize()
+	if loc := b.get(az.url).location(t); loc.Query().Get("code") == "" {
+		t.Fatalf("after a JSON API sign-in, the next authorization went to %s", loc)
+	}
+}
+
+func testAPIEmail(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	arID, az := h.handoff(t, b)
+	r := h.authenticate(t, arID, h.emma)
+	expect(t, "authenticate", r, http.StatusOK, "")
+	if r.str("authType") != login.MethodEmail || !strings.Contains(r.str("message"), "e•••@example.com") {
+		t.Fatalf("authenticate: %v", r.body)
+	}
+	first := codeIn(t, h.mail.last(t, "emma@example.com", "sign-in code"))
+	tx := r.str("transactionID")
+
+	// A resend before the cooldown is throttled; after it, a new code replaces the old.
+	rs := h.call(t, "/login/api/resend", customOrigin, map[string]string{"transactionID": tx})
+	if expect(t, "early resend", rs, http.StatusTooManyRequests, "throttled"); rs.header.Get("Retry-After") == "" {
+		t.Fatal("throttled resend without Retry-After")
+	}
+	h.s.clock.Advance(31 * time.Second)
+	expect(t, "resend", h.call(t, "/login/api/resend", customOrigin, map[string]string{"transactionID": tx}), http.StatusOK, "")
+	second := codeIn(t, h.mail.last(t, "emma@example.com", "sign-in code"))
+	if second == first {
+		t.Skip("the new code happens to equal the old one (1 in a million)")
+	}
+	expect(t, "the replaced code", h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": tx, "otp": first}),
+		http.StatusForbidden, "invalid_otp")
+	v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": tx, "otp": second})
+	claims := h.custom.idClaims(h.finishAPI(t, b, az, v), az.nonce)
+	if claims["uid"] != h.emma.ID {
+		t.Fatalf("claims %v", claims)
+	}
+	// A used code is refused afterwards: the transaction is over.
+	expect(t, "the used code again", h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": tx, "otp": second}),
+		http.StatusGone, "transaction_expired")
+
+	// An emailed code expires after 5 minutes.
+	b = newBrowser(t, h.s)
+	arID, _ = h.handoff(t, b)
+	r = h.authenticate(t, arID, h.emma)
+	code := codeIn(t, h.mail.last(t, "emma@example.com", "sign-in code"))
+	h.s.clock.Advance(5*time.Minute + time.Second)
+	expect(t, "expired code", h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": code}),
+		http.StatusForbidden, "invalid_otp")
+}
+
+func testAPISMS(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	arID, az := h.handoff(t, b)
+	r := h.authenticate(t, arID, h.sam)
+	if r.str("authType") != login.MethodSMS || !strings.Contains(r.str("message"), "0123") {
+		t.Fatalf("authenticate: %v", r.body)
+	}
+	msg, auth := h.sms.last(t, "+44 7700 900123")
+	if auth != "Bearer gateway-token" {
+		t.Errorf("the webhook got Authorization %q", auth)
+	}
+	v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": codeIn(t, msg)})
+	claims := h.custom.idClaims(h.finishAPI(t, b, az, v), az.nonce)
+	if strings.Join(toStrings(claims["amr"]), " ") != "pwd sms mfa" {
+		t.Fatalf("amr for SMS: %v", claims["amr"])
+	}
+}
+
+func testAPIRecovery(t *testing.T, h *hfixture) {
+	var rc map[string]any
+	jsonInto(t, h.s.stile(t, "user", "recovery-codes", "alice", "--json"), &rc)
+	codes := toStrings(rc["codes"])
+	if len(codes) != 10 {
+		t.Fatalf("recovery codes: %v", rc)
+	}
+	b := newBrowser(t, h.s)
+	arID, az := h.handoff(t, b)
+	r := h.authenticate(t, arID, h.alice)
+	v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": codes[0]})
+	h.finishAPI(t, b, az, v)
+	if notice := h.mail.last(t, "alice@example.com", "recovery code"); !strings.Contains(notice, "9 left") {
+		t.Fatalf("the recovery notice: %s", notice)
+	}
+	// Each code works once.
+	b = newBrowser(t, h.s)
+	arID, az = h.handoff(t, b)
+	r = h.authenticate(t, arID, h.alice)
+	expect(t, "a used recovery code", h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": codes[0]}),
+		http.StatusForbidden, "invalid_otp")
+	h.finishAPI(t, b, az, h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": codes[1]}))
+}
+
+func testAPIEnrolment(t *testing.T, h *hfixture) {
+	// The custom client's policy: a code to the address on file, then TOTP.
+	b := newBrowser(t, h.s)
+	arID, az := h.handoff(t, b)
+	r := h.authenticate(t, arID, h.nora)
+	expect(t, "authenticate", r, http.StatusOK, "")
+	if r.str("authType") != login.MethodEmail || r.str("secret") != "" {
+		t.Fatalf("no secret before a proven channel: %v", r.body)
+	}
+	tx := r.str("transactionID")
+	e := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": tx, "otp": codeIn(t, h.mail.last(t, "nora@example.com", "sign-in code"))})
+	if e.str("authType") != login.MethodTOTPEnroll || len(e.str("secret")) < 32 || !strings.HasPrefix(e.str("otpauthURL"), "otpauth://totp/") ||
+		!strings.HasPrefix(e.str("qr"), "data:image/png;base64,") {
+		t.Fatalf("enrolment step: %v", e.body)
+	}
+	h.nora.totpSecret = e.str("secret")
+	expect(t, "a wrong first code", h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": tx, "otp": wrongCode(h.s.code(t, h.nora))}),
+		http.StatusForbidden, "invalid_otp")
+	v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": tx, "otp": h.s.code(t, h.nora)})
+	h.finishAPI(t, b, az, v)
+	h.mail.last(t, "nora@example.com", "authenticator app was just set up")
+	// From now on nora signs in with her authenticator.
+	h.nextStep()
+	b = newBrowser(t, h.s)
+	arID, _ = h.handoff(t, b)
+	if r = h.authenticate(t, arID, h.nora); r.str("authType") != login.MethodTOTP {
+		t.Fatalf("after enrolment: %v", r.body)
+	}
+
+	// The default policy refuses a user without a second factor.
+	h.s.db.UpdateClient(t.Context(), "custom", func(c *storage.Client) error { c.EnrollmentPolicy = storage.EnrollRefuse; return nil })
+	olive := h.userWith(t, "olive", func(*storage.User) {})
+	arID, _ = h.handoff(t, newBrowser(t, h.s))
+	expect(t, "refuse policy", h.authenticate(t, arID, olive), http.StatusForbidden, "second_factor_required")
+	// The operator's explicit choice: the secret after the password, logged loudly.
+	h.s.db.UpdateClient(t.Context(), "custom", func(c *storage.Client) error { c.EnrollmentPolicy = storage.EnrollTOTPAfterPassword; return nil })
+	arID, _ = h.handoff(t, newBrowser(t, h.s))
+	if r = h.authenticate(t, arID, olive); r.str("authType") != login.MethodTOTPEnroll || r.str("secret") == "" {
+		t.Fatalf("totp-after-password: %v", r.body)
+	}
+	if !strings.Contains(h.s.logs.String(), "ENROLLING A TOTP SECRET AFTER THE PASSWORD ALONE") {
+		t.Fatal("totp-after-password was not logged loudly")
+	}
+}
+
+func testAPIErrors(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	arID, _ := h.handoff(t, b)
+	call := func(path string, body any) apiResult { return h.call(t, path, customOrigin, body) }
+	wrong := call("/login/api/authenticate", map[string]string{"authRequestID": arID, "username": "alice", "password": "nope"})
+	unknown := call("/login/api/authenticate", map[string]string{"authRequestID": arID, "username": "nobody", "password": "nope"})
+	expect(t, "wrong password", wrong, http.StatusUnauthorized, "invalid_credentials")
+	if unknown.status != wrong.status || mustJSON(unknown.body) != mustJSON(wrong.body) {
+		t.Fatalf("unknown user %d %v differs from wrong password %d %v", unknown.status, unknown.body, wrong.status, wrong.body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, h.s.URL+"/login/api/authenticate", strings.NewReader("{not json"))
+	resp, _ := http.DefaultClient.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("malformed JSON: %d", resp.StatusCode)
+	}
+	expect(t, "missing fields", call("/login/api/authenticate", map[string]string{"authRequestID": arID}), http.StatusBadRequest, "invalid_request")
+	expect(t, "unknown request", call("/login/api/authenticate", map[string]string{"authRequestID": "nope", "username": "alice", "password": "x"}),
+		http.StatusGone, "transaction_expired")
+
+	r := h.authenticate(t, arID, h.alice)
+	tx := r.str("transactionID")
+	expect(t, "malformed code", call("/login/api/verify", map[string]string{"transactionID": tx, "otp": "12"}), http.StatusBadRequest, "invalid_request")
+	expect(t, "a TOTP transaction has nothing to resend", call("/login/api/resend", map[string]string{"transactionID": tx}), http.StatusBadRequest, "invalid_request")
+	wrongOTP := func() apiResult {
+		return call("/login/api/verify", map[string]string{"transactionID": tx, "otp": wrongCode(h.s.code(t, h.alice))})
+	}
+	for i := 1; i <= 4; i++ {
+		expect(t, "wrong code", wrongOTP(), http.StatusForbidden, "invalid_otp")
+	}
+	// The wrong password and four wrong codes are five failures: the
+	// account is locked for 30 s, even for the right code.
+	if r := call("/login/api/verify", map[string]string{"transactionID": tx, "otp": h.s.code(t, h.alice)}); r.header.Get("Retry-After") == "" {
+		t.Fatalf("locked account without Retry-After: %d %v", r.status, r.body)
+	} else {
+		expect(t, "locked account, right code", r, http.StatusTooManyRequests, "throttled")
+	}
+	h.s.clock.Advance(31 * time.Second)
+	expect(t, "fifth wrong code", wrongOTP(), http.StatusGone, "transaction_expired")
+	// The sixth failure locked the account again, now for a minute.
+	arID, _ = h.handoff(t, newBrowser(t, h.s))
+	locked := h.authenticate(t, arID, h.alice)
+	if expect(t, "locked account", locked, http.StatusTooManyRequests, "throttled"); locked.header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	// Disabled account, and an expired transaction.
+	h.s.db.UpdateUser(t.Context(), h.sam.ID, func(u *storage.User) error { u.Disabled = true; return nil })
+	expect(t, "disabled", h.authenticate(t, arID, h.sam), http.StatusForbidden, "account_disabled")
+	r = h.authenticate(t, arID, h.emma)
+	h.s.clock.Advance(11 * time.Minute)
+	expect(t, "expired transaction", call("/login/api/verify", map[string]string{"transactionID": r.str("transactionID"), "otp": "123456"}),
+		http.StatusGone, "transaction_expired")
+	// A request never handed off to a browser cannot be used from the API.
+	az := h.custom.authorize()
+	u, _ := url.Parse(az.url)
+	p := newBrowser(t, h.s)
+	p.noFollow = true
+	login := p.get(h.s.URL + "/authorize?" + u.RawQuery).location(t) // /login, not followed: no binding
+	expect(t, "an unbound request", call("/login/api/authenticate", map[string]string{"authRequestID": login.Query().Get("authRequestID"),
+		"username": "emma", "password": h.emma.password}), http.StatusBadRequest, "invalid_request")
+}
+
+func testAPIOrigins(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	arID, _ := h.handoff(t, b)
+	body := map[string]string{"authRequestID": arID, "username": "alice", "password": h.alice.password}
+	expect(t, "unregistered origin", h.call(t, "/login/api/authenticate", "https://evil.example.com", body), http.StatusForbidden, "origin_not_allowed")
+	// Preflight: answered for a registered origin, with no credentials.
+	for origin, want := range map[string]string{customOrigin: customOrigin, "https://evil.example.com": ""} {
+		req, _ := http.NewRequest(http.MethodOptions, h.s.URL+"/login/api/verify", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != want || resp.Header.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("preflight from %s: Allow-Origin %q, want %q, and no credentials", origin, got, want)
+		}
+	}
+	r := h.call(t, "/login/api/authenticate", customOrigin, body)
+	if r.header.Get("Access-Control-Allow-Origin") != customOrigin {
+		t.Errorf("response to a registered origin lacks Access-Control-Allow-Origin")
+	}
+	// The callback still belongs to the browser that started the sign-in.
+	v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": h.s.code(t, h.alice)})
+	other := newBrowser(t, h.s)
+	if p := other.get(v.str("redirectURI")); p.url.Path != "/authorize/callback" || p.status != http.StatusForbidden {
+		t.Fatalf("another browser following redirectURI ended at %s with %d", p.url, p.status)
+	}
+	// Positive control: the browser that started the sign-in gets its code.
+	arID, az := h.handoff(t, b)
+	body["authRequestID"] = arID
+	h.s.clock.Advance(30 * time.Second) // a fresh TOTP step
+	r = h.call(t, "/login/api/authenticate", customOrigin, body)
+	h.finishAPI(t, b, az, h.call(t, "/login/api/verify", customOrigin,
+		map[string]string{"transactionID": r.str("transactionID"), "otp": h.s.code(t, h.alice)}))
+}
