@@ -177,3 +177,42 @@ func TestCLIKeysRotateText(t *testing.T) {
 		t.Errorf("keys list text:\n%s", out)
 	}
 }
+
+// TestCLIClientAPIKey: --headless gives a web client a direct-mode apiKey,
+// printed once; --rotate-api-key replaces it; turning the mode off voids
+// it, and a rotation is then refused; a public client cannot have one.
+func TestCLIClientAPIKey(t *testing.T) {
+	c := newCLI(t)
+	env := c.openEnv(t)
+	keyID := func() storage.NullString {
+		got, err := env.db.GetClient(context.Background(), "cms")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.APIKeyID
+	}
+	var cl map[string]any
+	c.json(&cl, "", "client", "add", "--id", "cms", "--type", "web", "--redirect-uri", "https://cms.example.com/cb", "--json")
+	if cl["api_key"] != nil || keyID().Valid {
+		t.Fatalf("a client without --headless got an apiKey: %v", cl)
+	}
+	c.json(&cl, "", "client", "update", "cms", "--headless", "--json")
+	first, _ := cl["api_key"].(string)
+	if id := keyID(); !id.Valid || !strings.HasPrefix(first, "stile_"+id.String+"_") {
+		t.Fatalf("--headless printed %q for stored key id %v", first, id)
+	}
+	c.json(&cl, "", "client", "update", "cms", "--name", "CMS", "--json")
+	if cl["api_key"] != nil || !strings.HasPrefix(first, "stile_"+keyID().String+"_") {
+		t.Fatalf("an unrelated update showed or changed the apiKey: %v", cl)
+	}
+	c.json(&cl, "", "client", "update", "cms", "--rotate-api-key", "--json")
+	if second, _ := cl["api_key"].(string); second == "" || second == first || !strings.HasPrefix(second, "stile_"+keyID().String+"_") {
+		t.Fatalf("--rotate-api-key printed %q after %q", second, first)
+	}
+	c.ok("", "client", "update", "cms", "--headless=false")
+	if keyID().Valid {
+		t.Fatal("turning the direct mode off kept the apiKey")
+	}
+	c.fails("--rotate-api-key", "", "client", "update", "cms", "--rotate-api-key")
+	c.fails("--headless", "", "client", "add", "--id", "spa", "--type", "spa", "--redirect-uri", "https://spa.example.com/cb", "--headless")
+}

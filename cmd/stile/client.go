@@ -269,6 +269,20 @@ func (c *cli) clientAdd(ctx context.Context, f *clientFlags, cl *storage.Client,
 	})
 }
 
+// rekeyDirect keeps the direct mode's apiKey in step with an update: a new
+// key when the mode is turned on or --rotate-api-key asks, none while the
+// mode is off (turning it on again makes a new one).
+func (f *clientFlags) rekeyDirect(env *environment, cl *storage.Client) (string, error) {
+	if !cl.Headless {
+		if f.rotateAPIKey {
+			return "", errors.New("--rotate-api-key: the client's direct mode is off; turn it on with --headless")
+		}
+		cl.APIKeyID, cl.APIKeyMAC = storage.NullString{}, nil
+		return "", nil
+	}
+	return giveAPIKey(env, cl, f.rotateAPIKey || !cl.APIKeyID.Valid), nil
+}
+
 // giveAPIKey makes the client a new direct-mode apiKey if asked, and
 // returns it ("" if not).
 func giveAPIKey(env *environment, cl *storage.Client, want bool) string {

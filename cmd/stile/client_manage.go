@@ -60,7 +60,9 @@ func (c *cli) clientUpdateCommand() *cobra.Command {
 					if flagErr = f.apply(cmd.Flags(), cl, false); flagErr != nil {
 						return flagErr
 					}
-					apiKey = giveAPIKey(env, cl, f.rotateAPIKey || (cl.Headless && !cl.APIKeyID.Valid))
+					if apiKey, flagErr = f.rekeyDirect(env, cl); flagErr != nil {
+						return flagErr
+					}
 					secret, flagErr = f.rekey(env, cl, given)
 					return flagErr
 				})
