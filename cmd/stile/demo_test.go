@@ -33,7 +33,7 @@ func TestDemo(t *testing.T) {
 		if seed, err = seedDemo(context.Background(), env, c.Issuer); err != nil {
 			t.Fatal(err)
 		}
-		c.Demo = &demo.Config{Issuer: c.Issuer, ClientID: seed.clientID, ClientSecret: seed.clientSecret, Log: c.Log}
+		c.Demo = seed.config(c.Issuer, c.Log)
 	})
 	if seed.totp.Secret != first.totp.Secret || seed.totp.URL != first.totp.URL {
 		t.Errorf("restart changed the demo TOTP secret: %s then %s", first.totp.Secret, seed.totp.Secret)

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"strings"
 
 	"github.com/mdp/qrterminal/v3"
+
+	"github.com/stile-id/stile"
 
 	"github.com/stile-id/stile/demo"
 	"github.com/stile-id/stile/login"
@@ -19,15 +22,21 @@ import (
 
 // Names of what --demo seeds.
 const (
-	demoClientID = "demo"
-	demoUsername = "demo"
+	demoClientID       = "demo"
+	demoCustomClientID = "demo-custom-login"
+	demoUsername       = "demo"
 )
 
 // demoSeed is what --demo prints so a newcomer can sign in.
 type demoSeed struct {
-	clientID, clientSecret string
-	username, password     string
-	totp                   *login.Enrollment
+	client, custom     demo.Client
+	username, password string
+	totp               *login.Enrollment
+}
+
+// config is the demo clients' configuration.
+func (s *demoSeed) config(issuer string, log *slog.Logger) *demo.Config {
+	return &demo.Config{Issuer: issuer, Client: s.client, Custom: &s.custom, CustomLogin: stile.CustomLoginPage(), Log: log}
 }
 
 // seedDemo registers the demo client and the demo user with TOTP enrolled.
@@ -35,9 +44,14 @@ type demoSeed struct {
 // their hashes are stored, and they are printed); the TOTP secret is kept,
 // so an authenticator app set up once keeps working.
 func seedDemo(ctx context.Context, env *environment, issuer string) (*demoSeed, error) {
-	s := &demoSeed{clientID: demoClientID, clientSecret: op.NewClientSecret(), username: demoUsername, password: demoPassword()}
-	if err := seedDemoClient(ctx, env, issuer, s.clientSecret); err != nil {
-		return nil, fmt.Errorf("seed demo client: %w", err)
+	s := &demoSeed{client: demo.Client{ID: demoClientID, Secret: op.NewClientSecret()},
+		custom:   demo.Client{ID: demoCustomClientID, Secret: op.NewClientSecret()},
+		username: demoUsername, password: demoPassword()}
+	digest := func(secret string) []byte { return op.SecretDigest(op.SecretKey(env.master), secret) }
+	for _, c := range []*storage.Client{demoClient(issuer, digest(s.client.Secret)), demoCustomClient(issuer, digest(s.custom.Secret))} {
+		if err := seedDemoClient(ctx, env, c); err != nil {
+			return nil, fmt.Errorf("seed demo client %s: %w", c.ID, err)
+		}
 	}
 	hash, err := login.DefaultArgon2id.Hash(s.password)
 	if err != nil {
@@ -65,20 +79,35 @@ func seedDemo(ctx context.Context, env *environment, issuer string) (*demoSeed, 
 	return s, nil
 }
 
-func seedDemoClient(ctx context.Context, env *environment, issuer, secret string) error {
-	digest := op.SecretDigest(op.SecretKey(env.master), secret)
-	redirect := storage.Strings{issuer + demo.CallbackPath}
-	_, err := env.db.UpdateClient(ctx, demoClientID, func(c *storage.Client) error {
-		c.SecretHash, c.RedirectURIs = digest, redirect
+// demoClient signs in on stile's own pages.
+func demoClient(issuer string, secretDigest []byte) *storage.Client {
+	return &storage.Client{ID: demoClientID, Name: "stile demo", Type: storage.ClientWeb, AuthMethod: storage.AuthSecretBasic,
+		SecretHash: secretDigest, RedirectURIs: storage.Strings{issuer + demo.CallbackPath}, RequirePKCE: true, FirstParty: true}
+}
+
+// demoCustomClient signs in on the example custom login page, which stile
+// serves itself in demo mode: its login_url, and its origin allowed to call
+// the JSON login API.
+func demoCustomClient(issuer string, secretDigest []byte) *storage.Client {
+	c := demoClient(issuer, secretDigest)
+	c.ID, c.Name = demoCustomClientID, "stile demo (custom login page)"
+	c.RedirectURIs = storage.Strings{issuer + demo.CustomCallbackPath}
+	c.LoginURL = issuer + demo.CustomLoginPath
+	c.WebOrigins = storage.Strings{issuer}
+	return c
+}
+
+// seedDemoClient registers a demo client, or refreshes its secret and
+// addresses (the issuer may have changed since the last start).
+func seedDemoClient(ctx context.Context, env *environment, want *storage.Client) error {
+	_, err := env.db.UpdateClient(ctx, want.ID, func(c *storage.Client) error {
+		c.SecretHash, c.RedirectURIs, c.LoginURL, c.WebOrigins = want.SecretHash, want.RedirectURIs, want.LoginURL, want.WebOrigins
 		return nil
 	})
 	if !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	return env.db.CreateClient(ctx, &storage.Client{
-		ID: demoClientID, Name: "stile demo", Type: storage.ClientWeb, AuthMethod: storage.AuthSecretBasic,
-		SecretHash: digest, RedirectURIs: redirect, RequirePKCE: true, FirstParty: true,
-	})
+	return env.db.CreateClient(ctx, want)
 }
 
 // demoTOTP returns the demo user's enrolment, creating it the first time.
@@ -124,8 +153,9 @@ Scan this with an authenticator app (or type the secret into one):
 	printQR(w, s.totp.URL)
 	fmt.Fprintf(w, `
 Then sign in:  %s%s
+or on the example custom login page (the JSON login API):  %s%s
 
-`, issuer, demo.LoginPath)
+`, issuer, demo.LoginPath, issuer, demo.CustomStartPath)
 }
 
 // printQR draws a QR code with half-height blocks, small enough for a terminal.

@@ -155,7 +155,7 @@ func (s *server) stileIn(t *testing.T, stdin string, args ...string) string {
 // withDemo serves the demo client, registered with secret.
 func withDemo(clientID, secret string) func(*appConfig) {
 	return func(c *appConfig) {
-		c.Demo = &demo.Config{Issuer: c.Issuer, ClientID: clientID, ClientSecret: secret, Log: c.Log}
+		c.Demo = &demo.Config{Issuer: c.Issuer, Client: demo.Client{ID: clientID, Secret: secret}, Log: c.Log}
 	}
 }
 

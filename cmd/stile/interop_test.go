@@ -251,20 +251,26 @@ func needNode(t *testing.T) string {
 	return node
 }
 
+// needChromium finds Debian's Chromium, which playwright-core drives.
+func needChromium(t *testing.T) string {
+	t.Helper()
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("Chromium is needed for the browser tests: apt-get install chromium (or set CHROMIUM): %v", err)
+	}
+	return chromium
+}
+
 // TestInteropSPA: a public single-page app on oidc-client-ts, in Debian's
 // headless Chromium driven by playwright-core, served from another site
 // than stile (the SPA on 127.0.0.1, stile on localhost), so the browser's
 // cross-site rules apply as in production: sign-in through stile's pages,
 // renewal with a refresh token, sign-out.
 func TestInteropSPA(t *testing.T) {
-	node := needNode(t)
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("Chromium is needed for the SPA interop test: apt-get install chromium (or set CHROMIUM): %v", err)
-	}
+	chromium := needChromium(t)
 	s := launch(t, storagetest.SQLite(t), launchOptions{host: "localhost"})
 	alice := s.addUser(t, "alice", true)
 	spa := serveSPA(t, s.URL, "spa")
@@ -272,22 +278,12 @@ func TestInteropSPA(t *testing.T) {
 		RedirectURIs: storage.Strings{spa + "/"}, PostLogoutRedirectURIs: storage.Strings{spa + "/signed-out"},
 		WebOrigins: storage.Strings{spa}, GrantTypes: storage.Strings{storage.GrantAuthorizationCode, storage.GrantRefreshToken}})
 
-	cmd := exec.Command(node, filepath.Join(interopDir, "spa", "drive.mjs"))
-	cmd.Env = append(os.Environ(), "SPA_URL="+spa+"/", "USERNAME=alice", "PASSWORD="+alice.password,
+	var r struct {
+		LoginURL, AgainAt            string
+		SignedIn, Renewed, SignedOut map[string]any
+	}
+	runNode(t, filepath.Join("spa", "drive.mjs"), &r, "SPA_URL="+spa+"/", "USERNAME=alice", "PASSWORD="+alice.password,
 		"OTP="+s.code(t, alice), "CHROMIUM="+chromium)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	var res struct {
-		Result struct {
-			LoginURL, AgainAt            string
-			SignedIn, Renewed, SignedOut map[string]any
-		}
-		Error string
-	}
-	if jerr := json.Unmarshal(out, &res); jerr != nil || err != nil || res.Error != "" {
-		t.Fatalf("the SPA run failed: %v %v %s\n%s", err, jerr, res.Error, out)
-	}
-	r := res.Result
 	if !strings.HasPrefix(r.LoginURL, s.URL+"/login") {
 		t.Errorf("the sign-in went to %s, not stile's login page", r.LoginURL)
 	}
@@ -317,12 +313,39 @@ func serveSPA(t *testing.T, issuer, clientID string) string {
 	})
 	mux.HandleFunc("/app.js", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, filepath.Join(dir, "app.js")) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, filepath.Join(dir, "index.html")) })
+	return serveElsewhere(t, mux)
+}
+
+// serveElsewhere serves h on 127.0.0.1, another site than stile's
+// localhost, and returns its origin.
+func serveElsewhere(t *testing.T, h http.Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux}
+	srv := &http.Server{Handler: h}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
+}
+
+// runNode runs a script of testdata/interop with env added and decodes its
+// one line of output, {"result": …} or {"error": …}, into result.
+func runNode(t *testing.T, script string, result any, env ...string) {
+	t.Helper()
+	cmd := exec.Command(needNode(t), filepath.Join(interopDir, script))
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	var res struct {
+		Result json.RawMessage
+		Error  string
+	}
+	if jerr := json.Unmarshal(out, &res); jerr != nil || err != nil || res.Error != "" {
+		t.Fatalf("%s failed: %v %v %s\n%s", script, err, jerr, res.Error, out)
+	}
+	if err := json.Unmarshal(res.Result, result); err != nil {
+		t.Fatalf("%s: %v in %s", script, err, res.Result)
+	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/stile-id/stile/demo"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
 )
@@ -99,7 +98,7 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 		if seeded, err = seedDemo(ctx, env, issuer); err != nil {
 			return err
 		}
-		cfg.Demo = &demo.Config{Issuer: issuer, ClientID: seeded.clientID, ClientSecret: seeded.clientSecret, Log: env.log}
+		cfg.Demo = seeded.config(issuer, env.log)
 	}
 	a, err := newApp(ctx, cfg)
 	if err != nil {
