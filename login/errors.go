@@ -88,7 +88,7 @@ func AsError(err error) *Error {
 // the ways a login can be over.
 const (
 	msgInvalidCredentials = "The username or password is incorrect."
-	msgInvalidOTP         = "That code is not right. Check your authenticator app and try again."
+	msgInvalidOTP         = "That code is not right, or no longer works. Check it and try again."
 	msgExpired            = "This sign-in has expired or is already finished. Go back to the application and sign in again."
 	msgDead               = "Too many wrong codes. Sign in again."
 	msgWrongBrowser       = "This sign-in was started in another browser. Go back to the application and sign in again from this one."

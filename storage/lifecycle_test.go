@@ -287,16 +287,22 @@ func testDeleteExpired(t *testing.T, f fixture) {
 	mustSession(t, f, u.ID)
 	mustAuthRequest(t, f, "app")
 	f.db.RecordFailure(ctx, "user:x", f.clock.Now().Add(-time.Hour), func(int) time.Duration { return 0 })
+	bob := mustUser(t, f.db, "bob")
+	f.db.SetPendingTOTP(ctx, u.ID, []byte("sealed"), f.clock.Now().Add(10*time.Minute))
 	f.clock.Advance(20 * time.Minute)
 	mustAccess(t, f, "fresh", u.ID, "", "")
+	f.db.SetPendingTOTP(ctx, bob.ID, []byte("sealed"), f.clock.Now().Add(10*time.Minute))
 	r := storage.Retention{SessionIdle: 15 * time.Minute, FailureMemory: 10 * time.Minute, AuthRequestAge: 5 * time.Minute}
 
 	n, err := f.db.DeleteExpired(ctx, r, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n["access_tokens"] != 2 || n["sessions"] != 1 || n["auth_requests"] != 1 || n["failed_attempts"] != 1 {
+	if n["access_tokens"] != 2 || n["sessions"] != 1 || n["auth_requests"] != 1 || n["failed_attempts"] != 1 || n["pending_totp"] != 1 {
 		t.Fatalf("first pass (limit 2) deleted %v", n)
+	}
+	if _, err := f.db.PendingTOTP(ctx, bob.ID); err != nil {
+		t.Fatalf("an unexpired pending TOTP secret was deleted: %v", err)
 	}
 	n, _ = f.db.DeleteExpired(ctx, r, 2)
 	if n["access_tokens"] != 1 {

@@ -54,6 +54,9 @@ func (u *User) validate() error {
 	case strings.ContainsAny(name, " \t\r\n:"):
 		return fmt.Errorf("%w: username %q contains whitespace or ':'", ErrInvalid, name)
 	}
+	if u.Phone != "" && !validPhone(u.Phone) {
+		return fmt.Errorf("%w: phone %q: use the international format, e.g. +44 20 7946 0000", ErrInvalid, u.Phone)
+	}
 	switch u.Preferred {
 	case "", "TOTP", "EMAIL", "SMS":
 	default:
@@ -157,4 +160,18 @@ func (d *DB) ListUsers(ctx context.Context) ([]User, error) {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return out, nil
+}
+
+// validPhone accepts an E.164 number, as SMS gateways want it: '+', a
+// country code and up to 15 digits, with spaces, dots, hyphens or
+// parentheses between them for readability.
+func validPhone(p string) bool {
+	digits := strings.Map(func(r rune) rune {
+		if strings.ContainsRune(" .-()", r) {
+			return -1
+		}
+		return r
+	}, p)
+	rest, ok := strings.CutPrefix(digits, "+")
+	return ok && len(rest) >= 7 && len(rest) <= 15 && rest[0] != '0' && strings.Trim(rest, "0123456789") == ""
 }

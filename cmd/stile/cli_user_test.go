@@ -118,6 +118,9 @@ func TestCLIUserFlagErrors(t *testing.T) {
 
 	c.fails("--username", "", "user", "update", "alice", "--username", "")
 	c.fails("--username", "", "user", "update", "alice", "--username", "al ice")
+	c.fails("--phone", "", "user", "update", "alice", "--phone", "07700 900123") // no country code
+	c.fails("--phone", "", "user", "update", "alice", "--phone", "+44 call me")
+	c.ok("", "user", "update", "alice", "--phone", "+44 7700-900 123")
 	c.fails("--role/--add-role", "", "user", "update", "alice", "--add-role", "")
 	c.fails("--attribute", "", "user", "update", "alice", "--attribute", "novalue")
 	big := `{"notes":"` + strings.Repeat("x", storage.MaxAttributesSize) + `"}`

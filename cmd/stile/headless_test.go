@@ -153,10 +153,7 @@ func (h *hfixture) finishAPI(t *testing.T, b *browser, az *authorization, verifi
 // TestJSONLoginAPI signs in through a custom login page's calls, with each
 // second-factor method, on SQLite and PostgreSQL.
 func TestJSONLoginAPI(t *testing.T) {
-	scenarios := []struct {
-		name string
-		fn   func(*testing.T, *hfixture)
-	}{
+	runHeadless(t, []hscenario{
 		{"TOTP", testAPITOTP},
 		{"Email", testAPIEmail},
 		{"SMS", testAPISMS},
@@ -164,7 +161,18 @@ func TestJSONLoginAPI(t *testing.T) {
 		{"EnrolmentPolicies", testAPIEnrolment},
 		{"Errors", testAPIErrors},
 		{"Origins", testAPIOrigins},
-	}
+	})
+}
+
+// hscenario is a test on a fresh hfixture.
+type hscenario struct {
+	name string
+	fn   func(*testing.T, *hfixture)
+}
+
+// runHeadless runs each scenario on its own server, on SQLite and on
+// PostgreSQL.
+func runHeadless(t *testing.T, scenarios []hscenario) {
 	for _, d := range storagetest.Dialects() {
 		t.Run(d.Name, func(t *testing.T) {
 			for _, sc := range scenarios {

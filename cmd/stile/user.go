@@ -92,7 +92,7 @@ func userError(err error, username, roleFlags string) error {
 		return fmt.Errorf("--username: a user named %q already exists", username)
 	}
 	return flagError(err, [][2]string{{"username", "--username"}, {"preferred method", "--preferred-method"},
-		{"empty role", roleFlags}, {"attributes", "--attribute/--attributes"}})
+		{"empty role", roleFlags}, {"attributes", "--attribute/--attributes"}, {"phone", "--phone"}})
 }
 
 // readPasswordHash reads a password from standard input (one line; a final
