@@ -142,7 +142,7 @@ func (f *Flow) useRecovery(ctx context.Context, u *storage.User, code string) (b
 		return false, err
 	}
 	left, _ := f.db.RecoveryCodesLeft(ctx, u.ID)
-	f.notify(ctx, u, "A recovery code was used", fmt.Sprintf("A recovery code was just used to sign in to your account "+
+	f.notify(ctx, u, "A recovery code was used", fmt.Sprintf("A recovery code of your account was just used "+
 		"(%d left). If it was not you, contact your administrator at once.", left))
 	return true, nil
 }

@@ -114,20 +114,32 @@ type mfaStatus struct {
 	RecoveryCodes int    `json:"recoveryCodesLeft"`
 }
 
+// methodsOf is what second factors the user has: an authenticator, and
+// where codes can be sent.
+func (h *Handler) methodsOf(ctx context.Context, u *storage.User) (*mfaStatus, error) {
+	_, err := h.flow.db.GetTOTP(ctx, u.ID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	d := h.flow.delivery
+	return &mfaStatus{TOTP: err == nil, Email: d.EmailFactor && d.Email != nil && u.Email != "",
+		SMS: d.SMS != nil && u.Phone != "", Preferred: u.Preferred}, nil
+}
+
 func (h *Handler) mfaStatus(w http.ResponseWriter, r *http.Request) {
 	u, ok := h.principal(w, r)
 	if !ok {
 		return
 	}
-	_, terr := h.flow.db.GetTOTP(r.Context(), u.ID)
-	left, err := h.flow.db.RecoveryCodesLeft(r.Context(), u.ID)
+	st, err := h.methodsOf(r.Context(), u)
+	if err == nil {
+		st.RecoveryCodes, err = h.flow.db.RecoveryCodesLeft(r.Context(), u.ID)
+	}
 	if err != nil {
 		h.apiError(w, internal(err))
 		return
 	}
-	d := h.flow.delivery
-	writeJSON(w, http.StatusOK, mfaStatus{TOTP: terr == nil, Email: d.EmailFactor && d.Email != nil && u.Email != "",
-		SMS: d.SMS != nil && u.Phone != "", Preferred: u.Preferred, RecoveryCodes: left})
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
@@ -209,6 +221,15 @@ func (h *Handler) mfaPreferred(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.decodeJSON(w, r, &in) {
 		return
 	}
+	st, err := h.methodsOf(r.Context(), u)
+	if err != nil {
+		h.apiError(w, internal(err))
+		return
+	}
+	if !(in.Method == MethodTOTP && st.TOTP || in.Method == MethodEmail && st.Email || in.Method == MethodSMS && st.SMS) {
+		h.apiError(w, fail(CodeInvalidRequest, "method must be TOTP, EMAIL or SMS, and one you have set up"))
+		return
+	}
 	if _, err := h.flow.db.UpdateUser(r.Context(), u.ID, func(u *storage.User) error { u.Preferred = in.Method; return nil }); err != nil {
 		if errors.Is(err, storage.ErrInvalid) {
 			h.apiError(w, fail(CodeInvalidRequest, "method must be TOTP, EMAIL or SMS"))
@@ -216,6 +237,10 @@ func (h *Handler) mfaPreferred(w http.ResponseWriter, r *http.Request) {
 		}
 		h.apiError(w, internal(err))
 		return
+	}
+	if in.Method != u.Preferred {
+		h.flow.notify(r.Context(), u, "Your preferred second factor changed", "The second factor your account asks for first "+
+			"is now "+in.Method+". If it was not you, contact your administrator at once.")
 	}
 	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS"})
 }
@@ -255,6 +280,11 @@ func (f *Flow) confirmPendingTOTP(ctx context.Context, u *storage.User, code str
 func (f *Flow) removeTOTP(ctx context.Context, u *storage.User, code string) error {
 	if err := f.throttle.check(ctx, userSubject(u.ID), f.now()); err != nil {
 		return err
+	}
+	if _, err := f.db.GetTOTP(ctx, u.ID); errors.Is(err, storage.ErrNotFound) { // spend no recovery code on nothing
+		return fail(CodeNoSecondFactor, "You have no authenticator app to remove.")
+	} else if err != nil {
+		return internal(err)
 	}
 	ok, err := f.useRecovery(ctx, u, code)
 	if err == nil && !ok {
