@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -90,12 +91,32 @@ func (h *Handler) directClient(r *http.Request, apiKey string) (*storage.Client,
 	return c, mac(h.flow.keys.APIKey, "direct-binding", c.ID, id), nil
 }
 
-// endUser is the end user's address as the authenticated backend reports it.
-func endUser(r *http.Request) string {
-	if ip := r.Header.Get("X-End-User-IP"); ip != "" {
-		return ip
+// endUser is the end user's address as the authenticated backend reports
+// it in X-End-User-IP (read only once directClient has accepted the
+// apiKey), else the backend's own, for the log. reported is false without
+// a valid IP address in the header.
+func endUser(r *http.Request) (addr string, reported bool) {
+	if ip, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-End-User-IP"))); err == nil {
+		return ip.Unmap().String(), true
 	}
-	return r.RemoteAddr
+	return r.RemoteAddr, false
+}
+
+// addressSubject is the throttling subject of a reported end-user address:
+// wrong passwords from one address count against it whatever the username
+// (password spraying), as they count against each account. An IPv6 address
+// counts by its /64, which one user usually holds whole. Without a reported
+// address there is none: the backend's own address is every user's.
+func addressSubject(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return ""
+	}
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return "addr:" + p.String()
+	}
+	return "addr:" + ip.String()
 }
 
 func (h *Handler) directAuthenticate(w http.ResponseWriter, r *http.Request) {
@@ -108,9 +129,24 @@ func (h *Handler) directAuthenticate(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, err)
 		return
 	}
+	addr, reported := endUser(r)
+	subject := ""
+	if reported {
+		subject = addressSubject(addr)
+		if err := h.flow.throttle.check(r.Context(), subject, h.flow.now()); err != nil {
+			h.log.Info("login refused", "step", "password", "reason", "throttled", "subject", subject, "remote", addr, "mode", "direct")
+			h.apiError(w, err)
+			return
+		}
+	}
 	ch, user, err := h.flow.AuthenticateDirect(r.Context(), DirectCredentials{Client: c, Binding: binding,
-		Username: in.Username, Password: in.Password, RemoteAddr: endUser(r)})
+		Username: in.Username, Password: in.Password, RemoteAddr: addr})
 	if err != nil {
+		if subject != "" && AsError(err).Code == CodeInvalidCredentials {
+			if ferr := h.flow.throttle.failure(r.Context(), subject, h.flow.now()); ferr != nil {
+				err = internal(ferr)
+			}
+		}
 		h.apiError(w, err)
 		return
 	}
@@ -150,8 +186,9 @@ func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, err)
 		return
 	}
+	addr, _ := endUser(r)
 	v, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: in.TransactionID, Binding: binding, OTP: in.OTP,
-		RemoteAddr: endUser(r)})
+		RemoteAddr: addr})
 	if err != nil {
 		h.apiError(w, err)
 		return
