@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -76,20 +75,7 @@ func (h *hfixture) dmUpdate(t *testing.T, id string, args ...string) map[string]
 // header says so); header is name, value pairs.
 func (h *hfixture) dmCall(t *testing.T, step string, body any, header ...string) apiResult {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, h.s.URL+"/headless/"+step, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := apiResult{status: resp.StatusCode, header: resp.Header}
-	json.NewDecoder(resp.Body).Decode(&r.body)
-	return r
+	return callJSON(t, http.MethodPost, h.s.URL+"/headless/"+step, body, header...)
 }
 
 // dmAuth is the first step for u with key, checked to succeed with the
@@ -241,12 +227,7 @@ func testDirectSMS(t *testing.T, h *hfixture) {
 
 func testDirectRecovery(t *testing.T, h *hfixture) {
 	c := h.dmAdd(t, "cms")
-	var rc map[string]any
-	jsonInto(t, h.s.stile(t, "user", "recovery-codes", "alice", "--json"), &rc)
-	codes := toStrings(rc["codes"])
-	if len(codes) != 10 {
-		t.Fatalf("recovery codes: %v", rc)
-	}
+	codes := h.recoveryCodes(t, h.alice)
 	tx := h.dmAuth(t, c.apiKey, h.alice, login.MethodTOTP)
 	h.dmTokens(t, c, h.dmLogin(t, c.apiKey, "alice", tx, login.MethodRecovery, codes[0]), h.alice, "pwd otp mfa")
 	if notice := h.mail.last(t, "alice@example.com", "recovery code"); !strings.Contains(notice, "9 left") {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -91,11 +92,26 @@ func (r apiResult) str(k string) string { s, _ := r.body[k].(string); return s }
 // call posts JSON to stile from a page on origin ("" for no Origin header).
 func (h *hfixture) call(t *testing.T, path, origin string, body any) apiResult {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, h.s.URL+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	if origin != "" {
-		req.Header.Set("Origin", origin)
+	return callJSON(t, http.MethodPost, h.s.URL+path, body, "Origin", origin)
+}
+
+// callJSON sends body (nil for none) as JSON with the headers given as
+// name, value pairs (an empty value is left out) and decodes the answer.
+func callJSON(t *testing.T, method, url string, body any, header ...string) apiResult {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] != "" {
+			req.Header.Set(header[i], header[i+1])
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -105,6 +121,18 @@ func (h *hfixture) call(t *testing.T, path, origin string, body any) apiResult {
 	r := apiResult{status: resp.StatusCode, header: resp.Header}
 	json.NewDecoder(resp.Body).Decode(&r.body)
 	return r
+}
+
+// recoveryCodes gives u ten new recovery codes through the CLI.
+func (h *hfixture) recoveryCodes(t *testing.T, u *user) []string {
+	t.Helper()
+	var rc map[string]any
+	jsonInto(t, h.s.stile(t, "user", "recovery-codes", u.Username, "--json"), &rc)
+	codes := toStrings(rc["codes"])
+	if len(codes) != 10 {
+		t.Fatalf("recovery codes: %v", rc)
+	}
+	return codes
 }
 
 // expect checks an API answer's status and, for errors, its error code.
@@ -264,12 +292,7 @@ func testAPISMS(t *testing.T, h *hfixture) {
 }
 
 func testAPIRecovery(t *testing.T, h *hfixture) {
-	var rc map[string]any
-	jsonInto(t, h.s.stile(t, "user", "recovery-codes", "alice", "--json"), &rc)
-	codes := toStrings(rc["codes"])
-	if len(codes) != 10 {
-		t.Fatalf("recovery codes: %v", rc)
-	}
+	codes := h.recoveryCodes(t, h.alice)
 	b := newBrowser(t, h.s)
 	arID, az := h.handoff(t, b)
 	r := h.authenticate(t, arID, h.alice)

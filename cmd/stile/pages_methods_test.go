@@ -230,12 +230,7 @@ func testPagesSMS(t *testing.T, h *hfixture) {
 }
 
 func testPagesRecovery(t *testing.T, h *hfixture) {
-	var rc map[string]any
-	jsonInto(t, h.s.stile(t, "user", "recovery-codes", "alice", "--json"), &rc)
-	codes := toStrings(rc["codes"])
-	if len(codes) != 10 {
-		t.Fatalf("recovery codes: %v", rc)
-	}
+	codes := h.recoveryCodes(t, h.alice)
 	b := newBrowser(t, h.s)
 	az := h.rp.authorize()
 	p := h.otpPage(t, b, az, h.alice)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -46,29 +45,11 @@ func TestSelfService(t *testing.T) {
 // from a page on origin ("" for no Origin header).
 func (h *hfixture) mfaCall(t *testing.T, method, path, token, origin string, body any) apiResult {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, h.s.URL+mfaAPI+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	auth := ""
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		auth = "Bearer " + token
 	}
-	if origin != "" {
-		req.Header.Set("Origin", origin)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := apiResult{status: resp.StatusCode, header: resp.Header}
-	json.NewDecoder(resp.Body).Decode(&r.body)
-	return r
+	return callJSON(t, method, h.s.URL+mfaAPI+path, body, "Authorization", auth, "Origin", origin)
 }
 
 func (h *hfixture) mfa(t *testing.T, method, path, token string, body any) apiResult {
