@@ -21,8 +21,14 @@ func (h *Handler) toStep(w http.ResponseWriter, r *http.Request, txID, arID stri
 
 func (h *Handler) showOTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	h.showStep(w, r, http.StatusOK, q.Get("transactionID"), q.Get("authRequestID"), "", "")
+	notice := ""
+	if q.Get("resent") != "" {
+		notice = msgResent
+	}
+	h.showStep(w, r, http.StatusOK, q.Get("transactionID"), q.Get("authRequestID"), "", notice)
 }
+
+const msgResent = "A new code is on its way. The earlier one no longer works."
 
 // showStep renders the transaction's current step, with an error or a
 // notice if there is one.
@@ -73,7 +79,10 @@ func (h *Handler) resendOTP(w http.ResponseWriter, r *http.Request) {
 		h.stepFailed(w, r, err, txID, arID)
 		return
 	}
-	h.showStep(w, r, http.StatusOK, txID, arID, "", "A new code is on its way. The earlier one no longer works.")
+	// Redirect, so that reloading the page shows it again rather than
+	// sending yet another code.
+	q := url.Values{"transactionID": {txID}, "authRequestID": {arID}, "resent": {"1"}}
+	http.Redirect(w, r, "/login/otp?"+q.Encode(), http.StatusSeeOther)
 }
 
 // stepFailed re-shows the step for errors the user can fix; the others end

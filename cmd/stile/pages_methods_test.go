@@ -196,6 +196,11 @@ func testPagesEmailResend(t *testing.T, h *hfixture) {
 			t.Fatalf("%d mails to emma after a resend, want %d", n, mails)
 		}
 		second = codeIn(t, h.mail.last(t, "emma@example.com", "sign-in code"))
+		// The resend answered with a redirect: reloading the page it
+		// led to sends nothing.
+		if page.url.Path != "/login/otp" || b.get(page.url.String()).status != http.StatusOK || h.mail.count("emma@example.com") != mails {
+			t.Fatalf("reloading %s after a resend: %d mails, want %d", page.url, h.mail.count("emma@example.com"), mails)
+		}
 	}
 	old := b.submit(page, map[string]string{"otp": first})
 	if old.status != http.StatusForbidden || !strings.Contains(old.body, "not right") {
