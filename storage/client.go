@@ -146,6 +146,11 @@ func (c *Client) validate() error {
 	if c.Headless && c.Public() {
 		return bad("headless: the direct mode is for confidential (web) clients only")
 	}
+	if c.Headless && !c.FirstParty {
+		// Its tokens are issued without a consent page: only for the
+		// operator's own backends.
+		return bad("headless: the direct mode is for first-party clients only (no consent can be asked)")
+	}
 	if c.LoginURL != "" {
 		if u, err := url.Parse(c.LoginURL); err != nil || !u.IsAbs() {
 			return bad("login_url %q: not an absolute URL", c.LoginURL)

@@ -158,7 +158,7 @@ func testClientByAPIKeyID(t *testing.T, f fixture) {
 	}
 	for id, key := range map[string]string{"one": "key-1", "two": "key-2"} {
 		_, err := f.db.UpdateClient(ctx, id, func(c *storage.Client) error {
-			c.Headless, c.APIKeyID, c.APIKeyMAC = true, keyID(key), []byte("mac-of-"+key)
+			c.Headless, c.FirstParty, c.APIKeyID, c.APIKeyMAC = true, true, keyID(key), []byte("mac-of-"+key)
 			return nil
 		})
 		if err != nil {
@@ -223,22 +223,30 @@ func testAnyHeadless(t *testing.T, f fixture) {
 	if c, _ := f.db.GetClient(ctx, "app"); c.Headless {
 		t.Fatal("a new client is headless by default")
 	}
-	if _, err := f.db.UpdateClient(ctx, "app", func(c *storage.Client) error { c.Headless = true; return nil }); err != nil {
+	// Only a first-party client may have it: its tokens come without consent.
+	if _, err := f.db.UpdateClient(ctx, "app", func(c *storage.Client) error { c.Headless = true; return nil }); !errors.Is(err, storage.ErrInvalid) {
+		t.Fatalf("headless third-party client: err = %v, want ErrInvalid", err)
+	}
+	check("a refused third-party client", false)
+	if _, err := f.db.UpdateClient(ctx, "app", func(c *storage.Client) error { c.Headless, c.FirstParty = true, true; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	check("one client enabled it", true)
+	if _, err := f.db.UpdateClient(ctx, "app", func(c *storage.Client) error { c.FirstParty = false; return nil }); !errors.Is(err, storage.ErrInvalid) {
+		t.Fatalf("a headless client made third-party: err = %v, want ErrInvalid", err)
+	}
 	if _, err := f.db.UpdateClient(ctx, "app", func(c *storage.Client) error { c.Headless = false; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	check("disabled again", false)
 	// Only a confidential client may have the direct mode.
 	spa := &storage.Client{ID: "spa", Type: storage.ClientSPA, AuthMethod: storage.AuthNone, RequirePKCE: true,
-		RedirectURIs: storage.Strings{"https://spa.example.com/cb"}, Headless: true}
+		RedirectURIs: storage.Strings{"https://spa.example.com/cb"}, Headless: true, FirstParty: true}
 	if err := f.db.CreateClient(ctx, spa); !errors.Is(err, storage.ErrInvalid) {
 		t.Fatalf("headless public client: err = %v, want ErrInvalid", err)
 	}
 	check("after a refused headless SPA", false)
-	if _, err := f.db.UpdateClient(ctx, "other", func(c *storage.Client) error { c.Headless = true; return nil }); err != nil {
+	if _, err := f.db.UpdateClient(ctx, "other", func(c *storage.Client) error { c.Headless, c.FirstParty = true, true; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	check("another client enabled it", true)

@@ -180,7 +180,8 @@ func TestCLIKeysRotateText(t *testing.T) {
 
 // TestCLIClientAPIKey: --headless gives a web client a direct-mode apiKey,
 // printed once; --rotate-api-key replaces it; turning the mode off voids
-// it, and a rotation is then refused; a public client cannot have one.
+// it, and a rotation is then refused; a public or third-party client
+// cannot have one.
 func TestCLIClientAPIKey(t *testing.T) {
 	c := newCLI(t)
 	env := c.openEnv(t)
@@ -193,6 +194,11 @@ func TestCLIClientAPIKey(t *testing.T) {
 	}
 	var cl map[string]any
 	c.json(&cl, "", "client", "add", "--id", "cms", "--type", "web", "--redirect-uri", "https://cms.example.com/cb", "--json")
+	if cl["api_key"] != nil || keyID().Valid {
+		t.Fatalf("a client without --headless got an apiKey: %v", cl)
+	}
+	c.fails("--headless", "", "client", "update", "cms", "--headless") // a third-party client
+	c.json(&cl, "", "client", "update", "cms", "--first-party", "--json")
 	if cl["api_key"] != nil || keyID().Valid {
 		t.Fatalf("a client without --headless got an apiKey: %v", cl)
 	}
