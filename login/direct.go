@@ -214,9 +214,10 @@ func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
 // recovery code may always stand in).
 func (f *Flow) checkDirectStep(ctx context.Context, txID string, binding []byte, username, authType_, otp string) error {
 	tx, err := f.openTransaction(ctx, txID, binding, false)
-	if e := AsError(err); err != nil && e.Code == CodeWrongBrowser {
-		return fail(CodeWrongBrowser, "The transaction was opened with another client's apiKey.")
-	} else if err != nil {
+	if err != nil {
+		if AsError(err).Code == CodeWrongBrowser {
+			return fail(CodeWrongBrowser, "The transaction was opened with another client's apiKey.")
+		}
 		return err
 	}
 	u, err := f.db.GetUser(ctx, tx.UserID)
