@@ -143,7 +143,7 @@ func (h *Handler) directAuthenticate(w http.ResponseWriter, r *http.Request) {
 		Username: in.Username, Password: in.Password, RemoteAddr: addr})
 	if err != nil {
 		if subject != "" && AsError(err).Code == CodeInvalidCredentials {
-			if ferr := h.flow.throttle.failure(r.Context(), subject, h.flow.now()); ferr != nil {
+			if ferr := h.flow.throttle.addressFailure(r.Context(), subject, h.flow.now()); ferr != nil {
 				err = internal(ferr)
 			}
 		}

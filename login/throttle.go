@@ -69,6 +69,19 @@ func (t *throttle) failure(ctx context.Context, subject string, now time.Time) e
 	return err
 }
 
+// addressFreeFailures is how many wrong passwords one end-user address
+// (as a direct-mode backend reports it) may send before it is locked like
+// an account: more than an account's, since an office or a mobile carrier
+// puts many honest users behind one address.
+const addressFreeFailures = 20
+
+func (t *throttle) addressFailure(ctx context.Context, subject string, now time.Time) error {
+	_, err := t.db.RecordFailure(ctx, subject, now.Add(-forgetAfter), func(n int) time.Duration {
+		return lockFor(n - (addressFreeFailures - freeFailures))
+	})
+	return err
+}
+
 func (t *throttle) success(ctx context.Context, subject string) error {
 	return t.db.ClearFailures(ctx, subject)
 }
