@@ -158,11 +158,6 @@ func (f *Flow) notify(ctx context.Context, u *storage.User, subject, text string
 	}
 }
 
-// Notify is notify for the operator's commands.
-func (f *Flow) Notify(ctx context.Context, u *storage.User, subject, text string) {
-	f.notify(ctx, u, subject, text)
-}
-
 // errCooldown is a resend asked for too soon.
 var errCooldown = errors.New("resend cooldown")
 
