@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -157,9 +156,6 @@ func (f *Flow) notify(ctx context.Context, u *storage.User, subject, text string
 		f.log.Error("notify user", "user", u.ID, "subject", subject, "err", err)
 	}
 }
-
-// errCooldown is a resend asked for too soon.
-var errCooldown = errors.New("resend cooldown")
 
 // mask hides most of an address or number: a•••@example.com, •••• 0100.
 func mask(method, to string) string {

@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stile-id/stile/demo"
 	"github.com/stile-id/stile/internal/clocktest"
 	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/login"
@@ -150,13 +149,6 @@ func (s *server) stileIn(t *testing.T, stdin string, args ...string) string {
 		t.Fatalf("stile %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
 	}
 	return out.String()
-}
-
-// withDemo serves the demo client, registered with secret.
-func withDemo(clientID, secret string) func(*appConfig) {
-	return func(c *appConfig) {
-		c.Demo = &demo.Config{Issuer: c.Issuer, Client: demo.Client{ID: clientID, Secret: secret}, Log: c.Log}
-	}
 }
 
 // user is a seeded account and what a test needs to sign in as it.
