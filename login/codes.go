@@ -52,7 +52,8 @@ func (f *Flow) sender(method string, u *storage.User) (Sender, string, bool) {
 	case MethodEmail:
 		return f.delivery.Email, u.Email, f.delivery.Email != nil && u.Email != ""
 	case MethodSMS:
-		return f.delivery.SMS, u.Phone, f.delivery.SMS != nil && u.Phone != ""
+		to, ok := storage.E164(u.Phone)
+		return f.delivery.SMS, to, f.delivery.SMS != nil && ok
 	}
 	return nil, "", false
 }

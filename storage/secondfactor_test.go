@@ -99,6 +99,9 @@ func testUserPhoneAndPreferred(t *testing.T, f fixture) {
 			t.Errorf("phone %q: err = %v, want ErrInvalid", bad, err)
 		}
 	}
+	if n, ok := storage.E164("+1 (415) 555-0100"); n != "+14155550100" || !ok {
+		t.Errorf("E164 = %q, %v; want +14155550100, true", n, ok)
+	}
 	for _, ok := range []string{"+44 7700 900123", "+1 (415) 555-0100", "+33.1.23.45.67.89", ""} {
 		if _, err := f.db.UpdateUser(ctx, sam.ID, func(u *storage.User) error { u.Phone = ok; return nil }); err != nil {
 			t.Errorf("phone %q: %v", ok, err)

@@ -54,7 +54,7 @@ func (u *User) validate() error {
 	case strings.ContainsAny(name, " \t\r\n:"):
 		return fmt.Errorf("%w: username %q contains whitespace or ':'", ErrInvalid, name)
 	}
-	if u.Phone != "" && !validPhone(u.Phone) {
+	if _, ok := E164(u.Phone); u.Phone != "" && !ok {
 		return fmt.Errorf("%w: phone %q: use the international format, e.g. +44 20 7946 0000", ErrInvalid, u.Phone)
 	}
 	switch u.Preferred {
@@ -162,16 +162,17 @@ func (d *DB) ListUsers(ctx context.Context) ([]User, error) {
 	return out, nil
 }
 
-// validPhone accepts an E.164 number, as SMS gateways want it: '+', a
-// country code and up to 15 digits, with spaces, dots, hyphens or
-// parentheses between them for readability.
-func validPhone(p string) bool {
-	digits := strings.Map(func(r rune) rune {
+// E164 returns a phone number as SMS gateways want it, '+' and digits
+// only, and whether it is one: '+', a country code and up to 15 digits in
+// all. Spaces, dots, hyphens and parentheses may stand between the digits
+// for readability.
+func E164(p string) (string, bool) {
+	n := strings.Map(func(r rune) rune {
 		if strings.ContainsRune(" .-()", r) {
 			return -1
 		}
 		return r
 	}, p)
-	rest, ok := strings.CutPrefix(digits, "+")
-	return ok && len(rest) >= 7 && len(rest) <= 15 && rest[0] != '0' && strings.Trim(rest, "0123456789") == ""
+	digits, ok := strings.CutPrefix(n, "+")
+	return n, ok && len(digits) >= 7 && len(digits) <= 15 && digits[0] != '0' && strings.Trim(digits, "0123456789") == ""
 }

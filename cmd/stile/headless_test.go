@@ -280,7 +280,7 @@ func testAPISMS(t *testing.T, h *hfixture) {
 	if r.str("authType") != login.MethodSMS || !strings.Contains(r.str("message"), "0123") {
 		t.Fatalf("authenticate: %v", r.body)
 	}
-	msg, auth := h.sms.last(t, "+44 7700 900123")
+	msg, auth := h.sms.last(t, "+447700900123")
 	if auth != "Bearer gateway-token" {
 		t.Errorf("the webhook got Authorization %q", auth)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/stile-id/stile/storage"
 )
 
 // mailbox is a real SMTP server (github.com/emersion/go-smtp) on loopback
@@ -133,9 +135,11 @@ func newSMSGateway(t *testing.T) *smsGateway {
 	return g
 }
 
-// last returns the newest text to the number.
-func (g *smsGateway) last(t *testing.T, to string) (message, auth string) {
+// last is the last text to a number, as stile sends it (E.164: '+' and
+// digits only), however the number is spelled here.
+func (g *smsGateway) last(t *testing.T, number string) (message, auth string) {
 	t.Helper()
+	to, _ := storage.E164(number)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i := len(g.got) - 1; i >= 0; i-- {

@@ -219,7 +219,7 @@ func testPagesSMS(t *testing.T, h *hfixture) {
 	if !hasForm(p, "/login/otp/resend") || showsSecret(p) {
 		t.Fatalf("an SMS code page: want a resend button and no enrolment material:\n%s", p.body)
 	}
-	msg, auth := h.sms.last(t, "+44 7700 900123")
+	msg, auth := h.sms.last(t, "+447700900123")
 	if auth != "Bearer gateway-token" {
 		t.Errorf("the webhook got Authorization %q", auth)
 	}
