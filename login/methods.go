@@ -42,8 +42,8 @@ func authType(tx *storage.LoginTransaction) string {
 
 // chooseMethod picks the second step for a user who proved the password:
 // their preferred method if it can be used, else their authenticator app,
-// else what the client's enrolment policy allows a user without a second
-// factor — by default nothing.
+// else what the enrolment policy (of the user's roles, or else the
+// client's) allows a user without a second factor — by default nothing.
 func (f *Flow) chooseMethod(ctx context.Context, u *storage.User, c *storage.Client) (string, error) {
 	_, err := f.db.GetTOTP(ctx, u.ID)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -60,17 +60,21 @@ func (f *Flow) chooseMethod(ctx context.Context, u *storage.User, c *storage.Cli
 	case hasTOTP:
 		return MethodTOTP, nil
 	}
-	switch c.EnrollmentPolicy {
+	policy, err := f.db.EnrollmentPolicyFor(ctx, u, c)
+	if err != nil {
+		return "", internal(err)
+	}
+	switch policy {
 	case storage.EnrollEmail, storage.EnrollEmailThenTOTP:
 		if canEmail {
-			return then(MethodEmail, c.EnrollmentPolicy == storage.EnrollEmailThenTOTP), nil
+			return then(MethodEmail, policy == storage.EnrollEmailThenTOTP), nil
 		}
 	case storage.EnrollSMS, storage.EnrollSMSThenTOTP:
 		if canSMS {
-			return then(MethodSMS, c.EnrollmentPolicy == storage.EnrollSMSThenTOTP), nil
+			return then(MethodSMS, policy == storage.EnrollSMSThenTOTP), nil
 		}
 	case storage.EnrollTOTPAfterPassword:
-		f.log.Warn("ENROLLING A TOTP SECRET AFTER THE PASSWORD ALONE: the client's enrolment policy is totp-after-password",
+		f.log.Warn("ENROLLING A TOTP SECRET AFTER THE PASSWORD ALONE: the enrolment policy is totp-after-password",
 			"user", u.ID, "client", c.ID)
 		return MethodTOTPEnroll, nil
 	}

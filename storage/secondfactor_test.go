@@ -43,6 +43,7 @@ func TestSecondFactorStore(t *testing.T) {
 		{"HandoverConcurrentClaim", testHandoverConcurrentClaim},
 		{"AccessTokenAuthTime", testAccessTokenAuthTime},
 		{"SealingContexts", testSealingContexts},
+		{"RolePolicies", testRolePolicies},
 	}
 	for _, d := range storagetest.Dialects() {
 		t.Run(d.Name, func(t *testing.T) {
@@ -816,6 +817,68 @@ func testUpgradeFromV3(t *testing.T, d storagetest.Dialect) {
 	for _, id := range []string{"tx-old", "tx-new"} {
 		if _, err := db.GetLoginTransaction(ctx, id); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("transaction %s survived its client's deletion: %v", id, err)
+		}
+	}
+}
+
+// testRolePolicies: a role's enrolment policy takes the place of the
+// client's for its users; of several, the strictest wins (migration 0005).
+func testRolePolicies(t *testing.T, f fixture) {
+	client := &storage.Client{EnrollmentPolicy: storage.EnrollEmailThenTOTP}
+	policyFor := func(roles ...string) string {
+		t.Helper()
+		p, err := f.db.EnrollmentPolicyFor(ctx, &storage.User{Roles: roles}, client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if got := policyFor("staff"); got != storage.EnrollEmailThenTOTP {
+		t.Fatalf("no role policies: %s, want the client's", got)
+	}
+	for role, policy := range map[string]string{"staff": storage.EnrollSMS, "admin": storage.EnrollRefuse, "intern": storage.EnrollTOTPAfterPassword} {
+		if err := f.db.SetRolePolicy(ctx, role, policy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		roles []string
+		want  string
+	}{
+		{nil, storage.EnrollEmailThenTOTP},
+		{[]string{"editor"}, storage.EnrollEmailThenTOTP}, // a role without a policy
+		{[]string{"staff"}, storage.EnrollSMS},
+		{[]string{"intern"}, storage.EnrollTOTPAfterPassword}, // looser than the client's: a role may loosen too
+		{[]string{"intern", "staff"}, storage.EnrollSMS},
+		{[]string{"staff", "admin", "editor"}, storage.EnrollRefuse},
+	} {
+		if got := policyFor(c.roles...); got != c.want {
+			t.Errorf("roles %v: %s, want %s", c.roles, got, c.want)
+		}
+	}
+	// Setting again replaces; clearing gives the client's back.
+	if err := f.db.SetRolePolicy(ctx, "admin", storage.EnrollEmail); err != nil {
+		t.Fatal(err)
+	}
+	if got := policyFor("admin"); got != storage.EnrollEmail {
+		t.Fatalf("after replacing admin's policy: %s", got)
+	}
+	if err := f.db.DeleteRolePolicy(ctx, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if got := policyFor("admin"); got != storage.EnrollEmailThenTOTP {
+		t.Fatalf("after clearing admin's policy: %s", got)
+	}
+	if err := f.db.DeleteRolePolicy(ctx, "admin"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("clearing it again: %v, want ErrNotFound", err)
+	}
+	list, err := f.db.RolePolicies(ctx)
+	if err != nil || len(list) != 2 || list[0].Role != "intern" || list[1].Role != "staff" || list[1].EnrollmentPolicy != storage.EnrollSMS {
+		t.Fatalf("list: %+v, %v", list, err)
+	}
+	for _, bad := range [][2]string{{"staff", "sometimes"}, {"staff", ""}, {"", storage.EnrollRefuse}, {" staff", storage.EnrollRefuse}} {
+		if err := f.db.SetRolePolicy(ctx, bad[0], bad[1]); !errors.Is(err, storage.ErrInvalid) {
+			t.Errorf("role %q policy %q: %v, want ErrInvalid", bad[0], bad[1], err)
 		}
 	}
 }

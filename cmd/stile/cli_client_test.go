@@ -222,3 +222,23 @@ func TestCLIClientAPIKey(t *testing.T) {
 	c.fails("--rotate-api-key", "", "client", "update", "cms", "--rotate-api-key")
 	c.fails("--headless", "", "client", "add", "--id", "spa", "--type", "spa", "--redirect-uri", "https://spa.example.com/cb", "--headless")
 }
+
+// TestCLIRolePolicies: set, list and clear a role's enrolment policy, and
+// the errors that say what is wrong.
+func TestCLIRolePolicies(t *testing.T) {
+	c := newCLI(t)
+	c.fails("use one of [refuse email sms", "", "role", "set-policy", "staff", "sometimes")
+	c.fails(`role "staff" has no enrolment policy`, "", "role", "clear-policy", "staff")
+	c.ok("", "role", "set-policy", "staff", "sms-then-totp")
+	c.ok("", "role", "set-policy", "admin", "refuse")
+	var list []map[string]any
+	c.json(&list, "", "role", "list", "--json")
+	if len(list) != 2 || list[0]["role"] != "admin" || list[1]["enrollment_policy"] != "sms-then-totp" {
+		t.Fatalf("role list = %v", list)
+	}
+	c.ok("", "role", "clear-policy", "admin")
+	c.json(&list, "", "role", "list", "--json")
+	if len(list) != 1 || list[0]["role"] != "staff" {
+		t.Fatalf("after clear-policy: %v", list)
+	}
+}

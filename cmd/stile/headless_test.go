@@ -187,6 +187,7 @@ func TestJSONLoginAPI(t *testing.T) {
 		{"SMS", testAPISMS},
 		{"Recovery", testAPIRecovery},
 		{"EnrolmentPolicies", testAPIEnrolment},
+		{"RolePolicies", testAPIRolePolicies},
 		{"Errors", testAPIErrors},
 		{"Origins", testAPIOrigins},
 	})
@@ -453,4 +454,30 @@ func testAPIOrigins(t *testing.T, h *hfixture) {
 	r = h.call(t, "/login/api/authenticate", customOrigin, body)
 	h.finishAPI(t, b, az, h.call(t, "/login/api/verify", customOrigin,
 		map[string]string{"transactionID": r.str("transactionID"), "otp": h.s.code(t, h.alice)}))
+}
+
+// testAPIRolePolicies: an operator's policy for a role, set with the CLI,
+// takes the place of the client's for the role's users, and clearing it
+// gives the client's back.
+func testAPIRolePolicies(t *testing.T, h *hfixture) {
+	nora := func() apiResult {
+		arID, _ := h.handoff(t, newBrowser(t, h.s))
+		return h.authenticate(t, arID, h.nora)
+	}
+	h.s.stile(t, "user", "update", "nora", "--role", "contractor")
+	if r := nora(); r.str("authType") != login.MethodEmail { // the client's email-then-totp
+		t.Fatalf("before any role policy: %v", r.body)
+	}
+	out := h.s.stile(t, "role", "set-policy", "contractor", "refuse")
+	if !strings.Contains(out, `role "contractor"`) {
+		t.Errorf("set-policy said %q", out)
+	}
+	if list := h.s.stile(t, "role", "list"); !strings.Contains(list, "contractor") || !strings.Contains(list, "refuse") {
+		t.Errorf("role list: %s", list)
+	}
+	expect(t, "a contractor, refused by the role's policy", nora(), http.StatusForbidden, "second_factor_required")
+	h.s.stile(t, "role", "clear-policy", "contractor")
+	if r := nora(); r.str("authType") != login.MethodEmail {
+		t.Fatalf("after clearing the role's policy: %v", r.body)
+	}
 }
