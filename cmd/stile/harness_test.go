@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 // clock the test steps.
 type server struct {
 	URL      string // the issuer
+	local    string // where this instance listens: the issuer, unless several run behind a proxy
 	dbURL    string
 	keyFile  string // the master key, for running the CLI against this server's database
 	db       *storage.DB
@@ -65,12 +66,20 @@ type launchOptions struct {
 	tls  *tls.Config                     // serve https with this certificate
 	wrap func(http.Handler) http.Handler // put in front of stile, e.g. to break it on purpose
 	host string                          // the issuer's host name instead of 127.0.0.1, e.g. localhost
+	// Several instances behind one address share the issuer (the proxy's
+	// URL), the master key and the clock.
+	issuer string
+	master *keys.Master
+	clock  *clocktest.Clock
 }
 
 func launch(t *testing.T, dbURL string, o launchOptions) *server {
 	t.Helper()
 	ctx := context.Background()
-	s := &server{clock: clocktest.New(time.Now()), logs: &syncBuffer{}, dbURL: dbURL}
+	s := &server{clock: o.clock, logs: &syncBuffer{}, dbURL: dbURL}
+	if s.clock == nil {
+		s.clock = clocktest.New(time.Now())
+	}
 	s.db = storagetest.Open(t, dbURL, storage.WithClock(s.clock.Now))
 	s.hasher = &countingHasher{Hasher: login.DefaultArgon2id}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -86,9 +95,16 @@ func launch(t *testing.T, dbURL string, o launchOptions) *server {
 		ln = tls.NewListener(ln, o.tls)
 		s.URL = "https://" + addr
 	}
+	s.local = s.URL
+	if o.issuer != "" {
+		s.URL = o.issuer
+	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	master, _ := keys.NewMaster(raw)
+	if o.master != nil {
+		master = o.master
+	}
 	s.keyFile = filepath.Join(t.TempDir(), "master.key")
 	os.WriteFile(s.keyFile, []byte(base64.StdEncoding.EncodeToString(raw)), 0o600)
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

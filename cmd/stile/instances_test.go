@@ -1,0 +1,113 @@
+package main
+
+import (
+	"crypto/rand"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stile-id/stile/internal/clocktest"
+	"github.com/stile-id/stile/keys"
+	"github.com/stile-id/stile/login"
+	"github.com/stile-id/stile/storage/storagetest"
+)
+
+// TestSeveralInstances runs two stile instances on one PostgreSQL behind a
+// proxy that hands each request to the other instance in turn, so each
+// step of a sign-in lands on a different instance than the step before.
+// Sign-in on stile's pages, the code exchange, refresh, userinfo and
+// introspection; the JSON login API with an emailed code, its resend
+// cooldown and the code it replaces; the browser binding checked at the
+// callback. Nothing an instance keeps in memory may be needed by the other.
+func TestSeveralInstances(t *testing.T) {
+	dbURL := storagetest.Postgres(t)
+	var backends [2]*httputil.ReverseProxy
+	var turn atomic.Uint64
+	var hits [2]atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := turn.Add(1) % 2
+		hits[i].Add(1)
+		backends[i].ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	master, err := keys.NewMaster(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := clocktest.New(time.Now())
+	mb, gw := newMailbox(t), newSMSGateway(t)
+	var instances [2]*server
+	for i := range instances {
+		instances[i] = launch(t, dbURL, launchOptions{issuer: proxy.URL, master: master, clock: clock,
+			app: []func(*appConfig){delivery(t, mb, gw)}})
+		target, _ := url.Parse(instances[i].local)
+		backends[i] = httputil.NewSingleHostReverseProxy(target)
+	}
+	h := seedHeadless(t, instances[0], mb, gw)
+
+	t.Run("StilePages", func(t *testing.T) {
+		az := h.rp.authorize("scope", "openid offline_access")
+		code := h.signIn(t, newBrowser(t, h.s), az, h.alice)
+		tok, err := h.rp.exchange(code, az.verifier)
+		if err != nil {
+			t.Fatalf("exchange: %v", err)
+		}
+		if c := h.rp.idClaims(tok, az.nonce); c["uid"] != h.alice.ID {
+			t.Fatalf("ID token: %v", c)
+		}
+		for range 2 { // userinfo and introspection, once on each instance
+			if info, err := h.rp.userinfo(tok); err != nil || info["uid"] != h.alice.ID {
+				t.Fatalf("userinfo: %v %v", info, err)
+			}
+			if got := h.introspect(t, tok.AccessToken, "app", h.secret); got["active"] != true {
+				t.Fatalf("introspection: %v", got)
+			}
+		}
+		resp, body := rawToken(t, h.s, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, "app", h.secret)
+		if resp.StatusCode != http.StatusOK || body["access_token"] == nil {
+			t.Fatalf("refresh: %d %v", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("JSONLoginAPI", func(t *testing.T) {
+		b := newBrowser(t, h.s)
+		arID, az := h.handoff(t, b)
+		r := h.authenticate(t, arID, h.emma)
+		if expect(t, "authenticate", r, http.StatusOK, ""); r.str("authType") != login.MethodEmail {
+			t.Fatalf("authenticate: %v", r.body)
+		}
+		tx := r.str("transactionID")
+		first := codeIn(t, h.mail.last(t, "emma@example.com", "sign-in code"))
+		// The cooldown holds on the other instance too.
+		expect(t, "early resend", h.call(t, "/login/api/resend", customOrigin, map[string]string{"transactionID": tx}),
+			http.StatusTooManyRequests, "throttled")
+		second := h.resendUntilNew(t, tx, first)
+		expect(t, "the replaced code", h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": tx, "otp": first}),
+			http.StatusForbidden, "invalid_otp")
+		v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": tx, "otp": second})
+		if c := h.custom.idClaims(h.finishAPI(t, b, az, v), az.nonce); c["uid"] != h.emma.ID {
+			t.Fatalf("ID token: %v", c)
+		}
+	})
+
+	t.Run("WrongBrowserOnTheOtherInstance", func(t *testing.T) {
+		b := newBrowser(t, h.s)
+		arID, _ := h.handoff(t, b)
+		r := h.authenticate(t, arID, h.alice)
+		v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": h.s.code(t, h.alice)})
+		if p := newBrowser(t, h.s).get(v.str("redirectURI")); p.url.Path != "/authorize/callback" || p.status != http.StatusForbidden {
+			t.Fatalf("another browser following redirectURI ended at %s with %d", p.url, p.status)
+		}
+	})
+
+	if a, b := hits[0].Load(), hits[1].Load(); a < 10 || b < 10 {
+		t.Fatalf("the proxy sent %d and %d requests to the instances; want both busy", a, b)
+	}
+}
