@@ -53,12 +53,8 @@ func (c *cli) roleSetPolicyCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withEnv(cmd.Context(), func(env *environment) error {
 				err := env.db.SetRolePolicy(cmd.Context(), args[0], args[1])
-				if errors.Is(err, storage.ErrInvalid) {
-					_, detail, _ := strings.Cut(err.Error(), storage.ErrInvalid.Error()+": ")
-					return fmt.Errorf("set-policy: %s", detail)
-				}
 				if err != nil {
-					return err
+					return flagError(err, [][2]string{{"role", "ROLE"}, {"enrollment_policy", "POLICY"}})
 				}
 				if args[1] == storage.EnrollTOTPAfterPassword {
 					fmt.Fprintln(c.stderr, "warning: users of this role will be shown a new TOTP secret after the password alone")
