@@ -26,12 +26,15 @@ const EnrollPath = "/enroll"
 // operator says otherwise.
 const DefaultEnrollmentLinkTTL = 24 * time.Hour
 
+// MaxEnrollmentLinkTTL is the longest an enrolment link may work.
+const MaxEnrollmentLinkTTL = 7 * 24 * time.Hour
+
 // NewEnrollmentLink creates a single-use link with which the user sets up
 // an authenticator app: they prove their password on it, see a new secret
 // once, and confirm it with a code. Only the token's hash is stored; any
 // earlier link of the user stops working. It returns the link's URL.
 func NewEnrollmentLink(ctx context.Context, db *storage.DB, issuer, userID string, ttl time.Duration, now time.Time) (string, time.Time, error) {
-	if ttl <= 0 || ttl > 7*24*time.Hour {
+	if ttl <= 0 || ttl > MaxEnrollmentLinkTTL {
 		return "", time.Time{}, fmt.Errorf("an enrolment link lives between a second and 7 days, not %s", ttl)
 	}
 	token := newID()

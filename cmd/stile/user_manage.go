@@ -278,9 +278,9 @@ func (c *cli) userEnrollLinkCommand() *cobra.Command {
 			"enter their password, see a QR code once, and confirm it with a code. An earlier link stops working.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// The link's limits are login's; checked here too so that the
-			// error names the flag and no store error is blamed on it.
-			if ttl <= 0 || ttl > maxEnrollmentLinkTTL {
+			// Checked before anything else, so that the error names the
+			// flag and no other failure is blamed on it.
+			if ttl <= 0 || ttl > login.MaxEnrollmentLinkTTL {
 				return fmt.Errorf("--ttl %s: a link lives more than zero and at most 7 days (168h)", ttl)
 			}
 			base, err := linkBase(issuer)
@@ -295,8 +295,6 @@ func (c *cli) userEnrollLinkCommand() *cobra.Command {
 	c.addJSON(cmd)
 	return cmd
 }
-
-const maxEnrollmentLinkTTL = 7 * 24 * time.Hour
 
 func (c *cli) userEnrollLink(ctx context.Context, ref, issuer string, ttl time.Duration) error {
 	return c.withUser(ctx, ref, func(env *environment, u *storage.User) error {
