@@ -45,19 +45,14 @@ func authType(tx *storage.LoginTransaction) string {
 // else what the enrolment policy (of the user's roles, or else the
 // client's) allows a user without a second factor — by default nothing.
 func (f *Flow) chooseMethod(ctx context.Context, u *storage.User, c *storage.Client) (string, error) {
-	_, err := f.db.GetTOTP(ctx, u.ID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return "", internal(err)
+	has, err := f.factorsOf(ctx, u)
+	if err != nil {
+		return "", err
 	}
-	hasTOTP := err == nil
-	canEmail := f.delivery.EmailFactor && f.delivery.Email != nil && u.Email != ""
-	canSMS := f.delivery.SMS != nil && u.Phone != ""
 	switch {
-	case u.Preferred == MethodEmail && canEmail:
-		return MethodEmail, nil
-	case u.Preferred == MethodSMS && canSMS:
-		return MethodSMS, nil
-	case hasTOTP:
+	case has.can(u.Preferred):
+		return u.Preferred, nil
+	case has.TOTP:
 		return MethodTOTP, nil
 	}
 	policy, err := f.db.EnrollmentPolicyFor(ctx, u, c)
@@ -66,11 +61,11 @@ func (f *Flow) chooseMethod(ctx context.Context, u *storage.User, c *storage.Cli
 	}
 	switch policy {
 	case storage.EnrollEmail, storage.EnrollEmailThenTOTP:
-		if canEmail {
+		if has.Email {
 			return then(MethodEmail, policy == storage.EnrollEmailThenTOTP), nil
 		}
 	case storage.EnrollSMS, storage.EnrollSMSThenTOTP:
-		if canSMS {
+		if has.SMS {
 			return then(MethodSMS, policy == storage.EnrollSMSThenTOTP), nil
 		}
 	case storage.EnrollTOTPAfterPassword:
@@ -79,6 +74,26 @@ func (f *Flow) chooseMethod(ctx context.Context, u *storage.User, c *storage.Cli
 		return MethodTOTPEnroll, nil
 	}
 	return "", fail(CodeNoSecondFactor, msgNoSecondFactor)
+}
+
+// factors is what second factors a user can use now: an authenticator
+// app, and where codes can be sent (emailed codes only while the operator
+// allows them as a factor).
+type factors struct{ TOTP, Email, SMS bool }
+
+func (f *Flow) factorsOf(ctx context.Context, u *storage.User) (factors, error) {
+	_, err := f.db.GetTOTP(ctx, u.ID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return factors{}, internal(err)
+	}
+	_, phone := storage.E164(u.Phone)
+	return factors{TOTP: err == nil, Email: f.delivery.EmailFactor && f.delivery.Email != nil && u.Email != "",
+		SMS: f.delivery.SMS != nil && phone}, nil
+}
+
+// can reports whether method (TOTP, EMAIL or SMS) is one of them.
+func (fs factors) can(method string) bool {
+	return method == MethodTOTP && fs.TOTP || method == MethodEmail && fs.Email || method == MethodSMS && fs.SMS
 }
 
 func then(m string, enroll bool) string {

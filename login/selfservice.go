@@ -114,32 +114,22 @@ type mfaStatus struct {
 	RecoveryCodes int    `json:"recoveryCodesLeft"`
 }
 
-// methodsOf is what second factors the user has: an authenticator, and
-// where codes can be sent.
-func (h *Handler) methodsOf(ctx context.Context, u *storage.User) (*mfaStatus, error) {
-	_, err := h.flow.db.GetTOTP(ctx, u.ID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, err
-	}
-	d := h.flow.delivery
-	return &mfaStatus{TOTP: err == nil, Email: d.EmailFactor && d.Email != nil && u.Email != "",
-		SMS: d.SMS != nil && u.Phone != "", Preferred: u.Preferred}, nil
-}
-
 func (h *Handler) mfaStatus(w http.ResponseWriter, r *http.Request) {
 	u, ok := h.principal(w, r)
 	if !ok {
 		return
 	}
-	st, err := h.methodsOf(r.Context(), u)
-	if err == nil {
-		st.RecoveryCodes, err = h.flow.db.RecoveryCodesLeft(r.Context(), u.ID)
+	has, err := h.flow.factorsOf(r.Context(), u)
+	if err != nil {
+		h.apiError(w, err)
+		return
 	}
+	left, err := h.flow.db.RecoveryCodesLeft(r.Context(), u.ID)
 	if err != nil {
 		h.apiError(w, internal(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, mfaStatus{TOTP: has.TOTP, Email: has.Email, SMS: has.SMS, Preferred: u.Preferred, RecoveryCodes: left})
 }
 
 func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
@@ -221,20 +211,16 @@ func (h *Handler) mfaPreferred(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.decodeJSON(w, r, &in) {
 		return
 	}
-	st, err := h.methodsOf(r.Context(), u)
+	has, err := h.flow.factorsOf(r.Context(), u)
 	if err != nil {
-		h.apiError(w, internal(err))
+		h.apiError(w, err)
 		return
 	}
-	if !(in.Method == MethodTOTP && st.TOTP || in.Method == MethodEmail && st.Email || in.Method == MethodSMS && st.SMS) {
+	if !has.can(in.Method) {
 		h.apiError(w, fail(CodeInvalidRequest, "method must be TOTP, EMAIL or SMS, and one you have set up"))
 		return
 	}
 	if _, err := h.flow.db.UpdateUser(r.Context(), u.ID, func(u *storage.User) error { u.Preferred = in.Method; return nil }); err != nil {
-		if errors.Is(err, storage.ErrInvalid) {
-			h.apiError(w, fail(CodeInvalidRequest, "method must be TOTP, EMAIL or SMS"))
-			return
-		}
 		h.apiError(w, internal(err))
 		return
 	}
