@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -165,7 +166,8 @@ type DirectCredentials struct {
 	Binding    []byte // the client's own binding: only it can finish the transaction
 	Username   string
 	Password   string
-	RemoteAddr string // the end user's address, as the authenticated client reports it
+	EndUser    netip.Addr // the end user's address, as the authenticated client reports it; invalid if it did not
+	RemoteAddr string     // for the log
 }
 
 // DirectLifetime bounds a direct-mode transaction.
@@ -179,8 +181,22 @@ func (f *Flow) AuthenticateDirect(ctx context.Context, in DirectCredentials) (*C
 	if err := checkCredentials(in.Username, in.Password); err != nil {
 		return nil, nil, err
 	}
+	// Beside the account's, the end user's address has its own count of
+	// wrong passwords, against password spraying.
+	address := addressSubject(in.EndUser)
+	if address != "" {
+		if err := f.throttle.check(ctx, address, f.now()); err != nil {
+			f.log.Info("login refused", "step", "password", "reason", "throttled", "subject", address, "remote", in.RemoteAddr, "mode", "direct")
+			return nil, nil, err
+		}
+	}
 	user, err := f.checkPassword(ctx, Credentials{Username: in.Username, Password: in.Password, RemoteAddr: in.RemoteAddr})
 	if err != nil {
+		if address != "" && AsError(err).Code == CodeInvalidCredentials {
+			if ferr := f.throttle.addressFailure(ctx, address, f.now()); ferr != nil {
+				return nil, nil, internal(ferr)
+			}
+		}
 		return nil, nil, err
 	}
 	log := f.log.With("user", user.ID, "client", in.Client.ID, "remote", in.RemoteAddr, "mode", "direct")

@@ -93,30 +93,15 @@ func (h *Handler) directClient(r *http.Request, apiKey string) (*storage.Client,
 
 // endUser is the end user's address as the authenticated backend reports
 // it in X-End-User-IP (read only once directClient has accepted the
-// apiKey), else the backend's own, for the log. reported is false without
-// a valid IP address in the header.
-func endUser(r *http.Request) (addr string, reported bool) {
-	if ip, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-End-User-IP"))); err == nil {
-		return ip.Unmap().String(), true
-	}
-	return r.RemoteAddr, false
-}
-
-// addressSubject is the throttling subject of a reported end-user address:
-// wrong passwords from one address count against it whatever the username
-// (password spraying), as they count against each account. An IPv6 address
-// counts by its /64, which one user usually holds whole. Without a reported
-// address there is none: the backend's own address is every user's.
-func addressSubject(addr string) string {
-	ip, err := netip.ParseAddr(addr)
+// apiKey), and what the log names as the caller: that address, or else
+// the backend's own. The address is invalid when none was reported.
+func endUser(r *http.Request) (netip.Addr, string) {
+	ip, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-End-User-IP")))
 	if err != nil {
-		return ""
+		return netip.Addr{}, r.RemoteAddr
 	}
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return "addr:" + p.String()
-	}
-	return "addr:" + ip.String()
+	ip = ip.Unmap()
+	return ip, ip.String()
 }
 
 func (h *Handler) directAuthenticate(w http.ResponseWriter, r *http.Request) {
@@ -129,24 +114,10 @@ func (h *Handler) directAuthenticate(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, err)
 		return
 	}
-	addr, reported := endUser(r)
-	subject := ""
-	if reported {
-		subject = addressSubject(addr)
-		if err := h.flow.throttle.check(r.Context(), subject, h.flow.now()); err != nil {
-			h.log.Info("login refused", "step", "password", "reason", "throttled", "subject", subject, "remote", addr, "mode", "direct")
-			h.apiError(w, err)
-			return
-		}
-	}
+	ip, remote := endUser(r)
 	ch, user, err := h.flow.AuthenticateDirect(r.Context(), DirectCredentials{Client: c, Binding: binding,
-		Username: in.Username, Password: in.Password, RemoteAddr: addr})
+		Username: in.Username, Password: in.Password, EndUser: ip, RemoteAddr: remote})
 	if err != nil {
-		if subject != "" && AsError(err).Code == CodeInvalidCredentials {
-			if ferr := h.flow.throttle.addressFailure(r.Context(), subject, h.flow.now()); ferr != nil {
-				err = internal(ferr)
-			}
-		}
 		h.apiError(w, err)
 		return
 	}
@@ -186,9 +157,9 @@ func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, err)
 		return
 	}
-	addr, _ := endUser(r)
+	_, remote := endUser(r)
 	v, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: in.TransactionID, Binding: binding, OTP: in.OTP,
-		RemoteAddr: addr})
+		RemoteAddr: remote})
 	if err != nil {
 		h.apiError(w, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
 	"time"
 
 	"github.com/stile-id/stile/storage"
@@ -74,6 +75,22 @@ func (t *throttle) failure(ctx context.Context, subject string, now time.Time) e
 // an account: more than an account's, since an office or a mobile carrier
 // puts many honest users behind one address.
 const addressFreeFailures = 20
+
+// addressSubject is the throttling subject of an end user's address:
+// wrong passwords from one address count against it whatever the username.
+// An IPv6 address counts by its /64, which one user usually holds whole.
+// Without an address there is none: a backend's own address is all its
+// users'.
+func addressSubject(ip netip.Addr) string {
+	switch {
+	case !ip.IsValid():
+		return ""
+	case ip.Is6():
+		p, _ := ip.Prefix(64)
+		return "addr:" + p.String()
+	}
+	return "addr:" + ip.String()
+}
 
 func (t *throttle) addressFailure(ctx context.Context, subject string, now time.Time) error {
 	_, err := t.db.RecordFailure(ctx, subject, now.Add(-forgetAfter), func(n int) time.Duration {
