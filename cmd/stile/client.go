@@ -261,7 +261,10 @@ func (c *cli) clientAdd(ctx context.Context, f *clientFlags, cl *storage.Client,
 		if err != nil {
 			return err
 		}
-		apiKey := giveAPIKey(env, cl, cl.Headless)
+		apiKey, err := f.rekeyDirect(env, cl)
+		if err != nil {
+			return err
+		}
 		if err := env.db.CreateClient(ctx, cl); err != nil {
 			return f.storeError(cl.ID, err)
 		}
@@ -269,29 +272,23 @@ func (c *cli) clientAdd(ctx context.Context, f *clientFlags, cl *storage.Client,
 	})
 }
 
-// rekeyDirect keeps the direct mode's apiKey in step with an update: a new
-// key when the mode is turned on or --rotate-api-key asks, none while the
-// mode is off (turning it on again makes a new one).
+// rekeyDirect keeps the direct mode's apiKey in step with the client's
+// flags: a new key when the mode is turned on or --rotate-api-key asks,
+// none while the mode is off (turning it on again makes a new one). It
+// returns a new key, to be shown this once: stile keeps its MAC.
 func (f *clientFlags) rekeyDirect(env *environment, cl *storage.Client) (string, error) {
-	if !cl.Headless {
-		if f.rotateAPIKey {
-			return "", errors.New("--rotate-api-key: the client's direct mode is off; turn it on with --headless")
-		}
+	switch {
+	case !cl.Headless && f.rotateAPIKey:
+		return "", errors.New("--rotate-api-key: the client's direct mode is off; turn it on with --headless")
+	case !cl.Headless:
 		cl.APIKeyID, cl.APIKeyMAC = storage.NullString{}, nil
 		return "", nil
-	}
-	return giveAPIKey(env, cl, f.rotateAPIKey || !cl.APIKeyID.Valid), nil
-}
-
-// giveAPIKey makes the client a new direct-mode apiKey if asked, and
-// returns it ("" if not).
-func giveAPIKey(env *environment, cl *storage.Client, want bool) string {
-	if !want {
-		return ""
+	case cl.APIKeyID.Valid && !f.rotateAPIKey:
+		return "", nil
 	}
 	key, id, mac := login.NewAPIKey(codeKeys(env.master).APIKey)
 	cl.APIKeyID, cl.APIKeyMAC = storage.NullString{String: id, Valid: true}, mac
-	return key
+	return key, nil
 }
 
 // printSaved reports a stored client; a new secret or apiKey is shown this once.
