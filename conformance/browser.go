@@ -154,22 +154,28 @@ func (f *Form) Has(name string) bool {
 
 // Form parses the page's first form.
 func (p *Page) Form() (*Form, bool) {
-	doc, err := html.Parse(strings.NewReader(p.Body))
-	if err != nil {
+	forms := p.Forms()
+	if len(forms) == 0 {
 		return nil, false
 	}
-	var f *Form
-	var walk func(n *html.Node, in bool)
-	walk = func(n *html.Node, in bool) {
+	return forms[0], true
+}
+
+// Forms parses the page's forms, in order.
+func (p *Page) Forms() []*Form {
+	doc, err := html.Parse(strings.NewReader(p.Body))
+	if err != nil {
+		return nil
+	}
+	var forms []*Form
+	var walk func(n *html.Node, f *Form)
+	walk = func(n *html.Node, f *Form) {
 		if n.Type == html.ElementNode && n.Data == "form" {
-			if f != nil {
-				return // only the first form
-			}
 			action, _ := url.Parse(attr(n, "action"))
 			f = &Form{Action: action, Method: attr(n, "method"), Values: url.Values{}}
-			in = true
+			forms = append(forms, f)
 		}
-		if in && n.Type == html.ElementNode && (n.Data == "input" || n.Data == "button") && attr(n, "name") != "" {
+		if f != nil && n.Type == html.ElementNode && (n.Data == "input" || n.Data == "button") && attr(n, "name") != "" {
 			name := attr(n, "name")
 			f.Fields = append(f.Fields, name)
 			if n.Data == "input" && !f.Values.Has(name) {
@@ -177,11 +183,11 @@ func (p *Page) Form() (*Form, bool) {
 			}
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, in)
+			walk(c, f)
 		}
 	}
-	walk(doc, false)
-	return f, f != nil
+	walk(doc, nil)
+	return forms
 }
 
 // Link returns the target of the page's first link whose text is text.

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/stile-id/stile/conformance"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -46,54 +47,28 @@ func (h *hfixture) pagesClient(t *testing.T, policy string) *relyingParty {
 // takes the first form; the code page's resend button is in the second).
 func (b *browser) submitForm(p *page, action string, fields map[string]string) *page {
 	b.t.Helper()
-	target, values, ok := formByAction(p.body, action)
-	if !ok {
+	f := formTo(p, action)
+	if f == nil {
 		b.t.Fatalf("no form to %s on %s (status %d):\n%s", action, p.url, p.status, p.body)
 	}
 	for k, v := range fields {
-		values.Set(k, v)
+		f.Values.Set(k, v)
 	}
 	b.b.NoFollow = b.noFollow
-	return b.wrap(b.b.Post(p.url.ResolveReference(target).String(), values))
+	return b.wrap(b.b.Post(p.url.ResolveReference(f.Action).String(), f.Values))
 }
 
-// formByAction finds the form posting to action and its inputs' values.
-func formByAction(body, action string) (*url.URL, url.Values, bool) {
-	doc, err := html.Parse(strings.NewReader(body))
-	if err != nil {
-		return nil, nil, false
-	}
-	var values url.Values
-	var walk func(n *html.Node, in bool)
-	walk = func(n *html.Node, in bool) {
-		if n.Type == html.ElementNode && n.Data == "form" {
-			in = values == nil && attrOf(n, "action") == action
-			if in {
-				values = url.Values{}
-			}
-		}
-		if in && n.Type == html.ElementNode && n.Data == "input" && attrOf(n, "name") != "" {
-			values.Set(attrOf(n, "name"), attrOf(n, "value"))
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, in)
+// formTo is the page's form posting to action, or nil.
+func formTo(p *page, action string) *conformance.Form {
+	for _, f := range p.Forms() {
+		if f.Action.String() == action {
+			return f
 		}
 	}
-	walk(doc, false)
-	target, _ := url.Parse(action)
-	return target, values, values != nil
+	return nil
 }
 
-func attrOf(n *html.Node, name string) string {
-	for _, a := range n.Attr {
-		if a.Key == name {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func hasForm(p *page, action string) bool { _, _, ok := formByAction(p.body, action); return ok }
+func hasForm(p *page, action string) bool { return formTo(p, action) != nil }
 
 // showsSecret reports whether a page carries enrolment material.
 func showsSecret(p *page) bool {
