@@ -67,10 +67,10 @@ type launchOptions struct {
 	wrap func(http.Handler) http.Handler // put in front of stile, e.g. to break it on purpose
 	host string                          // the issuer's host name instead of 127.0.0.1, e.g. localhost
 	// Several instances behind one address share the issuer (the proxy's
-	// URL), the master key and the clock.
-	issuer string
-	master *keys.Master
-	clock  *clocktest.Clock
+	// URL), the master key (32 raw bytes) and the clock.
+	issuer    string
+	masterKey []byte
+	clock     *clocktest.Clock
 }
 
 func launch(t *testing.T, dbURL string, o launchOptions) *server {
@@ -99,11 +99,14 @@ func launch(t *testing.T, dbURL string, o launchOptions) *server {
 	if o.issuer != "" {
 		s.URL = o.issuer
 	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	master, _ := keys.NewMaster(raw)
-	if o.master != nil {
-		master = o.master
+	raw := o.masterKey
+	if raw == nil {
+		raw = make([]byte, 32)
+		rand.Read(raw)
+	}
+	master, err := keys.NewMaster(raw)
+	if err != nil {
+		t.Fatal(err)
 	}
 	s.keyFile = filepath.Join(t.TempDir(), "master.key")
 	os.WriteFile(s.keyFile, []byte(base64.StdEncoding.EncodeToString(raw)), 0o600)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stile-id/stile/internal/clocktest"
-	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/storage/storagetest"
 )
@@ -35,17 +34,13 @@ func TestSeveralInstances(t *testing.T) {
 	}))
 	t.Cleanup(proxy.Close)
 
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	master, err := keys.NewMaster(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	masterKey := make([]byte, 32)
+	rand.Read(masterKey)
 	clock := clocktest.New(time.Now())
 	mb, gw := newMailbox(t), newSMSGateway(t)
 	var instances [2]*server
 	for i := range instances {
-		instances[i] = launch(t, dbURL, launchOptions{issuer: proxy.URL, master: master, clock: clock,
+		instances[i] = launch(t, dbURL, launchOptions{issuer: proxy.URL, masterKey: masterKey, clock: clock,
 			app: []func(*appConfig){delivery(t, mb, gw)}})
 		target, _ := url.Parse(instances[i].local)
 		backends[i] = httputil.NewSingleHostReverseProxy(target)
@@ -95,6 +90,22 @@ func TestSeveralInstances(t *testing.T) {
 		if c := h.custom.idClaims(h.finishAPI(t, b, az, v), az.nonce); c["uid"] != h.emma.ID {
 			t.Fatalf("ID token: %v", c)
 		}
+	})
+
+	t.Run("RecoveryCodeOnce", func(t *testing.T) {
+		codes := h.recoveryCodes(t, h.alice) // through the CLI, with the instances' master key
+		verify := func() apiResult {
+			b := newBrowser(t, h.s)
+			arID, az := h.handoff(t, b)
+			r := h.authenticate(t, arID, h.alice)
+			v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": codes[0]})
+			if v.status == http.StatusOK {
+				h.finishAPI(t, b, az, v)
+			}
+			return v
+		}
+		expect(t, "a recovery code", verify(), http.StatusOK, "")
+		expect(t, "the same code again", verify(), http.StatusForbidden, "invalid_otp")
 	})
 
 	t.Run("WrongBrowserOnTheOtherInstance", func(t *testing.T) {
