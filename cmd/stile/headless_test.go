@@ -42,9 +42,8 @@ func newHeadless(t *testing.T, dbURL string) *hfixture {
 
 // delivery sends stile's mail to mb and its texts to gw.
 func delivery(t *testing.T, mb *mailbox, gw *smsGateway) func(*appConfig) {
-	host, port := splitHostPort(t, mb.addr)
 	return func(c *appConfig) {
-		c.Delivery = login.Delivery{Email: &login.SMTP{Host: host, Port: port, TLS: "none", From: "stile <no-reply@example.com>"},
+		c.Delivery = login.Delivery{Email: &login.SMTP{Host: mb.host, Port: mb.port, TLS: "none", From: "stile <no-reply@example.com>"},
 			SMS: &login.Webhook{URL: gw.url, Token: "gateway-token"}, EmailFactor: true, CodeLifetime: 5 * time.Minute,
 			ResendAfter: 30 * time.Second}
 	}
@@ -77,16 +76,6 @@ func (h *hfixture) userWith(t *testing.T, name string, change func(*storage.User
 	}
 	u.User = got
 	return u
-}
-
-func splitHostPort(t *testing.T, addr string) (string, int) {
-	u, err := url.Parse("smtp://" + addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var port int
-	json.Unmarshal([]byte(u.Port()), &port)
-	return u.Hostname(), port
 }
 
 // apiResult is a JSON API answer.

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -21,7 +20,8 @@ import (
 // that keeps what it receives: stile's emails go through a real SMTP
 // conversation.
 type mailbox struct {
-	addr string
+	host string
+	port int
 	mu   sync.Mutex
 	msgs []mail
 }
@@ -39,7 +39,8 @@ func newMailbox(t *testing.T) *mailbox {
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	mb.addr = ln.Addr().String()
+	addr := ln.Addr().(*net.TCPAddr)
+	mb.host, mb.port = addr.IP.String(), addr.Port
 	return mb
 }
 
@@ -70,36 +71,34 @@ func (s *smtpSession) Data(r io.Reader) error {
 	return nil
 }
 
+// sent is every mail to the address so far, oldest first. stile sends
+// synchronously: a request's mail is here when its answer is.
+func (mb *mailbox) sent(to string) []string {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	var out []string
+	for _, m := range mb.msgs {
+		if m.to == to {
+			out = append(out, m.data)
+		}
+	}
+	return out
+}
+
 // last returns the newest mail to the address whose text contains want.
 func (mb *mailbox) last(t *testing.T, to, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		mb.mu.Lock()
-		for i := len(mb.msgs) - 1; i >= 0; i-- {
-			if mb.msgs[i].to == to && strings.Contains(mb.msgs[i].data, want) {
-				mb.mu.Unlock()
-				return mb.msgs[i].data
-			}
+	msgs := mb.sent(to)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if strings.Contains(msgs[i], want) {
+			return msgs[i]
 		}
-		mb.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("no mail to %s containing %q", to, want)
 	return ""
 }
 
-func (mb *mailbox) count(to string) int {
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	n := 0
-	for _, m := range mb.msgs {
-		if m.to == to {
-			n++
-		}
-	}
-	return n
-}
+func (mb *mailbox) count(to string) int { return len(mb.sent(to)) }
 
 var sixDigits = regexp.MustCompile(`\b(\d{6})\b`)
 

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 
 	"github.com/stile-id/stile/login"
@@ -85,7 +83,7 @@ func (h *hfixture) mfaToken(t *testing.T, b *browser, u *user, code func() strin
 // (computed independently of stile, with github.com/pquerna/otp).
 func (h *hfixture) totpOf(t *testing.T, secret string) string {
 	t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, h.s.clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	c, err := login.TOTPCode(secret, h.s.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,13 +104,9 @@ func scopesOf(t *testing.T, tok *oauth2.Token) []string {
 // the address so far.
 func (mb *mailbox) mailTo(t *testing.T, to string) []string {
 	t.Helper()
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
 	var out []string
-	for _, m := range mb.msgs {
-		if m.to == to {
-			out = append(out, decodeMail(t, m.data))
-		}
+	for _, m := range mb.sent(to) {
+		out = append(out, decodeMail(t, m))
 	}
 	return out
 }
