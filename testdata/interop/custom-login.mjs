@@ -12,20 +12,10 @@
 //                registered; the page is reopened there before signing in,
 //                and the run reports what the page says instead of signing in
 //   CHROMIUM     default /usr/bin/chromium
-import { chromium } from 'playwright-core'
-
-const env = (name, def) => {
-  const v = process.env[name] ?? def
-  if (v === undefined) throw new Error(`${name} is not set`)
-  return v
-}
+import { env, launchChromium } from './chromium.mjs'
 
 async function main () {
-  const browser = await chromium.launch({
-    executablePath: env('CHROMIUM', '/usr/bin/chromium'),
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync']
-  })
+  const browser = await launchChromium()
   try {
     const page = await (await browser.newContext()).newPage()
     // Script errors, and responses that failed (but the browser's own

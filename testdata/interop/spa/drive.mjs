@@ -3,13 +3,7 @@
 // Prints {"result": …} or {"error": …}.
 //
 // Environment: SPA_URL, USERNAME, PASSWORD, OTP, CHROMIUM (default /usr/bin/chromium).
-import { chromium } from 'playwright-core'
-
-const env = (name, def) => {
-  const v = process.env[name] || def
-  if (!v) throw new Error(`${name} is not set`)
-  return v
-}
+import { env, launchChromium } from '../chromium.mjs'
 
 async function state (page, status) {
   await page.waitForFunction((s) => {
@@ -20,11 +14,7 @@ async function state (page, status) {
 }
 
 async function main () {
-  const browser = await chromium.launch({
-    executablePath: env('CHROMIUM', '/usr/bin/chromium'),
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync']
-  })
+  const browser = await launchChromium()
   try {
     const page = await (await browser.newContext()).newPage()
     const visited = []
