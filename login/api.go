@@ -83,7 +83,11 @@ func challengeResponse(ch *Challenge) apiResponse {
 
 func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) {
 	var in struct{ TransactionID, OTP string }
-	if !h.decodeJSON(w, r, &in) || !h.txOrigin(w, r, in.TransactionID) {
+	if !h.decodeJSON(w, r, &in) {
+		return
+	}
+	tx, ok := h.txOrigin(w, r, in.TransactionID)
+	if !ok {
 		return
 	}
 	v, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: in.TransactionID, API: true, OTP: in.OTP, RemoteAddr: r.RemoteAddr})
@@ -96,7 +100,6 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) {
 			Message: "Scan the QR code with an authenticator app, then send the code it shows.", Enroll: v.Enroll}))
 		return
 	}
-	tx, _ := h.flow.db.GetLoginTransaction(r.Context(), in.TransactionID)
 	next, err := h.apiNext(r.Context(), v.Next, tx.AuthRequestID.String)
 	if err != nil {
 		h.apiError(w, err)
@@ -107,7 +110,10 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) apiResend(w http.ResponseWriter, r *http.Request) {
 	var in struct{ TransactionID string }
-	if !h.decodeJSON(w, r, &in) || !h.txOrigin(w, r, in.TransactionID) {
+	if !h.decodeJSON(w, r, &in) {
+		return
+	}
+	if _, ok := h.txOrigin(w, r, in.TransactionID); !ok {
 		return
 	}
 	ch, err := h.flow.Resend(r.Context(), in.TransactionID, nil, true)
@@ -118,14 +124,18 @@ func (h *Handler) apiResend(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, challengeResponse(ch))
 }
 
-// txOrigin checks the Origin against the transaction's client.
-func (h *Handler) txOrigin(w http.ResponseWriter, r *http.Request, txID string) bool {
+// txOrigin checks the Origin against the transaction's client, and returns
+// the transaction (nil if there is none: the step itself then says so).
+func (h *Handler) txOrigin(w http.ResponseWriter, r *http.Request, txID string) (*storage.LoginTransaction, bool) {
 	tx, err := h.flow.db.GetLoginTransaction(r.Context(), txID)
-	if err == nil && !h.originAllowed(r, tx.ClientID) {
-		h.apiError(w, errOrigin)
-		return false
+	if err != nil {
+		return nil, true
 	}
-	return true
+	if !h.originAllowed(r, tx.ClientID) {
+		h.apiError(w, errOrigin)
+		return nil, false
+	}
+	return tx, true
 }
 
 // apiNext is where the browser goes after the API's last step. A login
