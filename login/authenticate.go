@@ -56,7 +56,11 @@ func (f *Flow) Authenticate(ctx context.Context, in Credentials) (*Challenge, er
 	if user.OTPExempt && !user.Disabled {
 		return f.exempt(ctx, ar, user, in.Replaces, log)
 	}
-	tx := &storage.LoginTransaction{AuthRequestID: sql.NullString{String: ar.ID, Valid: true}, ClientID: ar.ClientID,
+	door := storage.DoorPages
+	if in.API {
+		door = storage.DoorAPI
+	}
+	tx := &storage.LoginTransaction{AuthRequestID: sql.NullString{String: ar.ID, Valid: true}, ClientID: ar.ClientID, Door: door,
 		BindingHash: ar.BindingHash, ExpiresAt: ar.ExpiresAt}
 	return f.secondStep(ctx, tx, user, log)
 }
@@ -200,7 +204,7 @@ func (f *Flow) AuthenticateDirect(ctx context.Context, in DirectCredentials) (*C
 		return nil, nil, err
 	}
 	log := f.log.With("user", user.ID, "client", in.Client.ID, "remote", in.RemoteAddr, "mode", "direct")
-	tx := &storage.LoginTransaction{ClientID: in.Client.ID, BindingHash: in.Binding, ExpiresAt: f.now().Add(DirectLifetime)}
+	tx := &storage.LoginTransaction{ClientID: in.Client.ID, Door: storage.DoorDirect, BindingHash: in.Binding, ExpiresAt: f.now().Add(DirectLifetime)}
 	ch, err := f.secondStep(ctx, tx, user, log)
 	return ch, user, err
 }

@@ -25,6 +25,7 @@ var expiry = []struct{ table, key, where string }{
 	{"pending_totp", "user_id", "expires_at < :now"},
 	{"failed_attempts", "subject", "last_failure_at < :failure_cutoff AND (locked_until IS NULL OR locked_until < :now)"},
 	{"signing_keys", "id", "state = 'retired' AND publish_until < :now"},
+	{"rate_limits", "key", "window_start < :rate_cutoff"},
 }
 
 // DeleteExpired deletes rows that can no longer be used, at most limit per
@@ -37,6 +38,7 @@ func (d *DB) DeleteExpired(ctx context.Context, r Retention, limit int) (map[str
 		"request_cutoff": now.Add(-r.AuthRequestAge),
 		"idle_cutoff":    now.Add(-r.SessionIdle),
 		"failure_cutoff": now.Add(-r.FailureMemory),
+		"rate_cutoff":    now.Add(-RateWindowMax),
 		"limit":          limit,
 	}
 	out := map[string]int64{}

@@ -267,7 +267,7 @@ func mustTx(t *testing.T, f fixture, id string) *storage.LoginTransaction {
 		mustClient(t, f.db, "app")
 	}
 	u := mustUser(t, f.db, "u-"+id)
-	tx := &storage.LoginTransaction{ID: id, ClientID: "app", UserID: u.ID, Method: "EMAIL", BindingHash: []byte("b"),
+	tx := &storage.LoginTransaction{ID: id, ClientID: "app", Door: storage.DoorPages, UserID: u.ID, Method: "EMAIL", BindingHash: []byte("b"),
 		ExpiresAt: f.clock.Now().Add(10 * time.Minute)}
 	if err := f.db.CreateLoginTransaction(ctx, tx); err != nil {
 		t.Fatal(err)
@@ -806,7 +806,7 @@ func testUpgradeFromV3(t *testing.T, d storagetest.Dialect) {
 	if _, err := raw.ExecContext(ctx, `UPDATE login_transactions SET state = 'bogus' WHERE id = 'tx-old'`); err == nil {
 		t.Fatal("the upgraded table took an undefined state")
 	}
-	if err := db.CreateLoginTransaction(ctx, &storage.LoginTransaction{ID: "tx-new", ClientID: "app", UserID: "u1", Method: "EMAIL",
+	if err := db.CreateLoginTransaction(ctx, &storage.LoginTransaction{ID: "tx-new", ClientID: "app", Door: storage.DoorPages, UserID: "u1", Method: "EMAIL",
 		ExpiresAt: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}

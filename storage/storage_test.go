@@ -45,6 +45,7 @@ func TestStore(t *testing.T) {
 		{"AccessTokens", testAccessTokens},
 		{"SigningKeys", testSigningKeys},
 		{"FailedAttempts", testFailedAttempts},
+		{"RateLimits", testRateLimits},
 		{"Meta", testMeta},
 		{"MigrateConcurrently", testMigrateConcurrently},
 	}
@@ -392,7 +393,7 @@ func testLoginTransaction(t *testing.T, f fixture) {
 	mustClient(t, f.db, "app")
 	u := mustUser(t, f.db, "alice")
 	a := mustAuthRequest(t, f, "app")
-	tx := &storage.LoginTransaction{ID: "tx1", AuthRequestID: sql.NullString{String: a.ID, Valid: true}, ClientID: "app",
+	tx := &storage.LoginTransaction{ID: "tx1", AuthRequestID: sql.NullString{String: a.ID, Valid: true}, ClientID: "app", Door: storage.DoorPages,
 		UserID: u.ID, Method: "TOTP", ExpiresAt: f.clock.Now().Add(5 * time.Minute)}
 	if err := f.db.CreateLoginTransaction(ctx, tx); err != nil {
 		t.Fatal(err)
@@ -413,7 +414,7 @@ func testLoginTransaction(t *testing.T, f fixture) {
 	if err := f.db.FinishLoginTransaction(ctx, "tx1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("finishing a dead transaction: %v", err)
 	}
-	tx2 := &storage.LoginTransaction{ID: "tx2", ClientID: "app", UserID: u.ID, Method: "TOTP", ExpiresAt: f.clock.Now().Add(time.Minute)}
+	tx2 := &storage.LoginTransaction{ID: "tx2", ClientID: "app", Door: storage.DoorDirect, UserID: u.ID, Method: "TOTP", ExpiresAt: f.clock.Now().Add(time.Minute)}
 	if err := f.db.CreateLoginTransaction(ctx, tx2); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,13 @@ const (
 	TxDead   = "dead"   // too many wrong codes: start again from the password
 )
 
+// Front doors a login transaction can belong to; every other door refuses it.
+const (
+	DoorPages  = "pages"  // stile's own HTML pages, bound to the browser's cookie
+	DoorAPI    = "api"    // the JSON login API of a client with a login_url
+	DoorDirect = "direct" // the direct mode, bound to the client's apiKey
+)
+
 // LoginTransaction is one attempt at the second step of a login, opened when
 // a password is accepted. It belongs to the browser (or, in direct mode, the
 // client) that proved the password.
@@ -22,6 +29,7 @@ type LoginTransaction struct {
 	ID            string         `db:"id"`
 	AuthRequestID sql.NullString `db:"auth_request_id"`
 	ClientID      string         `db:"client_id"`
+	Door          string         `db:"door"` // DoorPages, DoorAPI or DoorDirect
 	UserID        string         `db:"user_id"`
 	BindingHash   []byte         `db:"binding_hash"`
 	Method        string         `db:"method"` // TOTP, …: chosen by the server, never by the caller
@@ -35,17 +43,22 @@ type LoginTransaction struct {
 	PendingSecret []byte         `db:"pending_secret"`  // a sealed TOTP secret awaiting its first code
 }
 
-const txColumns = `id, auth_request_id, client_id, user_id, binding_hash, method, otp_failures, state, created_at, expires_at,
+const txColumns = `id, auth_request_id, client_id, door, user_id, binding_hash, method, otp_failures, state, created_at, expires_at,
 	code_mac, code_expires_at, code_sent_at, pending_secret`
 
 // CreateLoginTransaction stores a new transaction in state TxOTP. The caller
-// sets the ID (unguessable) and ExpiresAt.
+// sets the ID (unguessable), the Door and ExpiresAt.
 func (d *DB) CreateLoginTransaction(ctx context.Context, t *LoginTransaction) error {
+	switch t.Door {
+	case DoorPages, DoorAPI, DoorDirect:
+	default:
+		return fmt.Errorf("create login transaction: unknown door %q", t.Door)
+	}
 	t.CreatedAt = d.Now()
 	t.State = TxOTP
-	const q = `INSERT INTO login_transactions (id, auth_request_id, client_id, user_id, binding_hash, method, otp_failures,
-		state, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
-	_, err := d.exec(ctx, d.db, q, t.ID, t.AuthRequestID, t.ClientID, t.UserID, t.BindingHash, t.Method,
+	const q = `INSERT INTO login_transactions (id, auth_request_id, client_id, door, user_id, binding_hash, method, otp_failures,
+		state, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
+	_, err := d.exec(ctx, d.db, q, t.ID, t.AuthRequestID, t.ClientID, t.Door, t.UserID, t.BindingHash, t.Method,
 		t.State, t.CreatedAt, t.ExpiresAt.UTC())
 	if err != nil {
 		return fmt.Errorf("create login transaction: %w", err)

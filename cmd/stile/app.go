@@ -4,12 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/stile-id/stile/demo"
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
@@ -30,6 +32,10 @@ type appConfig struct {
 	Lifetimes                    op.Lifetimes   // zero: op.DefaultLifetimes
 	SessionIdle, SessionAbsolute time.Duration  // zero: login's defaults
 	Delivery                     login.Delivery // how codes and notices are sent; zero: not at all
+
+	// TrustedProxies are the proxies whose Forwarded / X-Forwarded-For
+	// headers name the client; none: the headers are ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // app is the wired application: its handler, and what runs beside it.
@@ -107,7 +113,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	}
 	provider.Mount(r) // last: it ends in a catch-all
 	return &app{
-		handler:  limitBody(logRequests(c.Log, r)),
+		handler:  limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, r))),
 		maintain: maintenance(c.DB, signing, sessions.Idle, c.Log),
 	}, nil
 }
@@ -128,7 +134,7 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"took", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+			"took", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr, "client", clientip.From(r.Context()))
 	})
 }
 

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
 )
@@ -24,6 +26,7 @@ type serveOptions struct {
 	sessionIdle    time.Duration
 	sessionAbs     time.Duration
 	delivery       deliveryOptions
+	trustedProxies string
 }
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -50,6 +53,8 @@ func (c *cli) serveCommand() *cobra.Command {
 	o.sessionIdle, o.sessionAbs = login.DefaultSessionIdle, login.DefaultSessionAbsolute
 	durationFlag(f, &o.sessionIdle, "session-idle", "STILE_SESSION_IDLE", "an SSO session unused this long ends")
 	durationFlag(f, &o.sessionAbs, "session-absolute", "STILE_SESSION_ABSOLUTE", "an SSO session ends this long after the sign-in")
+	envFlag(f, &o.trustedProxies, "trusted-proxies", "", "STILE_TRUSTED_PROXIES",
+		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For/Forwarded headers name the client; empty: headers ignored")
 	o.delivery.register(f)
 	return cmd
 }
@@ -69,6 +74,9 @@ func (o *serveOptions) validate() error {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive, not %s", name, d)
 		}
+	}
+	if _, err := clientip.ParseTrusted(strings.Split(o.trustedProxies, ",")); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	if l.RefreshGrace < 0 || l.RefreshGrace > time.Minute {
 		return fmt.Errorf("--refresh-token-grace must be between 0 and 1m, not %s", l.RefreshGrace)
@@ -93,6 +101,7 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	}
 	cfg := appConfig{Issuer: issuer, DB: env.db, Master: env.master, Now: time.Now, Log: env.log,
 		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery}
+	cfg.TrustedProxies, _ = clientip.ParseTrusted(strings.Split(o.trustedProxies, ","))
 	var seeded *demoSeed
 	if o.demo {
 		if seeded, err = seedDemo(ctx, env, issuer); err != nil {
