@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -44,6 +42,7 @@ type apiResponse struct {
 	Message       string `json:"message,omitempty"`
 	RedirectURI   string `json:"redirectURI,omitempty"`
 	Error         Code   `json:"error,omitempty"`
+	TriesLeft     int    `json:"triesLeft,omitempty"` // invalid_otp: wrong codes the transaction still takes
 	// TOTP_ENROLL: the new authenticator, confirmed by the next verify.
 	Secret     string `json:"secret,omitempty"`
 	OTPAuthURL string `json:"otpauthURL,omitempty"`
@@ -257,8 +256,6 @@ func (h *Handler) apiError(w http.ResponseWriter, err error) {
 	if e.Code == CodeServerError {
 		h.log.Error("login API", "err", err)
 	}
-	if e.Code == CodeThrottled {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
-	}
-	writeJSON(w, e.Status(), apiResponse{Status: "FAILED", Error: e.Code, Message: e.Message})
+	e.setRetryAfter(w)
+	writeJSON(w, e.Status(), apiResponse{Status: "FAILED", Error: e.Code, Message: e.Message, TriesLeft: e.TriesLeft})
 }

@@ -3,7 +3,9 @@ package login
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -12,19 +14,22 @@ import (
 type Code string
 
 const (
-	CodeInvalidRequest     Code = "invalid_request"        // malformed input
-	CodeInvalidCredentials Code = "invalid_credentials"    // unknown user or wrong password: never says which
-	CodeInvalidOTP         Code = "invalid_otp"            // wrong, replayed or expired one-time code
-	CodeAccountDisabled    Code = "account_disabled"       // right password, disabled account
-	CodeNoSecondFactor     Code = "second_factor_required" // right password, nothing enrolled for the second step
-	CodeWrongBrowser       Code = "wrong_browser"          // the login belongs to another browser
-	CodeExpired            Code = "transaction_expired"    // unknown, expired, finished or dead login
-	CodeThrottled          Code = "throttled"              // too many failures: wait RetryAfter
-	CodeOriginNotAllowed   Code = "origin_not_allowed"     // the calling page's origin is not registered
-	CodeInvalidAPIKey      Code = "invalid_api_key"        // the direct mode's apiKey is wrong
-	CodeNotEnabled         Code = "not_enabled"            // the feature is off
-	CodeUnauthorized       Code = "unauthorized"           // self-service: no valid token
-	CodeStepUpRequired     Code = "step_up_required"       // self-service: the sign-in is not recent enough
+	CodeInvalidRequest     Code = "invalid_request"         // malformed input
+	CodeInvalidCredentials Code = "invalid_credentials"     // unknown user or wrong password: never says which
+	CodeInvalidOTP         Code = "invalid_otp"             // wrong, replayed or expired one-time code
+	CodeAccountDisabled    Code = "account_disabled"        // right password, disabled account
+	CodeNoSecondFactor     Code = "second_factor_required"  // right password, nothing enrolled for the second step
+	CodeWrongBrowser       Code = "wrong_browser"           // the login belongs to another browser
+	CodeExpired            Code = "transaction_expired"     // unknown, expired, finished or dead login
+	CodeThrottled          Code = "throttled"               // too many failures: wait RetryAfter
+	CodeOriginNotAllowed   Code = "origin_not_allowed"      // the calling page's origin is not registered
+	CodeInvalidAPIKey      Code = "invalid_api_key"         // the direct mode's apiKey is wrong
+	CodeNotEnabled         Code = "not_enabled"             // the feature is off
+	CodeUnauthorized       Code = "unauthorized"            // self-service: no valid token
+	CodeStepUpRequired     Code = "step_up_required"        // self-service: the sign-in is not recent enough
+	CodeBusy               Code = "temporarily_unavailable" // the password checks are all busy: retry after RetryAfter
+	CodeUnsupportedMedia   Code = "unsupported_media_type"  // the body is not application/json
+	CodeMethodNotAllowed   Code = "method_not_allowed"      // the route exists for other methods
 	CodeServerError        Code = "server_error"
 )
 
@@ -43,6 +48,9 @@ var status = map[Code]int{
 	CodeNotEnabled:         http.StatusNotFound,
 	CodeUnauthorized:       http.StatusUnauthorized,
 	CodeStepUpRequired:     http.StatusForbidden,
+	CodeBusy:               http.StatusServiceUnavailable,
+	CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
+	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
 	CodeServerError:        http.StatusInternalServerError,
 }
 
@@ -51,7 +59,8 @@ var status = map[Code]int{
 type Error struct {
 	Code       Code
 	Message    string
-	RetryAfter time.Duration // for CodeThrottled
+	RetryAfter time.Duration // for CodeThrottled and CodeBusy: sent as Retry-After
+	TriesLeft  int           // for CodeInvalidOTP: wrong codes the transaction still takes
 	Restart    bool          // the same authorization request can start over at the password
 	cause      error
 }
@@ -64,6 +73,14 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.cause }
+
+// setRetryAfter sends Retry-After, in whole seconds rounded up, for an
+// error that says when to come back.
+func (e *Error) setRetryAfter(w http.ResponseWriter) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
+}
 
 // Status is the HTTP status for the error.
 func (e *Error) Status() int { return status[e.Code] }

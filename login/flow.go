@@ -36,6 +36,7 @@ type Flow struct {
 	delivery    Delivery
 	keys        CodeKeys
 	issueDirect TokenIssuer
+	limits      Limits
 
 	// MaxOTPFailures is how many wrong codes kill a transaction.
 	MaxOTPFailures int
@@ -56,6 +57,7 @@ type Config struct {
 	Delivery    Delivery // zero: DefaultDelivery (no senders)
 	CodeKeys    CodeKeys
 	IssueDirect TokenIssuer // mints the direct mode\'s tokens
+	Limits      *Limits     // nil: DefaultLimits
 }
 
 // NewFlow returns a Flow. It computes one hash up front: the stand-in that
@@ -71,10 +73,14 @@ func NewFlow(c Config) (*Flow, error) {
 	if c.Delivery.CodeLifetime > 10*time.Minute {
 		return nil, fmt.Errorf("a sent code may live at most 10 minutes (NIST SP 800-63B), not %s", c.Delivery.CodeLifetime)
 	}
+	limits := DefaultLimits
+	if c.Limits != nil {
+		limits = *c.Limits
+	}
 	return &Flow{
 		db: c.DB, hasher: c.Hasher, sealer: c.Sealer, sessions: c.Sessions, now: c.Now, callbackURL: c.CallbackURL,
 		log: c.Log, issuer: c.Issuer, issuerLabel: c.IssuerLabel, throttle: &throttle{db: c.DB, pepper: c.Pepper}, dummyHash: dummy,
-		delivery: c.Delivery, keys: c.CodeKeys, issueDirect: c.IssueDirect,
+		delivery: c.Delivery, keys: c.CodeKeys, issueDirect: c.IssueDirect, limits: limits,
 		MaxOTPFailures: 5,
 	}, nil
 }

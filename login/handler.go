@@ -6,10 +6,8 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/gorilla/mux"
 	"github.com/stile-id/stile/storage"
@@ -163,9 +161,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, p page
 	if e.Code == CodeServerError {
 		h.log.Error("login page", "path", r.URL.Path, "err", err)
 	}
-	if e.Code == CodeThrottled {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
-	}
+	e.setRetryAfter(w)
 	p.Error = e.Message
 	switch {
 	case e.Code == CodeInvalidCredentials || (e.Code == CodeInvalidRequest || e.Code == CodeThrottled) && p.AuthRequestID != "":

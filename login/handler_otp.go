@@ -3,10 +3,8 @@ package login
 import (
 	"encoding/base64"
 	"html/template"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 )
 
 // The second step's pages: the code form (TOTP, email or SMS, or a recovery
@@ -91,9 +89,7 @@ func (h *Handler) stepFailed(w http.ResponseWriter, r *http.Request, err error, 
 	e := AsError(err)
 	switch e.Code {
 	case CodeInvalidOTP, CodeInvalidRequest, CodeThrottled:
-		if e.Code == CodeThrottled {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
-		}
+		e.setRetryAfter(w)
 		h.showStep(w, r, e.Status(), txID, arID, e.Message, "")
 	default:
 		h.fail(w, r, err, page{Title: "Enter your code", AuthRequestID: arID})

@@ -30,6 +30,8 @@ type Config struct {
 	CheckBrowser func(r *http.Request, authRequestID string) error
 	// Sessions ends SSO sessions at logout.
 	Sessions SessionEnder
+	// Limits per source address; nil: DefaultLimits.
+	Limits *Limits
 }
 
 // Provider is stile's OpenID provider: the library's provider over stile's

@@ -36,6 +36,9 @@ type appConfig struct {
 	// TrustedProxies are the proxies whose Forwarded / X-Forwarded-For
 	// headers name the client; none: the headers are ignored.
 	TrustedProxies []netip.Prefix
+	// Limits per source address, account and destination; nil: the defaults.
+	LoginLimits *login.Limits
+	OPLimits    *op.Limits
 }
 
 // app is the wired application: its handler, and what runs beside it.
@@ -70,6 +73,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		Issuer: c.Issuer, DB: c.DB, Keys: signing, Master: c.Master, Lifetimes: c.Lifetimes, Log: c.Log,
 		CheckBrowser: func(r *http.Request, id string) error { return binder.Check(r, c.DB, id) },
 		Sessions:     sessions,
+		Limits:       c.OPLimits,
 	})
 	if err != nil {
 		return nil, err
@@ -78,6 +82,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		DB: c.DB, Hasher: c.Hasher, Sealer: sealer, Sessions: sessions, Pepper: c.Master.Derive("username-pepper"),
 		Now: c.Now, Log: c.Log, Issuer: c.Issuer, IssuerLabel: issuerLabel(c.Issuer), Delivery: c.Delivery,
 		CodeKeys:    codeKeys(c.Master),
+		Limits:      c.LoginLimits,
 		CallbackURL: func(_ context.Context, id string) string { return provider.CallbackURL(id) },
 		IssueDirect: func(ctx context.Context, clientID, userID string, amr []string, at time.Time) (*login.DirectTokens, error) {
 			t, err := provider.IssueDirect(ctx, clientID, userID, amr, at)
