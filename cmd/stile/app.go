@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -26,8 +27,11 @@ type appConfig struct {
 	Master *keys.Master
 	Now    func() time.Time
 	Log    *slog.Logger
-	Hasher login.Hasher // nil: login.DefaultArgon2id
+	Hasher login.Hasher // nil: login.DefaultArgon2id; always run inside the hashing pool
 	Demo   *demo.Config // nil unless --demo
+
+	// HashPool bounds how many password hashes run at once; zero: derived.
+	HashPool hashPool
 
 	Lifetimes                    op.Lifetimes   // zero: op.DefaultLifetimes
 	SessionIdle, SessionAbsolute time.Duration  // zero: login's defaults
@@ -41,6 +45,22 @@ type appConfig struct {
 	OPLimits    *op.Limits
 }
 
+// hashPool sizes the password hashing pool.
+type hashPool struct {
+	Size   int           // hashes at once; 0: login.PoolSize(DefaultArgon2id, Memory)
+	Memory int64         // bytes the pool may spend on hashes at once; 0: login.DefaultPoolMemory
+	Wait   time.Duration // how long a check waits for a slot; 0: login.DefaultPoolWait
+}
+
+// size is the pool's size: the configured one, or what the memory budget
+// and the cores allow for stile's own argon2id parameters.
+func (p hashPool) size() int {
+	if p.Size > 0 {
+		return p.Size
+	}
+	return login.PoolSize(login.DefaultArgon2id, cmp.Or(p.Memory, login.DefaultPoolMemory))
+}
+
 // app is the wired application: its handler, and what runs beside it.
 type app struct {
 	handler  http.Handler
@@ -52,6 +72,9 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	if c.Hasher == nil {
 		c.Hasher = login.DefaultArgon2id
 	}
+	// Every hash goes through the pool, a test's own hasher too: the bound
+	// is part of what the tests exercise.
+	c.Hasher = login.NewPool(c.Hasher, c.HashPool.size(), c.HashPool.Wait, c.Log)
 	if c.Lifetimes == (op.Lifetimes{}) {
 		c.Lifetimes = op.DefaultLifetimes
 	}
