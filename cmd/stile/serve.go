@@ -28,6 +28,8 @@ type serveOptions struct {
 	sessionAbs     time.Duration
 	delivery       deliveryOptions
 	trustedProxies string
+
+	// the password hashing pool
 	hashConcurrency int
 	hashMemory      string // a byte size: 512MiB, 1GiB, or plain bytes
 	hashWait        time.Duration
