@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -43,22 +42,6 @@ type appConfig struct {
 	// Limits per source address, account and destination; nil: the defaults.
 	LoginLimits *login.Limits
 	OPLimits    *op.Limits
-}
-
-// hashPool sizes the password hashing pool.
-type hashPool struct {
-	Size   int           // hashes at once; 0: login.PoolSize(DefaultArgon2id, Memory)
-	Memory int64         // bytes the pool may spend on hashes at once; 0: login.DefaultPoolMemory
-	Wait   time.Duration // how long a check waits for a slot; 0: login.DefaultPoolWait
-}
-
-// size is the pool's size: the configured one, or what the memory budget
-// and the cores allow for stile's own argon2id parameters.
-func (p hashPool) size() int {
-	if p.Size > 0 {
-		return p.Size
-	}
-	return login.PoolSize(login.DefaultArgon2id, cmp.Or(p.Memory, login.DefaultPoolMemory))
 }
 
 // app is the wired application: its handler, and what runs beside it.

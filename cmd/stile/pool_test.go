@@ -60,7 +60,10 @@ func (g *gatedHasher) Verify(encoded, password string) (bool, error) {
 	g.mu.Lock()
 	gate := g.gate
 	g.mu.Unlock()
-	g.entered <- struct{}{}
+	select {
+	case g.entered <- struct{}{}:
+	default: // only a benchmark, which never reads it, fills it
+	}
 	if gate != nil {
 		<-gate
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -28,11 +27,7 @@ type serveOptions struct {
 	sessionAbs     time.Duration
 	delivery       deliveryOptions
 	trustedProxies string
-
-	// the password hashing pool
-	hashConcurrency int
-	hashMemory      string // a byte size: 512MiB, 1GiB, or plain bytes
-	hashWait        time.Duration
+	hashPool       hashPoolOptions
 }
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -61,14 +56,7 @@ func (c *cli) serveCommand() *cobra.Command {
 	durationFlag(f, &o.sessionAbs, "session-absolute", "STILE_SESSION_ABSOLUTE", "an SSO session ends this long after the sign-in")
 	envFlag(f, &o.trustedProxies, "trusted-proxies", "", "STILE_TRUSTED_PROXIES",
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For/Forwarded headers name the client; empty: headers ignored")
-	o.hashWait = login.DefaultPoolWait
-	f.IntVar(&o.hashConcurrency, "password-hash-concurrency", 0,
-		"password hashes run at once (env STILE_PASSWORD_HASH_CONCURRENCY); 0: two per core, within --password-hash-memory")
-	f.SetAnnotation("password-hash-concurrency", "env", []string{"STILE_PASSWORD_HASH_CONCURRENCY"})
-	envFlag(f, &o.hashMemory, "password-hash-memory", "512MiB", "STILE_PASSWORD_HASH_MEMORY",
-		"memory the password hashes may use at once (each argon2id check takes 64MiB)")
-	durationFlag(f, &o.hashWait, "password-hash-wait", "STILE_PASSWORD_HASH_WAIT",
-		"how long a password check waits for a free hash before answering 503")
+	o.hashPool.register(f)
 	o.delivery.register(f)
 	return cmd
 }
@@ -95,36 +83,8 @@ func (o *serveOptions) validate() error {
 	if l.RefreshGrace < 0 || l.RefreshGrace > time.Minute {
 		return fmt.Errorf("--refresh-token-grace must be between 0 and 1m, not %s", l.RefreshGrace)
 	}
-	_, err := o.hashPool()
+	_, err := o.hashPool.pool()
 	return err
-}
-
-// hashPool checks the password hashing flags and returns the pool they
-// describe. The memory budget is a promise: a pool whose hashes could use
-// more than it is refused, rather than quietly exceeded.
-func (o *serveOptions) hashPool() (hashPool, error) {
-	m, err := humanize.ParseBytes(o.hashMemory)
-	if err == nil && m > 1<<50 {
-		err = fmt.Errorf("%s is more than a petabyte", o.hashMemory)
-	}
-	mem := int64(m)
-	if err != nil {
-		return hashPool{}, fmt.Errorf("--password-hash-memory: %w", err)
-	}
-	per := login.DefaultArgon2id.MemoryBytes()
-	p := hashPool{Size: o.hashConcurrency, Memory: mem, Wait: o.hashWait}
-	switch {
-	case mem < per:
-		return p, fmt.Errorf("--password-hash-memory %s is less than one password hash needs (%s)", o.hashMemory, humanize.IBytes(uint64(per)))
-	case o.hashConcurrency < 0 || o.hashConcurrency > 4096:
-		return p, fmt.Errorf("--password-hash-concurrency must be between 0 (derive) and 4096, not %d", o.hashConcurrency)
-	case int64(o.hashConcurrency)*per > mem:
-		return p, fmt.Errorf("--password-hash-concurrency %d needs %s, more than --password-hash-memory %s: raise the memory or lower the concurrency",
-			o.hashConcurrency, humanize.IBytes(uint64(o.hashConcurrency)*uint64(per)), o.hashMemory)
-	case o.hashWait <= 0 || o.hashWait > 30*time.Second:
-		return p, fmt.Errorf("--password-hash-wait must be between 0 and 30s, not %s", o.hashWait)
-	}
-	return p, nil
 }
 
 func (c *cli) serve(ctx context.Context, o serveOptions) error {
@@ -145,7 +105,8 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	cfg := appConfig{Issuer: issuer, DB: env.db, Master: env.master, Now: time.Now, Log: env.log,
 		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery}
 	cfg.TrustedProxies, _ = clientip.ParseTrusted(strings.Split(o.trustedProxies, ","))
-	cfg.HashPool, _ = o.hashPool()
+	cfg.HashPool, _ = o.hashPool.pool()
+	defer limitMemory(cfg.HashPool, env.log)()
 	var seeded *demoSeed
 	if o.demo {
 		if seeded, err = seedDemo(ctx, env, issuer); err != nil {
