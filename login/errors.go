@@ -88,7 +88,12 @@ func (e *Error) Status() int { return status[e.Code] }
 func fail(code Code, message string) *Error { return &Error{Code: code, Message: message} }
 
 // internal hides err behind a generic message; the log gets the detail.
+// A full hashing pool is not a fault but load: it becomes CodeBusy, so every
+// step that hashes a password answers 503 with Retry-After on its own.
 func internal(err error) *Error {
+	if errors.Is(err, ErrBusy) {
+		return &Error{Code: CodeBusy, Message: msgBusy, RetryAfter: busyRetryAfter, cause: err}
+	}
 	return &Error{Code: CodeServerError, Message: "Something went wrong on our side. Please try again.", cause: err}
 }
 
@@ -112,4 +117,5 @@ const (
 	msgThrottled          = "Too many failed attempts. Wait a little and try again."
 	msgDisabled           = "This account is disabled. Contact your administrator."
 	msgNoSecondFactor     = "This account has no second factor set up. Contact your administrator to set one up."
+	msgBusy               = "We are checking too many sign-ins right now. Wait a moment and try again."
 )

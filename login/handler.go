@@ -164,7 +164,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, p page
 	e.setRetryAfter(w)
 	p.Error = e.Message
 	switch {
-	case e.Code == CodeInvalidCredentials || (e.Code == CodeInvalidRequest || e.Code == CodeThrottled) && p.AuthRequestID != "":
+	case e.Code == CodeInvalidCredentials || (e.Code == CodeInvalidRequest || e.Code == CodeThrottled || e.Code == CodeBusy) && p.AuthRequestID != "":
 		h.render(w, e.Status(), "password", p)
 	default:
 		// The login cannot continue here. Offer a fresh start only where one

@@ -32,6 +32,10 @@ type Argon2id struct {
 // two passes, one lane — about a tenth of a second on one core.
 var DefaultArgon2id = Argon2id{Memory: 64 * 1024, Time: 2, Threads: 1}
 
+// MemoryBytes is what one hash with these parameters allocates: argon2id
+// holds its whole memory parameter for the length of the run.
+func (a Argon2id) MemoryBytes() int64 { return int64(a.Memory) << 10 }
+
 const (
 	saltLen = 16
 	hashLen = 32

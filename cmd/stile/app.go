@@ -26,8 +26,11 @@ type appConfig struct {
 	Master *keys.Master
 	Now    func() time.Time
 	Log    *slog.Logger
-	Hasher login.Hasher // nil: login.DefaultArgon2id
+	Hasher login.Hasher // nil: login.DefaultArgon2id; always run inside the hashing pool
 	Demo   *demo.Config // nil unless --demo
+
+	// HashPool bounds how many password hashes run at once; zero: derived.
+	HashPool hashPool
 
 	Lifetimes                    op.Lifetimes   // zero: op.DefaultLifetimes
 	SessionIdle, SessionAbsolute time.Duration  // zero: login's defaults
@@ -52,6 +55,9 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	if c.Hasher == nil {
 		c.Hasher = login.DefaultArgon2id
 	}
+	// Every hash goes through the pool, a test's own hasher too: the bound
+	// is part of what the tests exercise.
+	c.Hasher = login.NewPool(c.Hasher, c.HashPool.size(), c.HashPool.Wait, c.Log)
 	if c.Lifetimes == (op.Lifetimes{}) {
 		c.Lifetimes = op.DefaultLifetimes
 	}

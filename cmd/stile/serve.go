@@ -27,6 +27,7 @@ type serveOptions struct {
 	sessionAbs     time.Duration
 	delivery       deliveryOptions
 	trustedProxies string
+	hashPool       hashPoolOptions
 }
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -55,6 +56,7 @@ func (c *cli) serveCommand() *cobra.Command {
 	durationFlag(f, &o.sessionAbs, "session-absolute", "STILE_SESSION_ABSOLUTE", "an SSO session ends this long after the sign-in")
 	envFlag(f, &o.trustedProxies, "trusted-proxies", "", "STILE_TRUSTED_PROXIES",
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For/Forwarded headers name the client; empty: headers ignored")
+	o.hashPool.register(f)
 	o.delivery.register(f)
 	return cmd
 }
@@ -81,7 +83,8 @@ func (o *serveOptions) validate() error {
 	if l.RefreshGrace < 0 || l.RefreshGrace > time.Minute {
 		return fmt.Errorf("--refresh-token-grace must be between 0 and 1m, not %s", l.RefreshGrace)
 	}
-	return nil
+	_, err := o.hashPool.pool()
+	return err
 }
 
 func (c *cli) serve(ctx context.Context, o serveOptions) error {
@@ -102,6 +105,8 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	cfg := appConfig{Issuer: issuer, DB: env.db, Master: env.master, Now: time.Now, Log: env.log,
 		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery}
 	cfg.TrustedProxies, _ = clientip.ParseTrusted(strings.Split(o.trustedProxies, ","))
+	cfg.HashPool, _ = o.hashPool.pool()
+	defer limitMemory(cfg.HashPool, env.log)()
 	var seeded *demoSeed
 	if o.demo {
 		if seeded, err = seedDemo(ctx, env, issuer); err != nil {
