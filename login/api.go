@@ -22,9 +22,11 @@ import (
 //	POST /login/api/resend       {transactionID}                      → {status, transactionID, authType, message}
 //
 // The page calls it cross-origin and without credentials: the browser was
-// bound to the request at stile's /login hand-off, and stile's callback —
-// where redirectURI leads — checks that binding. Each call's Origin must be
-// one registered on the client the request or transaction belongs to.
+// bound to the request at stile's /login hand-off, and what redirectURI
+// leads to — the session ticket (handover.go), then the callback — works
+// only in that browser. Only clients with a login_url have this door, and
+// its transactions no other (doors.go). Each call's Origin must be one
+// registered on the client the request or transaction belongs to.
 func (h *Handler) mountAPI(r *mux.Router) {
 	a := r.PathPrefix("/login/api").Subrouter()
 	a.Use(h.apiCORS)
