@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -23,9 +22,11 @@ import (
 //	POST /login/api/resend       {transactionID}                      → {status, transactionID, authType, message}
 //
 // The page calls it cross-origin and without credentials: the browser was
-// bound to the request at stile's /login hand-off, and stile's callback —
-// where redirectURI leads — checks that binding. Each call's Origin must be
-// one registered on the client the request or transaction belongs to.
+// bound to the request at stile's /login hand-off, and what redirectURI
+// leads to — the session ticket (handover.go), then the callback — works
+// only in that browser. Only clients with a login_url have this door, and
+// its transactions no other (doors.go). Each call's Origin must be one
+// registered on the client the request or transaction belongs to.
 func (h *Handler) mountAPI(r *mux.Router) {
 	a := r.PathPrefix("/login/api").Subrouter()
 	a.Use(h.apiCORS)
@@ -59,13 +60,20 @@ func (h *Handler) apiAuthenticate(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, errOrigin)
 		return
 	}
-	ch, err := h.flow.Authenticate(r.Context(), Credentials{AuthRequestID: in.AuthRequestID, API: true,
+	ch, err := h.flow.Authenticate(r.Context(), Credentials{AuthRequestID: in.AuthRequestID, Door: storage.DoorAPI,
 		Username: in.Username, Password: in.Password, RemoteAddr: r.RemoteAddr})
 	if err != nil {
 		h.apiError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, challengeResponse(ch))
+	res := challengeResponse(ch)
+	if ch.Next != nil { // an exempt account: the browser needs its session too
+		if res.RedirectURI, err = h.apiNext(r.Context(), ch.Next, in.AuthRequestID); err != nil {
+			h.apiError(w, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func challengeResponse(ch *Challenge) apiResponse {
@@ -89,7 +97,7 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: in.TransactionID, API: true, OTP: in.OTP, RemoteAddr: r.RemoteAddr})
+	v, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: in.TransactionID, Door: storage.DoorAPI, OTP: in.OTP, RemoteAddr: r.RemoteAddr})
 	if err != nil {
 		h.apiError(w, err)
 		return
@@ -99,7 +107,11 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) {
 			Message: "Scan the QR code with an authenticator app, then send the code it shows.", Enroll: v.Enroll}))
 		return
 	}
-	next, err := h.apiNext(r.Context(), v.Next, tx.AuthRequestID.String)
+	arID := ""
+	if tx != nil { // nil only if its first read failed and Verify's did not
+		arID = tx.AuthRequestID.String
+	}
+	next, err := h.apiNext(r.Context(), v.Next, arID)
 	if err != nil {
 		h.apiError(w, err)
 		return
@@ -115,7 +127,7 @@ func (h *Handler) apiResend(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.txOrigin(w, r, in.TransactionID); !ok {
 		return
 	}
-	ch, err := h.flow.Resend(r.Context(), in.TransactionID, nil, true)
+	ch, err := h.flow.Resend(r.Context(), in.TransactionID, nil, storage.DoorAPI)
 	if err != nil {
 		h.apiError(w, err)
 		return
@@ -135,41 +147,6 @@ func (h *Handler) txOrigin(w http.ResponseWriter, r *http.Request, txID string) 
 		return nil, false
 	}
 	return tx, true
-}
-
-// apiNext is where the browser goes after the API's last step. A login
-// that started a session sends the browser through stile's /login/session
-// with a one-time ticket first: a cross-site call cannot set stile's
-// cookie, a top-level visit can.
-func (h *Handler) apiNext(ctx context.Context, next *Next, authRequestID string) (string, error) {
-	if next.SessionID == "" {
-		return next.RedirectURI, nil
-	}
-	ticket, err := h.sessions.handover(ctx, next.SessionID)
-	if err != nil {
-		return "", internal(err)
-	}
-	q := url.Values{"ticket": {ticket}, "authRequestID": {authRequestID}}
-	if next.ConsentFor != "" {
-		q.Set("consent", "1")
-	}
-	return h.flow.issuer + "/login/session?" + q.Encode(), nil
-}
-
-// claimSession redeems a JSON API login's ticket: the browser gets its
-// session cookie, and goes on to the consent page or the callback.
-func (h *Handler) claimSession(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if _, err := h.sessions.claim(w, r, q.Get("ticket")); err != nil {
-		h.fail(w, r, fail(CodeExpired, msgExpired), page{Title: "Sign in"})
-		return
-	}
-	id := q.Get("authRequestID")
-	if q.Get("consent") != "" {
-		http.Redirect(w, r, "/login/consent?"+url.Values{"authRequestID": {id}}.Encode(), http.StatusSeeOther)
-		return
-	}
-	http.Redirect(w, r, h.flow.callbackURL(r.Context(), id), http.StatusSeeOther)
 }
 
 var errOrigin = &Error{Code: CodeOriginNotAllowed, Message: "This page's origin is not registered for the application."}

@@ -2,7 +2,6 @@ package login
 
 import (
 	"context"
-	"crypto/hmac"
 	"database/sql"
 	"errors"
 	"log/slog"
@@ -17,7 +16,7 @@ import (
 type Credentials struct {
 	AuthRequestID string
 	Binding       []byte // MAC of the browser's binding cookie
-	API           bool   // the JSON API: the browser is checked at the callback instead
+	Door          string // storage.DoorPages or storage.DoorAPI: who is asking (see openAuthRequest)
 	Username      string
 	Password      string
 	Replaces      string // the ID of the browser's current session, if any
@@ -44,7 +43,7 @@ func (f *Flow) Authenticate(ctx context.Context, in Credentials) (*Challenge, er
 	if err := checkCredentials(in.Username, in.Password); err != nil {
 		return nil, err
 	}
-	ar, err := f.openAuthRequest(ctx, in.AuthRequestID, in.Binding, in.API)
+	ar, err := f.openAuthRequest(ctx, in.AuthRequestID, in.Binding, in.Door)
 	if err != nil {
 		return nil, err
 	}
@@ -56,11 +55,7 @@ func (f *Flow) Authenticate(ctx context.Context, in Credentials) (*Challenge, er
 	if user.OTPExempt && !user.Disabled {
 		return f.exempt(ctx, ar, user, in.Replaces, log)
 	}
-	door := storage.DoorPages
-	if in.API {
-		door = storage.DoorAPI
-	}
-	tx := &storage.LoginTransaction{AuthRequestID: sql.NullString{String: ar.ID, Valid: true}, ClientID: ar.ClientID, Door: door,
+	tx := &storage.LoginTransaction{AuthRequestID: sql.NullString{String: ar.ID, Valid: true}, ClientID: ar.ClientID, Door: in.Door,
 		BindingHash: ar.BindingHash, ExpiresAt: ar.ExpiresAt}
 	return f.secondStep(ctx, tx, user, log)
 }
@@ -210,11 +205,9 @@ func (f *Flow) AuthenticateDirect(ctx context.Context, in DirectCredentials) (*C
 }
 
 // openAuthRequest loads a request that is still waiting for a login and
-// binds it to this browser, or says why it cannot continue. The JSON API
-// has no cookie to show (it is called cross-site without credentials): its
-// request must already be bound by the /login hand-off in the browser,
-// whose binding the callback then checks.
-func (f *Flow) openAuthRequest(ctx context.Context, id string, binding []byte, api bool) (*storage.AuthRequest, error) {
+// checks it against the door asking (see doors.go), or says why it cannot
+// continue.
+func (f *Flow) openAuthRequest(ctx context.Context, id string, binding []byte, door string) (*storage.AuthRequest, error) {
 	if id == "" {
 		return nil, fail(CodeInvalidRequest, "The sign-in request is missing. Go back to the application and sign in again.")
 	}
@@ -228,19 +221,5 @@ func (f *Flow) openAuthRequest(ctx context.Context, id string, binding []byte, a
 	if ar.Done || ar.ErrorCode != "" || ar.CallbackAt.Valid || !f.now().Before(ar.ExpiresAt) {
 		return nil, fail(CodeExpired, msgExpired)
 	}
-	if api {
-		if ar.BindingHash == nil {
-			return nil, fail(CodeInvalidRequest, "Start the sign-in from the application: it goes through /login first.")
-		}
-		return ar, nil
-	}
-	bound, err := f.db.BindAuthRequest(ctx, id, binding)
-	if err != nil {
-		return nil, internal(err)
-	}
-	if !hmac.Equal(bound, binding) {
-		return nil, fail(CodeWrongBrowser, msgWrongBrowser)
-	}
-	ar.BindingHash = bound
-	return ar, nil
+	return f.authRequestDoor(ctx, ar, binding, door)
 }

@@ -42,7 +42,7 @@ type ConsentRequest struct {
 
 // openConsent loads a request waiting for the session user's consent.
 func (f *Flow) openConsent(ctx context.Context, authRequestID string, binding []byte, s *storage.Session) (*storage.AuthRequest, error) {
-	ar, err := f.openAuthRequest(ctx, authRequestID, binding, false)
+	ar, err := f.openAuthRequest(ctx, authRequestID, binding, storage.DoorPages)
 	if err != nil {
 		return nil, err
 	}

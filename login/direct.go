@@ -174,7 +174,7 @@ func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, remote := endUser(r)
-	v, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: in.TransactionID, Binding: binding, OTP: in.OTP,
+	v, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: in.TransactionID, Binding: binding, Door: storage.DoorDirect, OTP: in.OTP,
 		RemoteAddr: remote})
 	if err != nil {
 		h.apiError(w, err)
@@ -183,6 +183,10 @@ func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
 	if v.Enroll != nil {
 		writeJSON(w, http.StatusOK, challengeResponse(&Challenge{TransactionID: in.TransactionID, Method: MethodTOTPEnroll,
 			Message: "Scan the QR code with an authenticator app, then send the code it shows.", Enroll: v.Enroll}))
+		return
+	}
+	if v.User == nil || v.Next != nil { // a browser's login; the doors keep it out
+		h.apiError(w, internal(errors.New("direct mode: a transaction finished with a browser step")))
 		return
 	}
 	t, err := h.flow.issueDirect(r.Context(), c.ID, v.User.ID, v.AMR, v.AuthTime)
@@ -200,11 +204,8 @@ func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
 // server's to choose; a caller's other value is refused, not obeyed (a
 // recovery code may always stand in).
 func (f *Flow) checkDirectStep(ctx context.Context, txID string, binding []byte, username, authType_, otp string) error {
-	tx, err := f.openTransaction(ctx, txID, binding, false)
+	tx, err := f.openTransaction(ctx, txID, binding, storage.DoorDirect)
 	if err != nil {
-		if AsError(err).Code == CodeWrongBrowser {
-			return fail(CodeWrongBrowser, "The transaction was opened with another client's apiKey.")
-		}
 		return err
 	}
 	u, err := f.db.GetUser(ctx, tx.UserID)

@@ -8,7 +8,10 @@
 // The rules it keeps (see DESIGN.md):
 //   - A login is bound to the browser that started it (Binder): the MAC of a
 //     cookie set at the /login hand-off is recorded on the authorization
-//     request and checked at every step and at the provider's callback.
+//     request and checked at every step on the pages, at the JSON API's
+//     session ticket and at the provider's callback.
+//   - A transaction belongs to the door that opened it — the pages, the
+//     JSON API or the direct mode — and every other door refuses it (doors.go).
 //   - Unknown usernames and wrong passwords cost one argon2id computation
 //     each and get the same answer.
 //   - Failures count per account in the database (unknown names by HMAC),

@@ -61,8 +61,14 @@ type Enrolling struct {
 }
 
 // openLink loads a link that can still be used; claimed links only by the
-// browser that claimed them.
+// browser that claimed them. A request without the binding cookie (which
+// GET /enroll sets) is refused before anything: were it let through, its
+// claim would bind the link to nothing, and whoever held only the link
+// would later see the same secret.
 func (f *Flow) openLink(ctx context.Context, token string, binding []byte) (*storage.EnrollmentLink, *storage.User, error) {
+	if len(binding) == 0 {
+		return nil, nil, fail(CodeWrongBrowser, msgLinkNoCookie)
+	}
 	l, err := f.db.EnrollmentLinkByToken(ctx, linkHash(token))
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && (l.UsedAt.Valid || !f.now().Before(l.ExpiresAt))) {
 		return nil, nil, fail(CodeExpired, msgLinkExpired)
@@ -70,7 +76,9 @@ func (f *Flow) openLink(ctx context.Context, token string, binding []byte) (*sto
 	if err != nil {
 		return nil, nil, internal(err)
 	}
-	if l.BindingHash != nil && !hmac.Equal(l.BindingHash, binding) {
+	// A link claimed before this rule could have no binding beside its
+	// secret: it belongs to nobody, and nobody sees that secret.
+	if (l.BindingHash != nil || l.SecretSealed != nil) && !hmac.Equal(l.BindingHash, binding) {
 		return nil, nil, fail(CodeWrongBrowser, "This link was opened in another browser. Ask your administrator for a new one.")
 	}
 	u, err := f.db.GetUser(ctx, l.UserID)
@@ -82,6 +90,8 @@ func (f *Flow) openLink(ctx context.Context, token string, binding []byte) (*sto
 	}
 	return l, u, nil
 }
+
+const msgLinkNoCookie = "Open the link in your browser, with cookies allowed for this site, and start again from there."
 
 const msgLinkExpired = "This enrolment link has expired or was already used. Ask your administrator for a new one."
 

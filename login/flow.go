@@ -110,7 +110,7 @@ type Begun struct {
 // With the browser's SSO session (current, may be nil) it signs in
 // silently, unless prompt, max_age or id_token_hint ask for a new login.
 func (f *Flow) Begin(ctx context.Context, authRequestID string, binding []byte, current *storage.Session) (*Begun, error) {
-	ar, err := f.openAuthRequest(ctx, authRequestID, binding, false)
+	ar, err := f.openAuthRequest(ctx, authRequestID, binding, storage.DoorPages)
 	if err != nil {
 		return nil, err
 	}

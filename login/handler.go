@@ -3,6 +3,7 @@ package login
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -121,6 +122,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 	in := Credentials{
 		AuthRequestID: id,
 		Binding:       binding,
+		Door:          storage.DoorPages,
 		Username:      r.PostFormValue("username"),
 		Password:      r.PostFormValue("password"),
 		RemoteAddr:    r.RemoteAddr,
@@ -144,6 +146,10 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 // follow sends the browser where a finished step leads, with its new
 // session cookie if the step started a session.
 func (h *Handler) follow(w http.ResponseWriter, r *http.Request, next *Next) {
+	if next == nil { // only a browser login has one; the doors keep others out
+		h.fail(w, r, internal(errors.New("login page: the step finished without a next step")), page{Title: "Sign in"})
+		return
+	}
 	if next.SessionCookie != "" {
 		h.sessions.setCookie(w, next.SessionCookie)
 	}

@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+
+	"github.com/stile-id/stile/storage"
 )
 
 // The second step's pages: the code form (TOTP, email or SMS, or a recovery
@@ -55,7 +57,7 @@ func (h *Handler) showStep(w http.ResponseWriter, r *http.Request, status int, t
 func (h *Handler) submitOTP(w http.ResponseWriter, r *http.Request) {
 	txID, arID := r.PostFormValue("transactionID"), r.PostFormValue("authRequestID")
 	binding, _ := h.binder.Get(r)
-	in := OneTimeCode{TransactionID: txID, Binding: binding, OTP: r.PostFormValue("otp"), RemoteAddr: r.RemoteAddr}
+	in := OneTimeCode{TransactionID: txID, Binding: binding, Door: storage.DoorPages, OTP: r.PostFormValue("otp"), RemoteAddr: r.RemoteAddr}
 	if cur := h.sessions.Current(r); cur != nil {
 		in.Replaces = cur.ID
 	}
@@ -73,7 +75,7 @@ func (h *Handler) submitOTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) resendOTP(w http.ResponseWriter, r *http.Request) {
 	txID, arID := r.PostFormValue("transactionID"), r.PostFormValue("authRequestID")
 	binding, _ := h.binder.Get(r)
-	if _, err := h.flow.Resend(r.Context(), txID, binding, false); err != nil {
+	if _, err := h.flow.Resend(r.Context(), txID, binding, storage.DoorPages); err != nil {
 		h.stepFailed(w, r, err, txID, arID)
 		return
 	}

@@ -173,8 +173,8 @@ func (f *Flow) adoptTOTP(ctx context.Context, u *storage.User, secret []byte, st
 
 // Resend sends a new code for an EMAIL or SMS transaction, replacing the
 // old one, once ResendAfter has passed since the last.
-func (f *Flow) Resend(ctx context.Context, txID string, binding []byte, api bool) (*Challenge, error) {
-	tx, err := f.openTransaction(ctx, txID, binding, api)
+func (f *Flow) Resend(ctx context.Context, txID string, binding []byte, door string) (*Challenge, error) {
+	tx, err := f.openTransaction(ctx, txID, binding, door)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func (f *Flow) challenge(tx *storage.LoginTransaction, u *storage.User, e *Enrol
 // code to enter, or the new authenticator to scan (shown again only to the
 // browser the transaction belongs to).
 func (f *Flow) Pending(ctx context.Context, txID string, binding []byte) (*Challenge, error) {
-	tx, err := f.openTransaction(ctx, txID, binding, false)
+	tx, err := f.openTransaction(ctx, txID, binding, storage.DoorPages)
 	if err != nil {
 		return nil, err
 	}

@@ -21,10 +21,13 @@ import (
 // and come from a sign-in at most RecentSignIn old.
 //
 //	GET    /account/api/mfa                 what the user has
-//	POST   /account/api/mfa/totp            a new authenticator to scan: {secret, otpauthURL, qr}
+//	POST   /account/api/mfa/totp            {otp}: a new authenticator to scan: {secret, otpauthURL, qr}
 //	POST   /account/api/mfa/totp/confirm    {otp}: its first code makes it the user's
 //	DELETE /account/api/mfa/totp            {otp}: a current code or a recovery code removes it
-//	POST   /account/api/mfa/recovery-codes  ten new recovery codes, shown once
+//	POST   /account/api/mfa/recovery-codes  {otp}: ten new recovery codes, shown once
+//
+// Adding, replacing and removing a factor, and new recovery codes, take a
+// fresh code from a factor the user has (selfservice_proof.go).
 //	PUT    /account/api/mfa/preferred       {method}: TOTP, EMAIL or SMS
 //
 // Every change is notified to the user by email when one is on file.
@@ -137,6 +140,14 @@ func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	code, ok := h.proofCode(w, r)
+	if !ok {
+		return
+	}
+	if err := h.flow.proveFactor(r.Context(), u, code); err != nil {
+		h.apiError(w, err)
+		return
+	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: h.flow.issuerLabel, AccountName: u.Username, SecretSize: 20,
 		Period: totpPeriod, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
@@ -190,6 +201,14 @@ func (h *Handler) mfaRemoveTOTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	u, ok := h.principal(w, r)
 	if !ok {
+		return
+	}
+	code, ok := h.proofCode(w, r)
+	if !ok {
+		return
+	}
+	if err := h.flow.proveFactor(r.Context(), u, code); err != nil {
+		h.apiError(w, err)
 		return
 	}
 	codes, err := NewRecoveryCodes(r.Context(), h.flow.db, h.flow.keys.Recovery, u.ID)

@@ -119,22 +119,41 @@ func (s *Sessions) touch(ctx context.Context, sess *storage.Session) error {
 const handoverTTL = 2 * time.Minute
 
 // handover gives a session (started by a JSON API call, which cannot set
-// a cookie cross-site) a one-time ticket for the browser to redeem.
-func (s *Sessions) handover(ctx context.Context, sessionID string) (string, error) {
+// a cookie cross-site) a one-time ticket for the browser to redeem. The
+// ticket's MAC covers the authorization request it answers, so the ticket
+// is worth nothing beside any other request ID — in particular beside one
+// bound to another browser.
+func (s *Sessions) handover(ctx context.Context, sessionID, authRequestID string) (string, error) {
 	ticket := newValue()
-	if err := s.db.SetHandover(ctx, sessionID, s.cookie.mac("handover:"+ticket), s.now().Add(handoverTTL)); err != nil {
+	if err := s.db.SetHandover(ctx, sessionID, s.ticketMAC(ticket, authRequestID), s.now().Add(handoverTTL)); err != nil {
 		return "", err
 	}
 	return ticket, nil
 }
 
+// ticketMAC: the ticket never holds a NUL, so the split is unambiguous.
+func (s *Sessions) ticketMAC(ticket, authRequestID string) []byte {
+	return s.cookie.mac("handover\x00" + authRequestID + "\x00" + ticket)
+}
+
 // claim redeems a ticket: the browser gets a fresh cookie for the session.
-func (s *Sessions) claim(w http.ResponseWriter, r *http.Request, ticket string) (*storage.Session, error) {
+// The caller has checked that the browser is the authorization request's.
+func (s *Sessions) claim(w http.ResponseWriter, r *http.Request, ticket, authRequestID string) (*storage.Session, error) {
 	value := newValue()
-	sess, err := s.db.ClaimHandover(r.Context(), s.cookie.mac("handover:"+ticket), s.cookie.mac(value))
+	sess, err := s.db.ClaimHandover(r.Context(), s.ticketMAC(ticket, authRequestID), s.cookie.mac(value))
 	if err != nil {
 		return nil, err
 	}
 	s.setCookie(w, value)
 	return sess, nil
+}
+
+// refuse burns a ticket presented by the wrong browser, and ends its
+// session: a ticket is tried once, whoever tries it.
+func (s *Sessions) refuse(ctx context.Context, ticket, authRequestID string) error {
+	err := s.db.DropHandover(ctx, s.ticketMAC(ticket, authRequestID))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
 }

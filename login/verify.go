@@ -2,7 +2,6 @@ package login
 
 import (
 	"context"
-	"crypto/hmac"
 	"errors"
 	"log/slog"
 	"strings"
@@ -16,7 +15,7 @@ import (
 type OneTimeCode struct {
 	TransactionID string
 	Binding       []byte // the browser's (or, in direct mode, the client's) binding
-	API           bool   // the JSON API: the browser is checked at the callback instead
+	Door          string // storage.DoorPages, DoorAPI or DoorDirect: who is asking (see openTransaction)
 	OTP           string
 	Replaces      string // the ID of the browser's current session, if any
 	RemoteAddr    string
@@ -50,7 +49,7 @@ func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (*Verified, error) {
 	if !recovery && (len(code) != 6 || strings.Trim(code, "0123456789") != "") {
 		return nil, fail(CodeInvalidRequest, "Enter the 6-digit code, or a recovery code.")
 	}
-	tx, err := f.openTransaction(ctx, in.TransactionID, in.Binding, in.API)
+	tx, err := f.openTransaction(ctx, in.TransactionID, in.Binding, in.Door)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +110,10 @@ func (f *Flow) checkCode(ctx context.Context, tx *storage.LoginTransaction, u *s
 	}
 }
 
-func (f *Flow) openTransaction(ctx context.Context, id string, binding []byte, api bool) (*storage.LoginTransaction, error) {
+// openTransaction loads a transaction that still waits for its second
+// step, for the door asking: only the door that opened it may go on with
+// it (see doors.go).
+func (f *Flow) openTransaction(ctx context.Context, id string, binding []byte, door string) (*storage.LoginTransaction, error) {
 	if id == "" {
 		return nil, fail(CodeInvalidRequest, "The sign-in transaction is missing. Sign in again.")
 	}
@@ -122,8 +124,8 @@ func (f *Flow) openTransaction(ctx context.Context, id string, binding []byte, a
 	if err != nil {
 		return nil, internal(err)
 	}
-	if !api && !hmac.Equal(tx.BindingHash, binding) {
-		return nil, fail(CodeWrongBrowser, msgWrongBrowser)
+	if err := checkDoor(tx, binding, door); err != nil {
+		return nil, err
 	}
 	switch {
 	case tx.State == storage.TxDead:

@@ -143,3 +143,29 @@ func (d *DB) ClaimHandover(ctx context.Context, mac, cookieHash []byte) (*Sessio
 	}
 	return d.SessionByCookie(ctx, cookieHash)
 }
+
+// DropHandover burns a ticket without redeeming it — a browser other than
+// the login's presented it — and ends its session, which no browser can
+// now ever hold. ErrNotFound if no live session has the ticket.
+func (d *DB) DropHandover(ctx context.Context, mac []byte) error {
+	err := d.tx(ctx, func(q queryer) error {
+		var id string
+		if err := d.get(ctx, q, &id, `SELECT id FROM sessions WHERE handover_mac = ? AND ended_at IS NULL`, mac); err != nil {
+			return err
+		}
+		const drop = `UPDATE sessions SET handover_mac = NULL, handover_expires_at = NULL, ended_at = ?
+			WHERE id = ? AND handover_mac = ? AND ended_at IS NULL`
+		n, err := d.exec(ctx, q, drop, d.Now(), id, mac)
+		if err == nil && n == 0 {
+			err = ErrNotFound // redeemed or dropped meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		return d.revokeTokensWhere(ctx, q, "session_id = ?", id)
+	})
+	if err != nil {
+		return fmt.Errorf("drop session handover: %w", err)
+	}
+	return nil
+}

@@ -449,10 +449,11 @@ func testAPIOrigins(t *testing.T, h *hfixture) {
 	if r.header.Get("Access-Control-Allow-Origin") != customOrigin {
 		t.Errorf("response to a registered origin lacks Access-Control-Allow-Origin")
 	}
-	// The callback still belongs to the browser that started the sign-in.
+	// The redirectURI (its ticket) still belongs to the browser that started
+	// the sign-in: another is refused before any cookie (doors_test.go).
 	v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": h.s.code(t, h.alice)})
 	other := newBrowser(t, h.s)
-	if p := other.get(v.str("redirectURI")); p.url.Path != "/authorize/callback" || p.status != http.StatusForbidden {
+	if p := other.get(v.str("redirectURI")); p.url.Path != "/login/session" || p.status != http.StatusForbidden {
 		t.Fatalf("another browser following redirectURI ended at %s with %d", p.url, p.status)
 	}
 	// Positive control: the browser that started the sign-in gets its code.

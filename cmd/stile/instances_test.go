@@ -113,7 +113,8 @@ func TestSeveralInstances(t *testing.T) {
 		arID, _ := h.handoff(t, b)
 		r := h.authenticate(t, arID, h.alice)
 		v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": h.s.code(t, h.alice)})
-		if p := newBrowser(t, h.s).get(v.str("redirectURI")); p.url.Path != "/authorize/callback" || p.status != http.StatusForbidden {
+		// Refused at the ticket, before any cookie (doors_test.go).
+		if p := newBrowser(t, h.s).get(v.str("redirectURI")); p.url.Path != "/login/session" || p.status != http.StatusForbidden {
 			t.Fatalf("another browser following redirectURI ended at %s with %d", p.url, p.status)
 		}
 	})

@@ -1,0 +1,99 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"unicode"
+
+	"github.com/stile-id/stile/storage"
+)
+
+// Adding or replacing an authenticator, and making new recovery codes,
+// take the same proof as removing a factor: a fresh code from a factor the
+// user already has — a current code from the authenticator app, or a
+// recovery code (spent) — sent as {"otp": "…"}. Without it, whoever holds
+// a fresh access token (a stolen one, or a borrowed unlocked device) could
+// swap the owner's authenticator for his own and keep the account.
+//
+//   - A user with an authenticator app or recovery codes left must send
+//     such a code. Wrong codes count against the account like any wrong
+//     code (throttled, then locked).
+//   - A user whose only factor is a code sent by email or SMS cannot be sent
+//     one here: the step-up rule stands in for it. The token's sign-in is
+//     at most RecentSignIn old, and for such a user that sign-in asked for
+//     the code sent to that very address or number. An account exempt from
+//     the second factor signed in without one, so it is refused instead.
+//   - A user with no factor at all has nothing to prove it with: the only
+//     exception, as before.
+
+var (
+	errProofNeeded = &Error{Code: CodeInvalidRequest, Message: "Send a current code from your authenticator app, " +
+		"or a recovery code, in otp."}
+	errExemptProof = &Error{Code: CodeStepUpRequired, Message: "Your sign-in used no second factor. " +
+		"Ask your administrator to change your second factors."}
+)
+
+// proofCode reads the optional {"otp": "…"} of a call whose body used to be
+// empty: an empty body is no code, anything else must be JSON.
+func (h *Handler) proofCode(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if r.ContentLength == 0 {
+		return "", true
+	}
+	var in struct{ OTP string }
+	if !h.decodeJSON(w, r, &in) {
+		return "", false
+	}
+	return in.OTP, true
+}
+
+// proveFactor checks the proof described above for a change to u's factors.
+func (f *Flow) proveFactor(ctx context.Context, u *storage.User, code string) error {
+	_, err := f.db.GetTOTP(ctx, u.ID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return internal(err)
+	}
+	hasTOTP := err == nil
+	left, err := f.db.RecoveryCodesLeft(ctx, u.ID)
+	if err != nil {
+		return internal(err)
+	}
+	if !hasTOTP && left == 0 {
+		has, err := f.factorsOf(ctx, u)
+		if err != nil {
+			return err
+		}
+		if (has.Email || has.SMS) && u.OTPExempt {
+			return errExemptProof
+		}
+		return nil // the step-up rule, or no factor at all
+	}
+	code = strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, code)
+	if code == "" {
+		return errProofNeeded
+	}
+	if err := f.throttle.check(ctx, userSubject(u.ID), f.now()); err != nil {
+		return err
+	}
+	ok, err := f.useRecovery(ctx, u, code)
+	if err == nil && !ok && hasTOTP {
+		ok, err = f.checkTOTP(ctx, u.ID, code, f.now())
+	}
+	if err != nil {
+		return AsError(err)
+	}
+	if !ok {
+		if err := f.throttle.failure(ctx, userSubject(u.ID), f.now()); err != nil {
+			return internal(err)
+		}
+		f.log.Info("factor change refused", "user", u.ID, "reason", "wrong code")
+		return fail(CodeInvalidOTP, msgInvalidOTP)
+	}
+	return nil
+}
