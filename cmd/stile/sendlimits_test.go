@@ -40,7 +40,9 @@ func TestSendLimits(t *testing.T) {
 }
 
 // loopbackProxy makes the tests' own address a trusted proxy.
-func loopbackProxy(c *appConfig) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} }
+func loopbackProxy(c *appConfig) {
+	c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+}
 
 func newSendsFixture(t *testing.T, dbURL string) *hfixture {
 	mb, gw := newMailbox(t), newSMSGateway(t)
