@@ -1,16 +1,21 @@
 package main
 
 import (
+	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stile-id/stile/internal/clocktest"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/storage"
 	"github.com/stile-id/stile/storage/storagetest"
@@ -313,4 +318,66 @@ func rateLimitKeys(t *testing.T, s *server) []string {
 		t.Fatalf("rate_limits: %d keys, %v", len(keys), err)
 	}
 	return keys
+}
+
+// TestSendLimitsAcrossInstances runs the attack against two instances on
+// one PostgreSQL, behind a proxy that alternates between them: the send
+// and resend limits are counted in the database, so spreading the posts
+// over instances gains nothing.
+func TestSendLimitsAcrossInstances(t *testing.T) {
+	dbURL := storagetest.Postgres(t)
+	var backends [2]*httputil.ReverseProxy
+	var turn atomic.Uint64
+	var hits [2]atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := turn.Add(1) % 2
+		hits[i].Add(1)
+		backends[i].ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	masterKey := make([]byte, 32)
+	rand.Read(masterKey)
+	clock := clocktest.New(time.Now())
+	mb, gw := newMailbox(t), newSMSGateway(t)
+	var instances [2]*server
+	for i := range instances {
+		instances[i] = launch(t, dbURL, launchOptions{issuer: proxy.URL, masterKey: masterKey, clock: clock,
+			app: []func(*appConfig){delivery(t, mb, gw), loopbackProxy}})
+		target, _ := url.Parse(instances[i].local)
+		backends[i] = httputil.NewSingleHostReverseProxy(target)
+	}
+	h := seedHeadless(t, instances[0], mb, gw)
+
+	txs := h.apiPasswords(t, h.sam, 12, "We sent a 6-digit code to •••• 0123.")
+	if n := h.sms.count(samNumber); n != 3 {
+		t.Fatalf("12 password posts over two instances sent %d texts, want 3", n)
+	}
+	// Resends from one address, alternating instances: the eleventh is
+	// refused by the address's limit; another address is not.
+	h.s.clock.Advance(31 * time.Second)
+	resend := func(from string) apiResult {
+		return callJSON(t, http.MethodPost, h.s.URL+"/login/api/resend", map[string]string{"transactionID": txs[0]},
+			"Origin", customOrigin, "X-Forwarded-For", from)
+	}
+	for i := range 10 {
+		if r := resend("198.51.100.7"); r.status == http.StatusTooManyRequests && strings.Contains(r.str("message"), "Too many new codes") {
+			t.Fatalf("resend %d refused by the address's limit: %v", i+1, r.body)
+		}
+	}
+	expect(t, "the eleventh resend from one address", resend("198.51.100.7"), http.StatusTooManyRequests, "throttled")
+	if r := resend("198.51.100.8"); r.status == http.StatusTooManyRequests && strings.Contains(r.str("message"), "Too many new codes") {
+		t.Fatalf("another address's resend: %v", r.body)
+	}
+	if h.sms.count(samNumber) != 3 {
+		t.Fatalf("resends within the minute sent %d texts in all, want 3", h.sms.count(samNumber))
+	}
+	// After the minute, more codes go out again.
+	h.s.clock.Advance(31 * time.Second)
+	expect(t, "resend after the minute", resend("198.51.100.8"), http.StatusOK, "")
+	if n := h.sms.count(samNumber); n != 4 {
+		t.Fatalf("after the minute: %d texts, want 4", n)
+	}
+	if a, b := hits[0].Load(), hits[1].Load(); a < 10 || b < 10 {
+		t.Fatalf("the proxy sent %d and %d requests to the instances; want both busy", a, b)
+	}
 }
