@@ -36,6 +36,7 @@ func TestSendLimits(t *testing.T) {
 				{"SMSFromTheAPI", testSendsSMSFromAPI},
 				{"SMSFromThePages", testSendsSMSFromPages},
 				{"PerDestination", testSendsPerDestination},
+				{"EnrolmentPolicy", testSendsEnrolmentPolicy},
 				{"ResendPerAddress", testResendPerAddress},
 			} {
 				t.Run(sc.name, func(t *testing.T) { sc.fn(t, newSendsFixture(t, d.URL(t))) })
@@ -232,6 +233,15 @@ func testSendsPerDestination(t *testing.T, h *hfixture) {
 		if strings.Contains(strings.ToLower(k), "shared") || strings.Contains(k, "2025550142") {
 			t.Fatalf("a rate-limit key names the destination: %s", k)
 		}
+	}
+}
+
+func testSendsEnrolmentPolicy(t *testing.T, h *hfixture) {
+	// nora has no second factor; the custom client's policy emails her a
+	// code before she may enrol an authenticator. That code is limited too.
+	h.apiPasswords(t, h.nora, 5, "We sent a 6-digit code to n•••@example.com.")
+	if n := h.mail.count("nora@example.com"); n != 3 {
+		t.Fatalf("5 password posts under the email-then-TOTP policy sent %d mails, want 3", n)
 	}
 }
 
