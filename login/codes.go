@@ -5,11 +5,13 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"strings"
 	"time"
 
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -58,11 +60,24 @@ func (f *Flow) sender(method string, u *storage.User) (Sender, string, bool) {
 	return nil, "", false
 }
 
-// sendCode sends a new code for the transaction, replacing any earlier one.
+// sendCode sends a new code for the transaction, replacing any earlier one
+// — unless the user or the destination has had its share of codes
+// (Limits.SendsPerMinute, SendsPerHour, across transactions and
+// instances): then nothing is sent, and the caller answers exactly as if
+// it had been. Every path that sends a code comes through here: the first
+// code of a transaction, a resend, the code before a policy's enrolment.
 func (f *Flow) sendCode(ctx context.Context, tx *storage.LoginTransaction, u *storage.User) error {
-	s, to, ok := f.sender(baseMethod(tx.Method), u)
+	method := baseMethod(tx.Method)
+	s, to, ok := f.sender(method, u)
 	if !ok {
 		return fail(CodeNoSecondFactor, msgNoSecondFactor)
+	}
+	if limit, wait, err := f.sendLimited(ctx, u.ID, method, to); err != nil {
+		return internal(err)
+	} else if limit != "" {
+		f.log.Warn("one-time code not sent: send limit reached", "user", u.ID, "method", method, "transaction", tx.ID,
+			"limit", limit, "retry_after", wait.Round(time.Second))
+		return f.suppressCode(ctx, tx)
 	}
 	code := newCode()
 	exp := f.now().Add(f.delivery.CodeLifetime)
@@ -75,7 +90,83 @@ func (f *Flow) sendCode(ctx context.Context, tx *storage.LoginTransaction, u *st
 	if err := s.Send(ctx, to, "Your sign-in code", text); err != nil {
 		return internal(fmt.Errorf("send code: %w", err))
 	}
-	f.log.Info("one-time code sent", "user", u.ID, "method", baseMethod(tx.Method), "transaction", tx.ID)
+	f.log.Info("one-time code sent", "user", u.ID, "method", method, "transaction", tx.ID)
+	return nil
+}
+
+// sendLimited counts one send against the user and against the
+// destination, and names the first limit it exceeds ("" if none) with how
+// long until it frees up. The short windows are counted first and a refusal
+// stops the count, so sends refused by the minute's limit do not use up the
+// hour's: an attacker hammering the password step gets at most
+// SendsPerMinute codes a minute and SendsPerHour an hour delivered.
+func (f *Flow) sendLimited(ctx context.Context, userID, method, to string) (string, time.Duration, error) {
+	user, dest := "send:user:"+userID, "send:to:"+f.destinationKey(method, to)
+	for _, c := range []struct {
+		name, key string
+		rate      storage.Rate
+	}{
+		{"per user per minute", user, f.limits.SendsPerMinute}, {"per destination per minute", dest, f.limits.SendsPerMinute},
+		{"per user per hour", user, f.limits.SendsPerHour}, {"per destination per hour", dest, f.limits.SendsPerHour},
+	} {
+		// Each window has its own counter: "send:user:<id>/1m0s", "…/1h0m0s".
+		ok, wait, err := f.db.Hit(ctx, c.key+"/"+c.rate.Per.String(), c.rate)
+		if err != nil {
+			return "", 0, fmt.Errorf("send limit: %w", err)
+		}
+		if !ok {
+			return c.name, wait, nil
+		}
+	}
+	return "", 0, nil
+}
+
+// destinationKey names an address or number in the send limits without
+// storing it: a keyed MAC (the sent codes' key, under its own label) of
+// its normalised form — an email address trimmed and lower-cased (a few
+// mailboxes tell case apart; counting them together only limits more), a
+// phone number in E.164 as sender returns it. Two accounts that share a
+// mailbox or a phone share its limit.
+func (f *Flow) destinationKey(method, to string) string {
+	if method == MethodEmail {
+		to = strings.ToLower(strings.TrimSpace(to))
+	}
+	return hex.EncodeToString(mac(f.keys.OTP, "send-destination", method, to))
+}
+
+// suppressCode stands in for a send the limits refused, so that nothing a
+// caller can observe differs from a sent code: the answer is the same, and
+// the resend cooldown starts as after a send. A code the user already has
+// keeps working until it expires (a suppressed resend must not void the
+// one that arrived); a new transaction gets a code nobody knows, so any
+// code entered is wrong and counted like one.
+func (f *Flow) suppressCode(ctx context.Context, tx *storage.LoginTransaction) error {
+	codeMAC, exp := tx.CodeMAC, tx.CodeExpiresAt.Time
+	if codeMAC == nil || !tx.CodeExpiresAt.Valid {
+		codeMAC, exp = mac(f.keys.OTP, tx.ID, "unsent:"+newID()), f.now().Add(f.delivery.CodeLifetime)
+	}
+	if err := f.db.SetTransactionCode(ctx, tx.ID, codeMAC, exp); err != nil {
+		return internal(err)
+	}
+	return nil
+}
+
+// resendLimited counts a resend against the request's source address
+// (Limits.ResendPerAddress), before anything else is looked at, so that
+// one address cannot make stile send codes for many transactions — nor
+// probe transaction IDs — faster than a person would.
+func (f *Flow) resendLimited(ctx context.Context) error {
+	subject := clientip.Subject(clientip.From(ctx))
+	ok, wait, err := f.db.Hit(ctx, "resend:"+subject, f.limits.ResendPerAddress)
+	if err != nil {
+		return internal(fmt.Errorf("resend limit: %w", err))
+	}
+	if !ok {
+		f.log.Info("resend refused", "reason", "throttled", "subject", subject)
+		e := fail(CodeThrottled, "Too many new codes were asked for from your network. Wait a little and try again.")
+		e.RetryAfter = wait
+		return e
+	}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -107,18 +108,37 @@ func (h *Handler) clientByAPIKey(ctx context.Context, apiKey string) (*storage.C
 	return c, id, nil
 }
 
-// endUser is the end user's address as the authenticated backend reports
-// it in X-End-User-IP (read only once directClient has accepted the
-// apiKey), and what the log names as the caller: that address, or else
-// the backend's own. The address is invalid when none was reported.
-func endUser(r *http.Request) (netip.Addr, string) {
-	ip, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-End-User-IP")))
-	if err != nil {
-		return netip.Addr{}, r.RemoteAddr
+// endUser reads the end user's address from X-End-User-IP (only once
+// directClient has accepted the apiKey: an unauthenticated caller's header
+// means nothing) and returns the request's context with that address as
+// its source, so every per-address limit of the Flow counts the end user,
+// not the backend. The header fails closed: present, it must be exactly
+// one address — a port, a list, brackets, a zone, garbage or an empty
+// value is a 400, never "no address", which would let a backend's bug (or
+// an attacker who controls what it forwards) move every user into the
+// backend's shared bucket or out of their own. Absent, the backend's own
+// address stays the source, and all its users share its limits. It also
+// returns the address (invalid when absent) and what the log names as the
+// caller.
+func endUser(r *http.Request) (context.Context, netip.Addr, string, error) {
+	vals := r.Header.Values(endUserHeader)
+	if len(vals) == 0 {
+		return r.Context(), netip.Addr{}, r.RemoteAddr, nil
 	}
-	ip = ip.Unmap()
-	return ip, ip.String()
+	if len(vals) > 1 {
+		return nil, netip.Addr{}, "", errEndUser
+	}
+	ip, err := clientip.ParseOne(vals[0])
+	if err != nil {
+		return nil, netip.Addr{}, "", errEndUser
+	}
+	return clientip.With(r.Context(), ip), ip, ip.String(), nil
 }
+
+const endUserHeader = "X-End-User-IP"
+
+var errEndUser = &Error{Code: CodeInvalidRequest, Message: "X-End-User-IP must be exactly one IP address, " +
+	"without a port, brackets or a zone, and not a list. Leave the header out only when the end user's address is unknown."}
 
 func (h *Handler) directAuthenticate(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Username, Password, APIKey string }
@@ -130,8 +150,12 @@ func (h *Handler) directAuthenticate(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, err)
 		return
 	}
-	ip, remote := endUser(r)
-	ch, user, err := h.flow.AuthenticateDirect(r.Context(), DirectCredentials{Client: c, Binding: binding,
+	ctx, ip, remote, err := endUser(r)
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	ch, user, err := h.flow.AuthenticateDirect(ctx, DirectCredentials{Client: c, Binding: binding,
 		Username: in.Username, Password: in.Password, EndUser: ip, RemoteAddr: remote})
 	if err != nil {
 		h.apiError(w, err)
@@ -169,12 +193,16 @@ func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, err)
 		return
 	}
-	if err := h.flow.checkDirectStep(r.Context(), in.TransactionID, binding, in.Username, in.AuthType, in.OTP); err != nil {
+	ctx, _, remote, err := endUser(r)
+	if err != nil {
 		h.apiError(w, err)
 		return
 	}
-	_, remote := endUser(r)
-	v, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: in.TransactionID, Binding: binding, Door: storage.DoorDirect, OTP: in.OTP,
+	if err := h.flow.checkDirectStep(ctx, in.TransactionID, binding, in.Username, in.AuthType, in.OTP); err != nil {
+		h.apiError(w, err)
+		return
+	}
+	v, err := h.flow.Verify(ctx, OneTimeCode{TransactionID: in.TransactionID, Binding: binding, Door: storage.DoorDirect, OTP: in.OTP,
 		RemoteAddr: remote})
 	if err != nil {
 		h.apiError(w, err)
@@ -189,7 +217,7 @@ func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, internal(errors.New("direct mode: a transaction finished with a browser step")))
 		return
 	}
-	t, err := h.flow.issueDirect(r.Context(), c.ID, v.User.ID, v.AMR, v.AuthTime)
+	t, err := h.flow.issueDirect(ctx, c.ID, v.User.ID, v.AMR, v.AuthTime)
 	if err != nil {
 		h.apiError(w, internal(err))
 		return

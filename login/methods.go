@@ -172,8 +172,13 @@ func (f *Flow) adoptTOTP(ctx context.Context, u *storage.User, secret []byte, st
 }
 
 // Resend sends a new code for an EMAIL or SMS transaction, replacing the
-// old one, once ResendAfter has passed since the last.
+// old one, once ResendAfter has passed since the last. Resends are counted
+// per source address first (429 past Limits.ResendPerAddress), and the
+// send itself is under the per-user and per-destination limits.
 func (f *Flow) Resend(ctx context.Context, txID string, binding []byte, door string) (*Challenge, error) {
+	if err := f.resendLimited(ctx); err != nil {
+		return nil, err
+	}
 	tx, err := f.openTransaction(ctx, txID, binding, door)
 	if err != nil {
 		return nil, err
