@@ -138,13 +138,15 @@ func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 
 // AuthRequestByCode implements op.Storage. Redeeming is atomic: of many
 // concurrent exchanges of one code exactly one gets the request. A code
-// presented again revokes the tokens its first exchange issued (RFC 6749
-// §4.1.2), since the code may have been stolen.
+// presented again revokes the whole grant its first exchange started — the
+// access tokens and every refresh-token family with what they issued since
+// (RFC 6749 §4.1.2, RFC 9700 §4.14): the code may have been stolen, and a
+// refresh token left alive would keep the thief in.
 func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthRequest, error) {
 	a, err := s.db.RedeemCode(ctx, codeHash(code))
 	if errors.Is(err, storage.ErrCodeReused) {
 		n, rerr := s.db.RevokeAuthRequestTokens(ctx, a.ID)
-		s.log.WarnContext(ctx, "authorization code reused: tokens revoked", "client", a.ClientID, "user", a.UserID.String,
+		s.log.WarnContext(ctx, "authorization code reused: its whole grant revoked", "client", a.ClientID, "user", a.UserID.String,
 			"revoked", n, "err", rerr)
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code")
 	}

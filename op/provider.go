@@ -61,7 +61,12 @@ func New(c Config) (*Provider, error) {
 	if c.CheckBrowser == nil || c.Sessions == nil {
 		return nil, errors.New("provider: CheckBrowser and Sessions are required")
 	}
-	st := &Storage{db: c.DB, keys: c.Keys, secretKey: SecretKey(c.Master), lifetimes: c.Lifetimes, issuer: c.Issuer, log: c.Log}
+	limits := DefaultLimits
+	if c.Limits != nil {
+		limits = *c.Limits
+	}
+	st := &Storage{db: c.DB, keys: c.Keys, secretKey: SecretKey(c.Master), refreshKey: c.Master.Derive("refresh-successor"),
+		lifetimes: c.Lifetimes, issuer: c.Issuer, log: c.Log, limits: limits}
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], c.Master.Derive("op-crypto"))
 	corsPolicy := newCORS(c.DB)

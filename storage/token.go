@@ -65,13 +65,28 @@ func (d *DB) RevokeAccessToken(ctx context.Context, id string) error {
 	return nil
 }
 
-// RevokeAuthRequestTokens revokes every access token issued from one
-// authorization request (for instance when its code is replayed).
+// RevokeAuthRequestTokens revokes the whole grant of one authorization
+// request (for instance when its code is replayed): the access tokens its
+// code exchange issued, every refresh-token family started from it, and
+// every access token those families issued since, in one transaction. It
+// returns how many tokens it revoked.
 func (d *DB) RevokeAuthRequestTokens(ctx context.Context, authRequestID string) (int64, error) {
-	n, err := d.exec(ctx, d.db, `UPDATE access_tokens SET revoked_at = ? WHERE auth_request_id = ? AND revoked_at IS NULL`,
-		d.Now(), authRequestID)
+	const families = `SELECT family_id FROM refresh_tokens WHERE auth_request_id = ?`
+	var total int64
+	err := d.tx(ctx, func(q queryer) error {
+		now := d.Now()
+		n, err := d.exec(ctx, q, `UPDATE refresh_tokens SET revoked_at = ? WHERE family_id IN (`+families+`) AND revoked_at IS NULL`,
+			now, authRequestID)
+		if err != nil {
+			return err
+		}
+		m, err := d.exec(ctx, q, `UPDATE access_tokens SET revoked_at = ?
+			WHERE (auth_request_id = ? OR family_id IN (`+families+`)) AND revoked_at IS NULL`, now, authRequestID, authRequestID)
+		total = n + m
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("revoke tokens of auth request: %w", err)
 	}
-	return n, nil
+	return total, nil
 }
