@@ -109,6 +109,9 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	if req.MaxAge != nil {
 		a.MaxAge = sql.NullInt64{Int64: int64(*req.MaxAge), Valid: true}
 	}
+	if err := s.admitAuthRequest(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.db.CreateAuthRequest(ctx, a); err != nil {
 		return nil, s.serverError(ctx, "create auth request", err)
 	}
