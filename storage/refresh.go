@@ -130,3 +130,16 @@ func (d *DB) RevokeFamily(ctx context.Context, familyID string) error {
 	}
 	return nil
 }
+
+// CountLiveRefreshTokens counts a user's refresh tokens that are neither
+// revoked nor expired (rotated ones inside their grace window included).
+func (d *DB) CountLiveRefreshTokens(ctx context.Context, userID string) (int, error) {
+	now := d.Now()
+	var n int
+	err := d.get(ctx, d.db, &n, `SELECT COUNT(*) FROM refresh_tokens
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND family_expires_at > ?`, userID, now, now)
+	if err != nil {
+		return 0, fmt.Errorf("count live refresh tokens: %w", err)
+	}
+	return n, nil
+}
