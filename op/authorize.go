@@ -3,10 +3,12 @@ package op
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 )
@@ -18,6 +20,7 @@ type extras struct {
 	hasRequestURI bool
 	claims        *claimsRequest
 	claimsErr     error
+	retryAfter    time.Duration // set by admitAuthRequest when the caller is over its limit
 }
 
 type extrasKey struct{}
@@ -38,10 +41,16 @@ func names(m map[string]json.RawMessage) []string {
 	return out
 }
 
-// withExtras reads the parameters the library ignores from GET or POST.
+// withExtras refuses oversized requests before anything is stored, reads
+// the parameters the library ignores from GET or POST, and answers 429
+// when CreateAuthRequest found the caller over its limit.
 func withExtras(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil {
+		if err := checkSizes(w, r); err != nil {
+			if tooLarge := (errTooLarge{}); errors.As(err, &tooLarge) {
+				renderError(w, http.StatusBadRequest, "This sign-in request is not valid: "+tooLarge.Error()+".")
+				return
+			}
 			next.ServeHTTP(w, r) // the library reports the malformed form
 			return
 		}
@@ -51,7 +60,10 @@ func withExtras(next http.Handler) http.Handler {
 			x.claims = new(claimsRequest)
 			x.claimsErr = json.Unmarshal([]byte(raw), x.claims)
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), extrasKey{}, &x)))
+		next.ServeHTTP(&limitedWriter{ResponseWriter: w, x: &x}, r.WithContext(context.WithValue(r.Context(), extrasKey{}, &x)))
+		if x.retryAfter > 0 {
+			renderLimited(w, x.retryAfter)
+		}
 	})
 }
 

@@ -109,6 +109,9 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	if req.MaxAge != nil {
 		a.MaxAge = sql.NullInt64{Int64: int64(*req.MaxAge), Valid: true}
 	}
+	if err := s.admitAuthRequest(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.db.CreateAuthRequest(ctx, a); err != nil {
 		return nil, s.serverError(ctx, "create auth request", err)
 	}
@@ -138,13 +141,16 @@ func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 
 // AuthRequestByCode implements op.Storage. Redeeming is atomic: of many
 // concurrent exchanges of one code exactly one gets the request. A code
-// presented again revokes the tokens its first exchange issued (RFC 6749
-// §4.1.2), since the code may have been stolen.
+// presented again revokes the whole grant its first exchange started — the
+// access tokens and every refresh-token family with what they issued since
+// (RFC 6749 §4.1.2 "SHOULD revoke all tokens previously issued based on
+// that authorization code"): the code may have been stolen, and a
+// refresh token left alive would keep the thief in.
 func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthRequest, error) {
 	a, err := s.db.RedeemCode(ctx, codeHash(code))
 	if errors.Is(err, storage.ErrCodeReused) {
 		n, rerr := s.db.RevokeAuthRequestTokens(ctx, a.ID)
-		s.log.WarnContext(ctx, "authorization code reused: tokens revoked", "client", a.ClientID, "user", a.UserID.String,
+		s.log.WarnContext(ctx, "authorization code reused: its whole grant revoked", "client", a.ClientID, "user", a.UserID.String,
 			"revoked", n, "err", rerr)
 		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code")
 	}
@@ -158,9 +164,23 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (zop.AuthR
 }
 
 // DeleteAuthRequest implements op.Storage. The library calls it once the
-// tokens are minted. The row stays, marked redeemed, until it expires: it is
-// what recognises a replayed code and revokes what the code issued.
-func (s *Storage) DeleteAuthRequest(context.Context, string) error { return nil }
+// tokens are minted, before it answers. The row stays, marked redeemed,
+// until cleanup: it is what recognises a replayed code and revokes what the
+// code issued. A replay that raced this exchange may have revoked the grant
+// before these tokens were stored; SettleRedemption tells, and then they
+// are revoked too and the exchange fails like the replay did.
+func (s *Storage) DeleteAuthRequest(ctx context.Context, id string) error {
+	err := s.db.SettleRedemption(ctx, id)
+	if errors.Is(err, storage.ErrCodeReused) {
+		n, rerr := s.db.RevokeAuthRequestTokens(ctx, id)
+		s.log.WarnContext(ctx, "authorization code replayed during its first exchange: its whole grant revoked", "revoked", n, "err", rerr)
+		return oidc.ErrInvalidGrant().WithDescription("invalid code")
+	}
+	if err != nil {
+		return s.serverError(ctx, "settle code redemption", err)
+	}
+	return nil
+}
 
 func codeHash(code string) []byte {
 	h := sha256.Sum256([]byte(code))

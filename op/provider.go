@@ -61,7 +61,12 @@ func New(c Config) (*Provider, error) {
 	if c.CheckBrowser == nil || c.Sessions == nil {
 		return nil, errors.New("provider: CheckBrowser and Sessions are required")
 	}
-	st := &Storage{db: c.DB, keys: c.Keys, secretKey: SecretKey(c.Master), lifetimes: c.Lifetimes, issuer: c.Issuer, log: c.Log}
+	limits := DefaultLimits
+	if c.Limits != nil {
+		limits = *c.Limits
+	}
+	st := &Storage{db: c.DB, keys: c.Keys, secretKey: SecretKey(c.Master), refreshKey: c.Master.Derive("refresh-successor"),
+		lifetimes: c.Lifetimes, issuer: c.Issuer, log: c.Log, limits: limits}
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], c.Master.Derive("op-crypto"))
 	corsPolicy := newCORS(c.DB)
@@ -119,13 +124,13 @@ func (p *Provider) CallbackURL(authRequestID string) string {
 // everything else goes to the library's router.
 //
 //	/.well-known/openid-configuration  stile's precomputed discovery
-//	/authorize                          library; HTML error page when it cannot redirect
+//	/authorize                          library; size caps and a per-address limit first (throttle.go); HTML error page when it cannot redirect
 //	/authorize/callback                 browser binding checked, answered once, then library
-//	/oauth/token                        library, with Cache-Control: no-store
+//	/oauth/token                        library, with Cache-Control: no-store, limited per address
 //	/userinfo                           stile's, with RFC 6750 errors
 //	/end_session                        stile's: ends the SSO session and its tokens
 //	/signed-out                         where a logout without a redirect ends
-//	/oauth/introspect, /revoke          library, with Cache-Control: no-store
+//	/oauth/introspect, /revoke          library, with Cache-Control: no-store, limited per address
 //	/keys                               library
 func (p *Provider) Mount(r *mux.Router) {
 	issuer := zop.NewIssuerInterceptor(p.zop.IssuerFromRequest) // the library's verifiers read the issuer from the context
@@ -134,9 +139,9 @@ func (p *Provider) Mount(r *mux.Router) {
 	never := func(string) bool { return false }
 	r.Handle("/authorize", withIss(p.issuer, toLogin, errorPage(withExtras(p.zop))))
 	r.Handle("/authorize/callback", withIss(p.issuer, never, p.callback(p.zop)))
-	r.Handle("/oauth/token", noStore(p.zop))
-	r.Handle("/oauth/introspect", noStore(p.zop))
-	r.Handle("/revoke", noStore(p.zop))
+	r.Handle("/oauth/token", p.limitTokens(noStore(p.zop)))
+	r.Handle("/oauth/introspect", p.limitTokens(noStore(p.zop)))
+	r.Handle("/revoke", p.limitTokens(noStore(p.zop)))
 	r.Handle("/end_session", issuer.HandlerFunc(p.serveEndSession))
 	r.HandleFunc(SignedOutPath, p.serveSignedOut)
 	r.Handle("/userinfo", p.cors.Handler(issuer.HandlerFunc(p.serveUserinfo)))

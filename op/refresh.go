@@ -2,8 +2,10 @@ package op
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"time"
 
@@ -72,27 +74,22 @@ func (s *Storage) revokeReused(ctx context.Context, t *storage.RefreshToken) {
 
 // CreateAccessAndRefreshTokens implements op.Storage. From a sign-in it
 // starts a new family; from a refresh grant it rotates: the presented token
-// is marked used (atomically: of concurrent uses outside the grace window
-// only one gets through) and a new one of the same family replaces it. The
+// is marked used and its successor stored, atomically (see rotate). The
 // family's absolute expiry never moves.
 func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.TokenRequest, current string) (string, string, time.Time, error) {
 	var next *storage.RefreshToken
+	var raw string
 	var err error
 	switch r := req.(type) {
 	case *authRequest:
-		next, err = s.newFamily(ctx, r)
+		next, raw, err = s.newFamily(ctx, r)
 	case *refreshRequest:
-		next, err = s.rotate(ctx, r)
+		next, raw, err = s.rotate(ctx, r)
 	default:
 		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
 	if err != nil {
 		return "", "", time.Time{}, err
-	}
-	raw := newID()
-	next.TokenHash = refreshHash(raw)
-	if err := s.db.CreateRefreshToken(ctx, next); err != nil {
-		return "", "", time.Time{}, s.serverError(ctx, "create refresh token", err)
 	}
 	at, err := s.issueAccess(ctx, next.ClientID, next.UserID, req, func(t *storage.AccessToken) {
 		t.FamilyID = sql.NullString{String: next.FamilyID, Valid: true}
@@ -109,41 +106,70 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 	return at.ID, raw, at.ExpiresAt, nil
 }
 
-func (s *Storage) newFamily(ctx context.Context, ar *authRequest) (*storage.RefreshToken, error) {
+// newFamily stores the first token of a family. It records the
+// authorization request, so a replay of its code revokes the family.
+func (s *Storage) newFamily(ctx context.Context, ar *authRequest) (*storage.RefreshToken, string, error) {
 	c, err := s.client(ctx, ar.a.ClientID)
 	if err != nil {
-		return nil, s.serverError(ctx, "get client", err)
+		return nil, "", s.serverError(ctx, "get client", err)
 	}
 	now := s.db.Now()
-	return &storage.RefreshToken{
-		ID: uuid.NewString(), FamilyID: uuid.NewString(), ClientID: ar.a.ClientID, UserID: ar.GetSubject(),
-		SessionID: ar.a.SessionID, Scopes: ar.a.Scopes, Audience: storage.Strings(ar.GetAudience()),
+	raw := newID()
+	t := &storage.RefreshToken{
+		ID: uuid.NewString(), TokenHash: refreshHash(raw), FamilyID: uuid.NewString(), ClientID: ar.a.ClientID,
+		UserID: ar.GetSubject(), SessionID: ar.a.SessionID, Scopes: ar.a.Scopes, Audience: storage.Strings(ar.GetAudience()),
 		AuthTime: ar.GetAuthTime(), AMR: ar.a.AMR, UserinfoClaims: ar.a.UserinfoClaims,
 		ExpiresAt: now.Add(c.refreshIdle()), FamilyExpiresAt: now.Add(c.refreshAbsolute()),
-	}, nil
+		AuthRequestID: sql.NullString{String: ar.a.ID, Valid: true},
+	}
+	if err := s.db.CreateRefreshToken(ctx, t); err != nil {
+		return nil, "", s.serverError(ctx, "create refresh token", err)
+	}
+	return t, raw, nil
 }
 
-func (s *Storage) rotate(ctx context.Context, r *refreshRequest) (*storage.RefreshToken, error) {
-	ok, err := s.db.RotateRefreshToken(ctx, r.t.ID, s.lifetimes.RefreshGrace)
-	if err != nil {
-		return nil, s.serverError(ctx, "rotate refresh token", err)
-	}
-	if !ok {
-		s.revokeReused(ctx, r.t)
-		return nil, errInvalidRefresh
-	}
+// rotate replaces the presented token with its successor. The successor
+// is a function of its parent — its ID a name-based UUID of the parent's,
+// its token an HMAC of the parent's ID under a key derived from the master
+// key — so every use of one token inside the grace window (a client
+// retrying, or racing itself) gets the same successor, and the family keeps
+// exactly one live link. The token cannot be predicted without the key,
+// even by someone who can read the database.
+func (s *Storage) rotate(ctx context.Context, r *refreshRequest) (*storage.RefreshToken, string, error) {
 	c, err := s.client(ctx, r.t.ClientID)
 	if err != nil {
-		return nil, s.serverError(ctx, "get client", err)
+		return nil, "", s.serverError(ctx, "get client", err)
 	}
+	raw := s.successorToken(r.t.ID)
 	next := *r.t
-	next.ID, next.Scopes = uuid.NewString(), storage.Strings(r.scopes)
+	next.ID, next.TokenHash, next.Scopes = successorID(r.t.ID), refreshHash(raw), storage.Strings(r.scopes)
 	next.ExpiresAt = s.db.Now().Add(c.refreshIdle())
 	if next.ExpiresAt.After(r.t.FamilyExpiresAt) {
 		next.ExpiresAt = r.t.FamilyExpiresAt
 	}
 	next.RotatedAt, next.RevokedAt = sql.NullTime{}, sql.NullTime{}
-	return &next, nil
+	ok, err := s.db.RotateRefreshToken(ctx, r.t.ID, s.lifetimes.RefreshGrace, &next)
+	if err != nil {
+		return nil, "", s.serverError(ctx, "rotate refresh token", err)
+	}
+	if !ok {
+		s.revokeReused(ctx, r.t)
+		return nil, "", errInvalidRefresh
+	}
+	return &next, raw, nil
+}
+
+// successorNamespace names the UUIDs of rotated refresh tokens.
+var successorNamespace = uuid.MustParse("6f1d3c52-8a0e-4c61-9b57-2f43a1d7e9b0")
+
+func successorID(parentID string) string {
+	return uuid.NewSHA1(successorNamespace, []byte(parentID)).String()
+}
+
+func (s *Storage) successorToken(parentID string) string {
+	m := hmac.New(sha256.New, s.refreshKey)
+	m.Write([]byte("refresh-successor:" + parentID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // GetRefreshTokenInfo implements op.Storage for /revoke: it identifies a

@@ -44,9 +44,12 @@ type Storage struct {
 	db        *storage.DB
 	keys      *keys.Manager
 	secretKey []byte // HMAC key for client secrets
-	lifetimes Lifetimes
-	issuer    string
-	log       *slog.Logger
+	// refreshKey derives a rotated refresh token's successor from it.
+	refreshKey []byte
+	limits     Limits
+	lifetimes  Lifetimes
+	issuer     string
+	log        *slog.Logger
 }
 
 var (

@@ -48,6 +48,14 @@ func mustRefresh(t *testing.T, f fixture, id, family, userID, sessionID string) 
 	return r
 }
 
+// successor is the token that replaces parent when it rotates: its ID and
+// hash follow from the parent's, as the provider derives them.
+func successor(f fixture, userID, parent string) *storage.RefreshToken {
+	return &storage.RefreshToken{ID: parent + "-next", TokenHash: []byte("hash-" + parent + "-next"), FamilyID: "fam",
+		ClientID: "app", UserID: userID, AuthTime: f.clock.Now(), ExpiresAt: f.clock.Now().Add(14 * 24 * time.Hour),
+		FamilyExpiresAt: f.clock.Now().Add(90 * 24 * time.Hour)}
+}
+
 func mustAccess(t *testing.T, f fixture, id, userID, family, sessionID string) {
 	t.Helper()
 	a := &storage.AccessToken{ID: id, ClientID: "app", UserID: userID, ExpiresAt: f.clock.Now().Add(10 * time.Minute),
@@ -171,15 +179,15 @@ func testRefreshRotation(t *testing.T, f fixture) {
 		t.Fatalf("fresh token: %+v, %v", got, err)
 	}
 	grace := 2 * time.Second
-	if ok, err := f.db.RotateRefreshToken(ctx, "r1", grace); !ok || err != nil {
+	if ok, err := f.db.RotateRefreshToken(ctx, "r1", grace, successor(f, u.ID, "r1")); !ok || err != nil {
 		t.Fatalf("first use: %v, %v", ok, err)
 	}
 	f.clock.Advance(time.Second)
-	if ok, _ := f.db.RotateRefreshToken(ctx, "r1", grace); !ok {
+	if ok, _ := f.db.RotateRefreshToken(ctx, "r1", grace, successor(f, u.ID, "r1")); !ok {
 		t.Fatal("a retry within the grace window was refused")
 	}
 	f.clock.Advance(2 * time.Second)
-	if ok, _ := f.db.RotateRefreshToken(ctx, "r1", grace); ok {
+	if ok, _ := f.db.RotateRefreshToken(ctx, "r1", grace, successor(f, u.ID, "r1")); ok {
 		t.Fatal("a reuse after the grace window was allowed")
 	}
 	mustRefresh(t, f, "r2", "fam", u.ID, "")
@@ -191,7 +199,7 @@ func testRefreshRotation(t *testing.T, f fixture) {
 	if r2.Usable(f.clock.Now()) || !revoked(t, f, "a2") {
 		t.Fatal("family revocation left a token usable")
 	}
-	if ok, _ := f.db.RotateRefreshToken(ctx, "r2", grace); ok {
+	if ok, _ := f.db.RotateRefreshToken(ctx, "r2", grace, successor(f, u.ID, "r2")); ok {
 		t.Fatal("a revoked token rotated")
 	}
 	r3 := mustRefresh(t, f, "r3", "fam3", u.ID, "")
@@ -206,7 +214,7 @@ func testRefreshRotationConcurrent(t *testing.T, f fixture) {
 	u := mustUser(t, f.db, "alice")
 	mustClient(t, f.db, "app")
 	mustRefresh(t, f, "r1", "fam", u.ID, "")
-	if wins := countWins(t, 8, func() (bool, error) { return f.db.RotateRefreshToken(ctx, "r1", 0) }); wins != 1 {
+	if wins := countWins(t, 8, func() (bool, error) { return f.db.RotateRefreshToken(ctx, "r1", 0, successor(f, u.ID, "r1")) }); wins != 1 {
 		t.Fatalf("%d concurrent rotations won, want exactly 1", wins)
 	}
 }

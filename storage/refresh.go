@@ -26,6 +26,7 @@ type RefreshToken struct {
 	RotatedAt       sql.NullTime   `db:"rotated_at"`
 	RevokedAt       sql.NullTime   `db:"revoked_at"`
 	UserinfoClaims  Strings        `db:"userinfo_claims"` // carried to the access tokens it yields
+	AuthRequestID   sql.NullString `db:"auth_request_id"` // the sign-in the family started from; every link carries it
 }
 
 // Usable reports whether the token is unrevoked and unexpired at now. A
@@ -36,16 +37,24 @@ func (t *RefreshToken) Usable(now time.Time) bool {
 }
 
 const refreshColumns = `id, token_hash, family_id, client_id, user_id, session_id, scopes, audience, auth_time, amr,
-	created_at, expires_at, family_expires_at, rotated_at, revoked_at, userinfo_claims`
+	created_at, expires_at, family_expires_at, rotated_at, revoked_at, userinfo_claims, auth_request_id`
+
+// insertRefresh adds a token; with ON CONFLICT DO NOTHING an existing row
+// of the same ID (a successor another request already inserted) is kept.
+const insertRefresh = `INSERT INTO refresh_tokens (` + refreshColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)`
+
+func (d *DB) insertRefresh(ctx context.Context, q queryer, t *RefreshToken, suffix string) (int64, error) {
+	t.CreatedAt = d.Now()
+	return d.exec(ctx, q, insertRefresh+suffix, t.ID, t.TokenHash, t.FamilyID, t.ClientID, t.UserID, t.SessionID, t.Scopes,
+		t.Audience, t.AuthTime.UTC(), t.AMR, t.CreatedAt, t.ExpiresAt.UTC(), t.FamilyExpiresAt.UTC(), t.UserinfoClaims,
+		t.AuthRequestID)
+}
 
 // CreateRefreshToken stores a new token. The caller sets everything but
 // CreatedAt.
 func (d *DB) CreateRefreshToken(ctx context.Context, t *RefreshToken) error {
-	t.CreatedAt = d.Now()
-	const q = `INSERT INTO refresh_tokens (` + refreshColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)`
-	_, err := d.exec(ctx, d.db, q, t.ID, t.TokenHash, t.FamilyID, t.ClientID, t.UserID, t.SessionID, t.Scopes, t.Audience,
-		t.AuthTime.UTC(), t.AMR, t.CreatedAt, t.ExpiresAt.UTC(), t.FamilyExpiresAt.UTC(), t.UserinfoClaims)
-	if err != nil {
+	if _, err := d.insertRefresh(ctx, d.db, t, ""); err != nil {
 		return fmt.Errorf("create refresh token: %w", err)
 	}
 	return nil
@@ -69,11 +78,15 @@ func (d *DB) GetRefreshToken(ctx context.Context, id string) (*RefreshToken, err
 	return &t, nil
 }
 
-// RotateRefreshToken marks the token used and reports whether the caller
-// may replace it. The first use always may. A later use may only within
-// grace of the first (a client retrying a request whose answer it lost);
-// with grace 0, of many concurrent uses exactly one wins.
-func (d *DB) RotateRefreshToken(ctx context.Context, id string, grace time.Duration) (bool, error) {
+// RotateRefreshToken marks the token id used and stores its successor
+// next, in one transaction, and reports whether the caller may hand next
+// out. The first use always may. A later use may only within grace of the
+// first (a client retrying a request whose answer it lost), and then gets
+// the same successor: the caller derives next's ID and token from id, so
+// the insert of every retry meets the first one's row and keeps it (ON
+// CONFLICT DO NOTHING), and the family never holds two live successors.
+// With grace 0, of many concurrent uses exactly one wins.
+func (d *DB) RotateRefreshToken(ctx context.Context, id string, grace time.Duration, next *RefreshToken) (bool, error) {
 	now := d.Now()
 	q := `UPDATE refresh_tokens SET rotated_at = ? WHERE id = ? AND revoked_at IS NULL AND rotated_at IS NULL`
 	args := []any{now, id}
@@ -82,11 +95,30 @@ func (d *DB) RotateRefreshToken(ctx context.Context, id string, grace time.Durat
 			WHERE id = ? AND revoked_at IS NULL AND (rotated_at IS NULL OR rotated_at >= ?)`
 		args = append(args, now.Add(-grace))
 	}
-	n, err := d.exec(ctx, d.db, q, args...)
+	var ok bool
+	err := d.tx(ctx, func(tx queryer) error {
+		n, err := d.exec(ctx, tx, q, args...)
+		if err != nil || n != 1 {
+			return err
+		}
+		ok = true
+		_, err = d.insertRefresh(ctx, tx, next, ` ON CONFLICT DO NOTHING`)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("rotate refresh token: %w", err)
 	}
-	return n == 1, nil
+	return ok, nil
+}
+
+// RefreshFamily returns every token of a family, oldest first.
+func (d *DB) RefreshFamily(ctx context.Context, familyID string) ([]RefreshToken, error) {
+	var out []RefreshToken
+	err := d.db.SelectContext(ctx, &out, d.q(`SELECT `+refreshColumns+` FROM refresh_tokens WHERE family_id = ? ORDER BY created_at, id`), familyID)
+	if err != nil {
+		return nil, fmt.Errorf("list refresh token family: %w", err)
+	}
+	return out, nil
 }
 
 // RevokeFamily revokes every refresh token of a family and every access
@@ -97,4 +129,17 @@ func (d *DB) RevokeFamily(ctx context.Context, familyID string) error {
 		return fmt.Errorf("revoke token family: %w", err)
 	}
 	return nil
+}
+
+// CountLiveRefreshTokens counts a user's refresh tokens that are neither
+// revoked nor expired (rotated ones inside their grace window included).
+func (d *DB) CountLiveRefreshTokens(ctx context.Context, userID string) (int, error) {
+	now := d.Now()
+	var n int
+	err := d.get(ctx, d.db, &n, `SELECT COUNT(*) FROM refresh_tokens
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND family_expires_at > ?`, userID, now, now)
+	if err != nil {
+		return 0, fmt.Errorf("count live refresh tokens: %w", err)
+	}
+	return n, nil
 }

@@ -65,13 +65,56 @@ func (d *DB) RevokeAccessToken(ctx context.Context, id string) error {
 	return nil
 }
 
-// RevokeAuthRequestTokens revokes every access token issued from one
-// authorization request (for instance when its code is replayed).
+// RevokeAuthRequestTokens revokes the whole grant of one authorization
+// request (for instance when its code is replayed): the access tokens its
+// code exchange issued, every refresh-token family started from it, and
+// every access token those families issued since, in one transaction. It
+// first marks the request replayed, so a first exchange still minting its
+// tokens learns of it in SettleRedemption. It returns how many tokens it
+// revoked.
 func (d *DB) RevokeAuthRequestTokens(ctx context.Context, authRequestID string) (int64, error) {
-	n, err := d.exec(ctx, d.db, `UPDATE access_tokens SET revoked_at = ? WHERE auth_request_id = ? AND revoked_at IS NULL`,
-		d.Now(), authRequestID)
+	const families = `SELECT family_id FROM refresh_tokens WHERE auth_request_id = ?`
+	var total int64
+	err := d.tx(ctx, func(q queryer) error {
+		now := d.Now()
+		if _, err := d.exec(ctx, q, `UPDATE auth_requests SET error_code = ? WHERE id = ?`, codeReplayed, authRequestID); err != nil {
+			return err
+		}
+		n, err := d.exec(ctx, q, `UPDATE refresh_tokens SET revoked_at = ? WHERE family_id IN (`+families+`) AND revoked_at IS NULL`,
+			now, authRequestID)
+		if err != nil {
+			return err
+		}
+		m, err := d.exec(ctx, q, `UPDATE access_tokens SET revoked_at = ?
+			WHERE (auth_request_id = ? OR family_id IN (`+families+`)) AND revoked_at IS NULL`, now, authRequestID, authRequestID)
+		total = n + m
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("revoke tokens of auth request: %w", err)
 	}
-	return n, nil
+	return total, nil
+}
+
+// codeReplayed marks an authorization request whose code came back.
+const codeReplayed = "code_replayed"
+
+// SettleRedemption ends a code exchange once its tokens are stored: it
+// fails with ErrCodeReused if the code was replayed meanwhile, and the
+// caller must then revoke the grant (RevokeAuthRequestTokens) and refuse.
+// Without it a replay racing the first exchange could revoke the grant
+// before its tokens exist, and miss them. The statement writes the row, so
+// it waits for a replay's revocation in progress (which marks the row
+// first) and then sees its mark; a revocation that starts after it
+// commits finds the tokens stored.
+func (d *DB) SettleRedemption(ctx context.Context, authRequestID string) error {
+	n, err := d.exec(ctx, d.db, `UPDATE auth_requests SET error_code = error_code WHERE id = ? AND error_code <> ?`,
+		authRequestID, codeReplayed)
+	if err == nil && n == 0 {
+		err = ErrCodeReused
+	}
+	if err != nil {
+		return fmt.Errorf("settle code redemption: %w", err)
+	}
+	return nil
 }

@@ -28,8 +28,8 @@ type fixture struct {
 	rp     *relyingParty
 }
 
-func newFixture(t *testing.T, dbURL string) *fixture {
-	s := startServer(t, dbURL)
+func newFixture(t *testing.T, dbURL string, opts ...func(*appConfig)) *fixture {
+	s := startServer(t, dbURL, opts...)
 	f := &fixture{s: s}
 	f.secret = s.addClient(t, &storage.Client{ID: "app", Name: "Example App", Type: storage.ClientWeb,
 		RedirectURIs: storage.Strings{appRedirect}, RequirePKCE: true, Audiences: storage.Strings{apiAudience},

@@ -119,12 +119,17 @@ func TestConcurrentRedemption(t *testing.T) {
 	az := f.rp.authorize("scope", "openid offline_access")
 	code := f.signIn(t, newBrowser(t, s), az, f.alice)
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {appRedirect}, "code_verifier": {az.verifier}}
-	wins, bodies := race(t, s, form, f.secret)
-	if wins != 1 {
-		t.Fatalf("%d of 8 redemptions of one code succeeded, want exactly 1", wins)
+	// The losers are replays: they revoke the grant, and the winner, if its
+	// answer was not out before a replay, is refused too (tokenrules_test.go).
+	if wins, _ := race(t, s, form, f.secret); wins > 1 {
+		t.Fatalf("%d of 8 redemptions of one code succeeded, want at most 1", wins)
 	}
-	rt := bodies[0]["refresh_token"].(string)
-	wins, _ = race(t, s, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, f.secret)
+	f.s.clock.Advance(30 * time.Second) // the next TOTP step
+	az = f.rp.authorize("scope", "openid offline_access")
+	_, once := rawToken(t, s, url.Values{"grant_type": {"authorization_code"}, "code": {f.signIn(t, newBrowser(t, s), az, f.alice)},
+		"redirect_uri": {appRedirect}, "code_verifier": {az.verifier}}, "app", f.secret)
+	rt := once["refresh_token"].(string)
+	wins, _ := race(t, s, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, f.secret)
 	if wins != 1 {
 		t.Fatalf("%d of 8 rotations of one refresh token succeeded, want exactly 1", wins)
 	}

@@ -28,10 +28,11 @@ type serveOptions struct {
 	delivery       deliveryOptions
 	trustedProxies string
 	hashPool       hashPoolOptions
+	opLimits       op.Limits
 }
 
 func (c *cli) serveCommand() *cobra.Command {
-	o := serveOptions{lifetimes: op.DefaultLifetimes}
+	o := serveOptions{lifetimes: op.DefaultLifetimes, opLimits: op.DefaultLimits}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the OpenID provider",
@@ -57,6 +58,10 @@ func (c *cli) serveCommand() *cobra.Command {
 	envFlag(f, &o.trustedProxies, "trusted-proxies", "", "STILE_TRUSTED_PROXIES",
 		"comma-separated CIDRs of reverse proxies whose X-Forwarded-For/Forwarded headers name the client; empty: headers ignored")
 	o.hashPool.register(f)
+	rateFlag(f, &o.opLimits.AuthorizePerAddress, "authorize-rate", "STILE_AUTHORIZE_RATE",
+		"authorization requests stored per source address, N/DURATION; cannot be 0")
+	rateFlag(f, &o.opLimits.TokenPerAddress, "token-rate", "STILE_TOKEN_RATE",
+		"token, introspection and revocation calls per source address, N/DURATION; 0/1m: off")
 	o.delivery.register(f)
 	return cmd
 }
@@ -79,6 +84,9 @@ func (o *serveOptions) validate() error {
 	}
 	if _, err := clientip.ParseTrusted(strings.Split(o.trustedProxies, ",")); err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if o.opLimits.AuthorizePerAddress.Limit < 1 {
+		return errAuthorizeRateOff
 	}
 	if l.RefreshGrace < 0 || l.RefreshGrace > time.Minute {
 		return fmt.Errorf("--refresh-token-grace must be between 0 and 1m, not %s", l.RefreshGrace)
@@ -103,7 +111,8 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	cfg := appConfig{Issuer: issuer, DB: env.db, Master: env.master, Now: time.Now, Log: env.log,
-		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery}
+		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery,
+		OPLimits: &o.opLimits}
 	cfg.TrustedProxies, _ = clientip.ParseTrusted(strings.Split(o.trustedProxies, ","))
 	cfg.HashPool, _ = o.hashPool.pool()
 	defer limitMemory(cfg.HashPool, env.log)()
