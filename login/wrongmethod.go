@@ -12,19 +12,32 @@ import (
 // §15.5.6), in the shape of its area. Without this the request falls
 // through to the provider's catch-all and gets a 404, which tells a client
 // the route does not exist and hides the real mistake.
+//
+// mux's own MethodNotAllowedHandler does not do it: a later route of the
+// same subrouter whose prefix matches clears the mismatch, and the request
+// falls through. So each subrouter ends in a route of its own that matches
+// exactly the requests some other route of it would take with another
+// method.
 
 var errMethod = &Error{Code: CodeMethodNotAllowed, Message: "This endpoint does not take that method: see the Allow header."}
 
-// answerWrongMethods makes rt answer a request for one of its paths with a
-// method none of its routes serve: Allow lists the methods that would have
-// matched, then write gives the body. mux calls a router's
-// MethodNotAllowedHandler without the router's middleware, so write sets
-// its own headers.
+// wrongMethod is a subrouter's last route.
+type wrongMethod struct {
+	rt    *mux.Router
+	write http.HandlerFunc
+}
+
+func (m wrongMethod) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", strings.Join(allowedMethods(m.rt, r), ", "))
+	m.write(w, r)
+}
+
+// answerWrongMethods ends rt with its wrongMethod route; call it after
+// rt's last route. The route runs behind rt's middleware.
 func answerWrongMethods(rt *mux.Router, write http.HandlerFunc) {
-	rt.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", strings.Join(allowedMethods(rt, r), ", "))
-		write(w, r)
-	})
+	rt.NewRoute().MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
+		return len(allowedMethods(rt, r)) > 0
+	}).Handler(wrongMethod{rt: rt, write: write})
 }
 
 // allowedMethods are the methods for which a route of rt matches r.
@@ -33,7 +46,7 @@ func allowedMethods(rt *mux.Router, r *http.Request) []string {
 	rt.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		methods, err := route.GetMethods()
 		if err != nil {
-			return nil // a route for every method (a prefix): it would have matched
+			return nil // a route for any method would have matched already
 		}
 		for _, m := range methods {
 			probe := r.WithContext(r.Context())
@@ -54,21 +67,27 @@ func (h *Handler) wrongMethodJSON(w http.ResponseWriter, _ *http.Request) {
 }
 
 // wrongMethodPage is the pages' 405.
-func (h *Handler) wrongMethodPage(w http.ResponseWriter, r *http.Request) {
-	securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		h.render(w, http.StatusMethodNotAllowed, "message", page{Title: "Not available", Error: "This page cannot be opened this way. Go back to the application and start again."})
-	})).ServeHTTP(w, r)
+func (h *Handler) wrongMethodPage(w http.ResponseWriter, _ *http.Request) {
+	h.render(w, http.StatusMethodNotAllowed, "message", page{Title: "Not available",
+		Error: "This page cannot be opened this way. Go back to the application and start again."})
 }
 
-// answerWrongMethodsOnPages gives every subrouter under r that has no
-// answer of its own yet (stile's HTML pages) the page-shaped 405.
+// answerWrongMethodsOnPages ends every subrouter under r that has no
+// wrongMethod route yet (stile's HTML pages) with the page-shaped one.
 func (h *Handler) answerWrongMethodsOnPages(r *mux.Router) {
-	seen := map[*mux.Router]bool{r: true}
-	r.Walk(func(_ *mux.Route, rt *mux.Router, _ []*mux.Route) error {
-		if !seen[rt] && rt.MethodNotAllowedHandler == nil {
-			answerWrongMethods(rt, h.wrongMethodPage)
+	var pages []*mux.Router
+	done := map[*mux.Router]bool{r: true}
+	r.Walk(func(route *mux.Route, rt *mux.Router, _ []*mux.Route) error {
+		if _, ok := route.GetHandler().(wrongMethod); ok {
+			done[rt] = true
+		} else if !slices.Contains(pages, rt) {
+			pages = append(pages, rt)
 		}
-		seen[rt] = true
 		return nil
 	})
+	for _, rt := range pages {
+		if !done[rt] {
+			answerWrongMethods(rt, h.wrongMethodPage)
+		}
+	}
 }
