@@ -238,7 +238,9 @@ func (b *browser) raw(method, rawURL, ct, body string) rawAnswer {
 	return rawAnswer{status: p.status, header: p.header, body: p.body}
 }
 
-func basic(user, pass string) string { return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass)) }
+func basic(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+}
 
 // testUTF8APIs: a NUL in a JSON string (invalid bytes the JSON decoder
 // already replaces) is a 400 in the API's shape on the login API, the
