@@ -271,4 +271,3 @@ func (z *fuzzApp) check(t *testing.T, what string, request []byte, a answer, wan
 		}
 	}
 }
-
