@@ -25,6 +25,7 @@ func TestBadInput(t *testing.T) {
 		{"UTF8Forms", testUTF8Forms},
 		{"UTF8APIs", testUTF8APIs},
 		{"UTF8OAuth", testUTF8OAuth},
+		{"UnofferedGrants", testUnofferedGrants},
 	})
 }
 
@@ -297,4 +298,27 @@ func testUTF8OAuth(t *testing.T, h *hfixture) {
 			t.Fatalf("%s, well-formed unknown Basic client: %d %s", path, a.status, a.body)
 		}
 	}
+}
+
+// testUnofferedGrants: the library runs the JWT-bearer grant whatever
+// discovery says, and a malformed assertion was a 500 with the parser's
+// error (FuzzToken's first crasher); every grant stile does not offer is
+// now unsupported_grant_type, in the body or the query, and a body that is
+// not a form is invalid_request. Positive control: a refresh grant with a
+// wrong token is the library's invalid_grant.
+func testUnofferedGrants(t *testing.T, h *hfixture) {
+	form := "application/x-www-form-urlencoded"
+	auth := []string{"Authorization", "Basic " + basic("app", h.secret)}
+	for _, body := range []string{"grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=..",
+		"grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=a.b.c", "grant_type=password&username=alice&password=x",
+		"grant_type=urn:ietf:params:oauth:grant-type:token-exchange", "grant_type=implicit"} {
+		jsonError(t, body, send(t, http.MethodPost, h.s.URL+"/oauth/token", form, body, auth...), http.StatusBadRequest, "unsupported_grant_type")
+		jsonError(t, body+" without a client", send(t, http.MethodPost, h.s.URL+"/oauth/token", form, body), http.StatusBadRequest, "unsupported_grant_type")
+	}
+	jsonError(t, "grant in the query", send(t, http.MethodPost, h.s.URL+"/oauth/token?grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=..",
+		form, "", auth...), http.StatusBadRequest, "unsupported_grant_type")
+	jsonError(t, "malformed form", send(t, http.MethodPost, h.s.URL+"/oauth/token", form, "grant_type=refresh_token&x=%zz", auth...),
+		http.StatusBadRequest, "invalid_request")
+	jsonError(t, "a wrong refresh token", send(t, http.MethodPost, h.s.URL+"/oauth/token", form, "grant_type=refresh_token&refresh_token=x", auth...),
+		http.StatusBadRequest, "invalid_grant")
 }
