@@ -34,3 +34,25 @@ func onlyGrants(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// noAssertion refuses client authentication by assertion (private_key_jwt,
+// RFC 7523 §2.2), which stile does not offer, before the library: at the
+// token endpoint it answered a refresh grant carrying one with a 500, and
+// at introspection with a text/plain 401 quoting the JWT parser.
+func noAssertion(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			zop.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("The request is not a valid form."), nil)
+			return
+		}
+		if r.Form.Has("client_assertion") || r.Form.Has("client_assertion_type") {
+			zop.RequestError(w, r, oidc.ErrInvalidClient().WithDescription("Client assertions (private_key_jwt) are not supported."), nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

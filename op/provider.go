@@ -134,9 +134,9 @@ func (p *Provider) Mount(r *mux.Router) {
 	never := func(string) bool { return false }
 	r.Handle("/authorize", withIss(p.issuer, toLogin, errorPage(withExtras(p.zop))))
 	r.Handle("/authorize/callback", withIss(p.issuer, never, p.callback(p.zop)))
-	r.Handle("/oauth/token", noStore(onlyGrants(p.zop)))
-	r.Handle("/oauth/introspect", noStore(p.zop))
-	r.Handle("/revoke", noStore(p.zop))
+	r.Handle("/oauth/token", noStore(noAssertion(onlyGrants(p.zop))))
+	r.Handle("/oauth/introspect", noStore(noAssertion(p.zop)))
+	r.Handle("/revoke", noStore(noAssertion(p.zop)))
 	r.Handle("/end_session", issuer.HandlerFunc(p.serveEndSession))
 	r.HandleFunc(SignedOutPath, p.serveSignedOut)
 	r.Handle("/userinfo", p.cors.Handler(issuer.HandlerFunc(p.serveUserinfo)))

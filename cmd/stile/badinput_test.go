@@ -304,7 +304,8 @@ func testUTF8OAuth(t *testing.T, h *hfixture) {
 // discovery says, and a malformed assertion was a 500 with the parser's
 // error (FuzzToken's first crasher); every grant stile does not offer is
 // now unsupported_grant_type, in the body or the query, and a body that is
-// not a form is invalid_request. Positive control: a refresh grant with a
+// not a form is invalid_request, and a client assertion invalid_client.
+// Positive control: a refresh grant with a
 // wrong token is the library's invalid_grant.
 func testUnofferedGrants(t *testing.T, h *hfixture) {
 	form := "application/x-www-form-urlencoded"
@@ -319,6 +320,13 @@ func testUnofferedGrants(t *testing.T, h *hfixture) {
 		form, "", auth...), http.StatusBadRequest, "unsupported_grant_type")
 	jsonError(t, "malformed form", send(t, http.MethodPost, h.s.URL+"/oauth/token", form, "grant_type=refresh_token&x=%zz", auth...),
 		http.StatusBadRequest, "invalid_request")
+	// Client assertions (private_key_jwt) are not offered: a refresh grant
+	// carrying one was a 500, introspection a text/plain 401.
+	ca := "&client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=.."
+	for path, body := range map[string]string{"/oauth/token": "grant_type=refresh_token&refresh_token=x&client_id=app",
+		"/oauth/introspect": "token=x", "/revoke": "token=x&client_id=app"} {
+		jsonError(t, path+" with a client assertion", send(t, http.MethodPost, h.s.URL+path, form, body+ca), http.StatusUnauthorized, "invalid_client")
+	}
 	jsonError(t, "a wrong refresh token", send(t, http.MethodPost, h.s.URL+"/oauth/token", form, "grant_type=refresh_token&refresh_token=x", auth...),
 		http.StatusBadRequest, "invalid_grant")
 }
