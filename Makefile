@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 GO ?= go
 
-.PHONY: run test build lint interop-deps
+.PHONY: run test fuzz build lint interop-deps
 
 # Start stile on http://localhost:8080 over an embedded SQLite file, with a
 # demo client and user; it prints how to sign in.
@@ -14,8 +14,16 @@ run:
 # from the machine's PostgreSQL binaries (or uses STILE_TEST_DATABASE_URL).
 # Verbose output, minus the noise of passing tests, so the log shows the
 # PostgreSQL version tested against and every failure in full.
-test: lint interop-deps
+test: lint interop-deps fuzz
 	$(GO) test -count=1 -timeout 60m -v ./... 2>&1 | grep -vE '^\s*(=== (RUN|PAUSE|CONT|NAME)|--- PASS|PASS$$)'
+
+# Each fuzz target for a bounded time (go runs one -fuzz target per
+# invocation). A crasher is written to cmd/stile/testdata/fuzz/<target>/:
+# commit it with its fix, and plain `go test` runs it from then on.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := FuzzLoginAPI FuzzLoginForms FuzzToken FuzzDirect
+fuzz:
+	for t in $(FUZZ_TARGETS); do $(GO) test ./cmd/stile -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); done
 
 # The real OpenID clients of the interop tests (openid-client, oidc-client-ts,
 # playwright-core), from the committed lockfile. The tests need Node.js 20+

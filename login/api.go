@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"mime"
 	"net/http"
 	"slices"
 	"sync"
@@ -33,6 +34,7 @@ func (h *Handler) mountAPI(r *mux.Router) {
 	a.HandleFunc("/authenticate", h.apiAuthenticate).Methods(http.MethodPost, http.MethodOptions)
 	a.HandleFunc("/verify", h.apiVerify).Methods(http.MethodPost, http.MethodOptions)
 	a.HandleFunc("/resend", h.apiResend).Methods(http.MethodPost, http.MethodOptions)
+	answerWrongMethods(a, h.wrongMethodJSON)
 }
 
 // apiResponse is every answer's shape; empty fields are left out.
@@ -210,7 +212,17 @@ func (o *originSet) known(ctx context.Context, db *storage.DB, origin string) bo
 	return o.set[origin]
 }
 
+var errMediaType = &Error{Code: CodeUnsupportedMedia, Message: "Send the body as JSON, with Content-Type: application/json."}
+
+// decodeJSON reads the JSON object of a POST. The body must be labelled
+// application/json: a text/plain, form or multipart body is a CORS "simple"
+// request, which any page can send cross-origin without a preflight, so
+// accepting it would let a page skip the preflight's origin check.
 func (h *Handler) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		h.apiError(w, errMediaType)
+		return false
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	if err := dec.Decode(v); err != nil {
 		h.apiError(w, fail(CodeInvalidRequest, "The request body must be a JSON object."))

@@ -31,6 +31,7 @@ func (h *Handler) mountDirect(r *mux.Router) {
 	d := r.PathPrefix("/headless").Subrouter()
 	d.HandleFunc("/authenticate", h.directAuthenticate).Methods(http.MethodPost)
 	d.HandleFunc("/login", h.directLogin).Methods(http.MethodPost)
+	answerWrongMethods(d, h.wrongMethodJSON)
 }
 
 // DirectTokens is what the direct mode hands back after both steps.

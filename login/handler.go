@@ -74,6 +74,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountEnrollment(r, csrf)
 	static, _ := fs.Sub(staticFS, "static")
 	s.PathPrefix("/static/").Handler(http.StripPrefix("/login/static/", http.FileServerFS(static)))
+	h.answerWrongMethodsOnPages(r) // the JSON APIs answer theirs above
 }
 
 // securityHeaders are on every login page: no framing, no inline script,

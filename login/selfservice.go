@@ -58,6 +58,7 @@ func (h *Handler) mountSelfService(r *mux.Router) {
 	a.HandleFunc("/totp", h.mfaRemoveTOTP).Methods(http.MethodDelete)
 	a.HandleFunc("/recovery-codes", h.mfaRecoveryCodes).Methods(http.MethodPost, http.MethodOptions)
 	a.HandleFunc("/preferred", h.mfaPreferred).Methods(http.MethodPut, http.MethodOptions)
+	answerWrongMethods(a, h.wrongMethodJSON)
 }
 
 // selfServiceCORS is the API's CORS: registered origins, bearer tokens,

@@ -33,7 +33,7 @@ func discovery(issuer string) ([]byte, error) {
 		"scopes_supported":                               scopesSupported,
 		"response_types_supported":                       []string{"code"},
 		"response_modes_supported":                       []string{"query", "fragment"},
-		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
+		"grant_types_supported":                          grantTypesSupported,
 		"subject_types_supported":                        []string{"public"},
 		"id_token_signing_alg_values_supported":          []string{"RS256"},
 		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},

@@ -139,9 +139,9 @@ func (p *Provider) Mount(r *mux.Router) {
 	never := func(string) bool { return false }
 	r.Handle("/authorize", withIss(p.issuer, toLogin, errorPage(withExtras(p.zop))))
 	r.Handle("/authorize/callback", withIss(p.issuer, never, p.callback(p.zop)))
-	r.Handle("/oauth/token", p.limitTokens(noStore(p.zop)))
-	r.Handle("/oauth/introspect", p.limitTokens(noStore(p.zop)))
-	r.Handle("/revoke", p.limitTokens(noStore(p.zop)))
+	r.Handle("/oauth/token", p.limitTokens(noStore(noAssertion(onlyGrants(p.zop)))))
+	r.Handle("/oauth/introspect", p.limitTokens(noStore(noAssertion(p.zop))))
+	r.Handle("/revoke", p.limitTokens(noStore(noAssertion(p.zop))))
 	r.Handle("/end_session", issuer.HandlerFunc(p.serveEndSession))
 	r.HandleFunc(SignedOutPath, p.serveSignedOut)
 	r.Handle("/userinfo", p.cors.Handler(issuer.HandlerFunc(p.serveUserinfo)))

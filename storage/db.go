@@ -90,16 +90,39 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 
 // createPrivate creates a missing SQLite file readable by its owner only:
 // it holds sealed secrets and password hashes. SQLite gives its WAL and
-// shared-memory files the same mode.
+// shared-memory files the same mode. An existing file (or WAL, or
+// shared-memory file) that group or others can read is refused, as the
+// master key file is: using it silently would keep the hashes readable.
 func createPrivate(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			if err := checkPrivate(p); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("create SQLite database %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// checkPrivate refuses a file group or others can read or write; a
+// missing one is fine (SQLite creates the WAL with the database's mode).
+func checkPrivate(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("SQLite database: %w", err)
+	}
+	if perm := fi.Mode().Perm(); fi.Mode().IsRegular() && perm&0o077 != 0 {
+		return fmt.Errorf("SQLite database file %s has mode %04o: group or others can open it; run: chmod 600 %s", path, perm, path)
+	}
+	return nil
 }
 
 // sqliteDSN turns a file path into a modernc.org/sqlite DSN: WAL for

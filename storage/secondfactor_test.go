@@ -747,6 +747,10 @@ func testUpgradeFromV3(t *testing.T, d storagetest.Dialect) {
 		q.Set("_time_format", "sqlite")
 		q.Set("_timezone", "UTC")
 		driver, dsn, dir, bind, gd = "sqlite", "file:"+strings.TrimPrefix(rawURL, "sqlite:")+"?"+q.Encode(), "migrations/sqlite", sqlx.QUESTION, goose.DialectSQLite3
+		// Created private, as stile creates it: Open refuses a file others can read.
+		if err := os.WriteFile(strings.TrimPrefix(rawURL, "sqlite:"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	raw, err := sql.Open(driver, dsn)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stile-id/stile/demo"
 	"github.com/stile-id/stile/internal/clientip"
+	"github.com/stile-id/stile/internal/edge"
 	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
@@ -124,7 +125,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	}
 	provider.Mount(r) // last: it ends in a catch-all
 	return &app{
-		handler:  limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, r))),
+		handler:  limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, edge.Text(r)))),
 		maintain: maintenance(c.DB, signing, sessions.Idle, c.Log),
 	}, nil
 }

@@ -45,7 +45,7 @@ func TestProviderLimits(t *testing.T) {
 	}
 }
 
-// answer is a response read whole.
+// answer is a response read whole (also the fuzzers' in-process answers).
 type answer struct {
 	status int
 	header http.Header

@@ -375,6 +375,7 @@ func testAPIErrors(t *testing.T, h *hfixture) {
 		t.Fatalf("unknown user %d %v differs from wrong password %d %v", unknown.status, unknown.body, wrong.status, wrong.body)
 	}
 	req, _ := http.NewRequest(http.MethodPost, h.s.URL+"/login/api/authenticate", strings.NewReader("{not json"))
+	req.Header.Set("Content-Type", "application/json") // labelled JSON, malformed: 400 (unlabelled is 415)
 	resp, _ := http.DefaultClient.Do(req)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
