@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
 	"github.com/stile-id/stile/storage"
 	"github.com/stile-id/stile/storage/storagetest"
@@ -255,7 +256,8 @@ func TestRateFlags(t *testing.T) {
 		}
 	}
 	// The positive control: valid rates, token limit off, pass validation.
-	o := serveOptions{lifetimes: op.DefaultLifetimes, sessionIdle: time.Hour, sessionAbs: time.Hour, opLimits: op.DefaultLimits}
+	o := serveOptions{lifetimes: op.DefaultLifetimes, sessionIdle: time.Hour, sessionAbs: time.Hour, opLimits: op.DefaultLimits,
+		hashPool: hashPoolOptions{memory: "512MiB", wait: login.DefaultPoolWait}}
 	o.opLimits.TokenPerAddress.Limit = 0
 	if err := o.validate(); err != nil {
 		t.Fatalf("valid options refused: %v", err)
