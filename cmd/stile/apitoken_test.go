@@ -55,8 +55,8 @@ func testForcedBinding(t *testing.T, h *hfixture) {
 	altered[0] ^= 1
 	for _, c := range []struct {
 		what, token string
-		status     int
-		code       string
+		status      int
+		code        string
 	}{
 		{"no loginToken", "", http.StatusBadRequest, "invalid_request"},
 		{"a made-up loginToken", "bm90IGEgdG9rZW4", http.StatusForbidden, "wrong_browser"},
