@@ -153,7 +153,10 @@ func (h *Handler) customLogin() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; "+
 			"img-src data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+		// The address carries the sign-in's loginToken: no referrer gives
+		// it away, and no page that opened this one as a popup keeps a handle on it.
 		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("Cross-Origin-Opener-Policy", "same-origin")
 		if r.URL.Path == CustomLoginPath+"config.js" {
 			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 			w.Write(config)

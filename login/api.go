@@ -18,12 +18,14 @@ import (
 // The JSON login API, for login pages a client renders itself (its
 // login_url). It drives the same Flow as stile's pages:
 //
-//	POST /login/api/authenticate {authRequestID, username, password} → {status, transactionID, authType, message}
+//	POST /login/api/authenticate {authRequestID, loginToken, username, password} → {status, transactionID, authType, message}
 //	POST /login/api/verify       {transactionID, otp}                 → {status, redirectURI} (or the next step)
 //	POST /login/api/resend       {transactionID}                      → {status, transactionID, authType, message}
 //
 // The page calls it cross-origin and without credentials: the browser was
-// bound to the request at stile's /login hand-off, and what redirectURI
+// bound to the request at stile's /login hand-off, which sent it to the
+// page with authRequestID and loginToken; authenticate needs both, so only
+// that page can start the transaction (doors.go). What redirectURI
 // leads to — the session ticket (handover.go), then the callback — works
 // only in that browser. Only clients with a login_url have this door, and
 // its transactions no other (doors.go). Each call's Origin must be one
@@ -53,7 +55,7 @@ type apiResponse struct {
 }
 
 func (h *Handler) apiAuthenticate(w http.ResponseWriter, r *http.Request) {
-	var in struct{ AuthRequestID, Username, Password string }
+	var in struct{ AuthRequestID, LoginToken, Username, Password string }
 	if !h.decodeJSON(w, r, &in) {
 		return
 	}
@@ -62,8 +64,10 @@ func (h *Handler) apiAuthenticate(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, errOrigin)
 		return
 	}
+	// The loginToken is this door's proof, as the cookie's MAC is the
+	// pages': the JSON API's Binding (doors.go, authRequestDoor).
 	ch, err := h.flow.Authenticate(r.Context(), Credentials{AuthRequestID: in.AuthRequestID, Door: storage.DoorAPI,
-		Username: in.Username, Password: in.Password, RemoteAddr: r.RemoteAddr})
+		Binding: []byte(in.LoginToken), Username: in.Username, Password: in.Password, RemoteAddr: r.RemoteAddr})
 	if err != nil {
 		h.apiError(w, err)
 		return

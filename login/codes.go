@@ -33,6 +33,8 @@ type CodeKeys struct {
 	OTP      []byte // sent codes, bound to their transaction
 	Recovery []byte // recovery codes, bound to their user
 	APIKey   []byte // the direct mode's API keys and transaction bindings
+	// LoginToken MACs the JSON API's loginToken (doors.go).
+	LoginToken []byte
 }
 
 // newCode is six random decimal digits.

@@ -12,6 +12,8 @@
 //     session ticket and at the provider's callback.
 //   - A transaction belongs to the door that opened it — the pages, the
 //     JSON API or the direct mode — and every other door refuses it (doors.go).
+//     The JSON API opens one only with the loginToken that /login gave the
+//     bound browser's page, so nobody else can sign that browser in.
 //   - Unknown usernames and wrong passwords cost one argon2id computation
 //     each and get the same answer.
 //   - Failures count per account in the database (unknown names by HMAC),

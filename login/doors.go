@@ -3,8 +3,10 @@ package login
 import (
 	"context"
 	"crypto/hmac"
+	"encoding/base64"
 	"fmt"
 
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -14,9 +16,10 @@ import (
 //
 //	door        opens on                                     each step proves
 //	DoorPages   an auth request bound at /login (any client) the browser's binding cookie
-//	DoorAPI     an auth request bound at /login, of a client  nothing here: the redirectURI (a ticket
-//	            with a login_url, from a registered Origin     for /login/session) works only in the
-//	                                                           bound browser, and so does the callback
+//	DoorAPI     an auth request bound at /login, of a client  nothing here (the transactionID only the
+//	            with a login_url, from a registered Origin,   opener learnt): the redirectURI (a ticket
+//	            with the loginToken /login gave the bound     for /login/session) works only in the
+//	            browser's page                                bound browser, and so does the callback
 //	DoorDirect  the client's apiKey (no auth request)         the same client's apiKey
 //
 // Without this, a transaction started on stile's pages could be finished
@@ -31,12 +34,66 @@ var errOtherDoor = &Error{Code: CodeWrongBrowser, Message: "This sign-in was sta
 // caller that does is not the client's.
 var errNoLoginURL = &Error{Code: CodeNotEnabled, Message: "The JSON login API is only for applications with their own login page."}
 
+var (
+	errNoLoginToken = &Error{Code: CodeInvalidRequest, Message: "The loginToken is missing. Send the loginToken that stile " +
+		"put in the login page's address, beside authRequestID."}
+	errLoginToken = &Error{Code: CodeWrongBrowser, Message: "This sign-in was started in another browser, or the loginToken " +
+		"is not this sign-in's. Go back to the application and sign in again."}
+)
+
+// loginToken is what the JSON API's first call must show for an auth
+// request: a MAC over the request and the binding /login recorded on it.
+// /login appends it to the client's login_url in the bound browser, so only
+// the page that browser was sent to can read it.
+//
+// It closes a login CSRF: the binding alone does not say who calls the API.
+// An attacker could open his own auth request in the victim's browser
+// (a navigation or popup to /login?authRequestID=…), so binding it to the
+// victim; sign in as himself through the API from his own machine; and
+// send the victim's browser, the bound one, to the ticket. He never sees
+// the token: it lands, cross-origin, on the client's page in the victim's
+// browser. If he opens /login in his own browser instead, that browser is
+// bound and the victim's cannot redeem the ticket.
+//
+// Stateless: any instance computes it from the master key. Reopening /login
+// in the same browser gives the same token, another browser none (the
+// request is bound already). The request is answered once, so the token
+// dies with it.
+func (f *Flow) loginToken(ar *storage.AuthRequest) string {
+	b64 := base64.RawURLEncoding.EncodeToString
+	return b64(mac(f.keys.LoginToken, "api-login", ar.ID, b64(ar.BindingHash)))
+}
+
+// checkLoginToken compares token with ar's, in constant time. Nothing has
+// been checked or stored yet: a refusal costs no password check and leaves
+// no transaction.
+func (f *Flow) checkLoginToken(ctx context.Context, ar *storage.AuthRequest, token []byte) error {
+	reason := ""
+	switch {
+	case len(token) == 0:
+		reason = "no loginToken"
+	case !hmac.Equal(token, []byte(f.loginToken(ar))):
+		reason = "wrong loginToken"
+	default:
+		return nil
+	}
+	f.log.Info("login refused", "step", "password", "reason", reason, "door", storage.DoorAPI, "auth_request", ar.ID,
+		"client", ar.ClientID, "remote", clientip.From(ctx))
+	if len(token) == 0 {
+		return errNoLoginToken
+	}
+	return errLoginToken
+}
+
 // authRequestDoor checks an open authorization request against the door
-// asking. Stile's pages bind it to the browser (the first to arrive owns
-// it) and refuse any other. The JSON API has no cookie to show (the
-// client's page calls it cross-site without credentials): the request must
-// already be bound by the /login hand-off, and the browser proves itself
-// where the login turns into a session (the ticket, the callback).
+// asking, with that door's proof: the binding cookie's MAC for the pages,
+// the loginToken for the JSON API. Stile's pages bind the request to the
+// browser (the first to arrive owns it) and refuse any other. The JSON API
+// has no cookie to show (the client's page calls it cross-site without
+// credentials): the request must already be bound by the /login hand-off,
+// the caller must hold the loginToken that only the bound browser's page
+// received, and the browser proves itself again where the login turns into
+// a session (the ticket, the callback).
 func (f *Flow) authRequestDoor(ctx context.Context, ar *storage.AuthRequest, binding []byte, door string) (*storage.AuthRequest, error) {
 	switch door {
 	case storage.DoorPages:
@@ -62,6 +119,9 @@ func (f *Flow) authRequestDoor(ctx context.Context, ar *storage.AuthRequest, bin
 		}
 		if c.LoginURL == "" {
 			return nil, errNoLoginURL
+		}
+		if err := f.checkLoginToken(ctx, ar, binding); err != nil {
+			return nil, err
 		}
 		return ar, nil
 	}

@@ -73,6 +73,9 @@ func NewFlow(c Config) (*Flow, error) {
 	if c.Delivery.CodeLifetime > 10*time.Minute {
 		return nil, fmt.Errorf("a sent code may live at most 10 minutes (NIST SP 800-63B), not %s", c.Delivery.CodeLifetime)
 	}
+	if len(c.CodeKeys.LoginToken) < 32 { // an empty key would let anyone compute every loginToken
+		return nil, errors.New("login: CodeKeys.LoginToken must be a 32-byte key derived from the master key")
+	}
 	limits := DefaultLimits
 	if c.Limits != nil {
 		limits = *c.Limits
@@ -127,9 +130,13 @@ func (f *Flow) Begin(ctx context.Context, authRequestID string, binding []byte, 
 	}
 	if c, err := f.db.GetClient(ctx, ar.ClientID); err == nil && c.LoginURL != "" {
 		// The client renders its own login page on the JSON API; the request
-		// is bound to this browser now, and the callback will check it.
+		// is bound to this browser now, and the ticket and the callback will
+		// check it. The loginToken goes only to the page this browser opens:
+		// the API's first call must show it (doors.go, loginToken). It is in
+		// the query, not the fragment, so a login page rendered by the
+		// client's server can read it too.
 		u := c.LoginURL + map[bool]string{true: "&", false: "?"}[strings.Contains(c.LoginURL, "?")] +
-			url.Values{"authRequestID": {ar.ID}}.Encode()
+			url.Values{"authRequestID": {ar.ID}, "loginToken": {f.loginToken(ar)}}.Encode()
 		return &Begun{AuthRequest: ar, Next: &Next{RedirectURI: u}}, nil
 	}
 	return &Begun{AuthRequest: ar, LoginHint: ar.LoginHint}, nil

@@ -160,7 +160,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
-// codeKeys are the MAC keys of one-time codes, recovery codes and API keys.
+// codeKeys are the MAC keys of one-time codes, recovery codes, API keys and
+// the JSON API's loginTokens.
 func codeKeys(m *keys.Master) login.CodeKeys {
-	return login.CodeKeys{OTP: m.Derive("otp-code"), Recovery: m.Derive("recovery-code"), APIKey: m.Derive("api-key")}
+	return login.CodeKeys{OTP: m.Derive("otp-code"), Recovery: m.Derive("recovery-code"), APIKey: m.Derive("api-key"),
+		LoginToken: m.Derive("api-login-token")}
 }

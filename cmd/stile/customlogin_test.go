@@ -58,8 +58,8 @@ func TestCustomLoginPage(t *testing.T) {
 		var r customLoginRun
 		runNode(t, "custom-login.mjs", &r, "START_URL="+az.url, "DONE_PREFIX="+site+"/cb", "USERNAME=alice",
 			"PASSWORD="+alice.password, "OTP="+s.code(t, alice), "CHROMIUM="+chromium)
-		if !strings.HasPrefix(r.LoginURL, site+"/?authRequestID=") {
-			t.Errorf("stile handed the sign-in to %s, want the client's login page", r.LoginURL)
+		if lu, _ := url.Parse(r.LoginURL); !strings.HasPrefix(r.LoginURL, site+"/?authRequestID=") || lu.Query().Get("loginToken") == "" {
+			t.Errorf("stile handed the sign-in to %s, want the client's login page with authRequestID and loginToken", r.LoginURL)
 		}
 		if !strings.Contains(r.Prompt, "authenticator") {
 			t.Errorf("the code step said %q", r.Prompt)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,31 @@ type hfixture struct {
 	emma, sam, nora *user
 	custom          *relyingParty
 	customSecret    string
+	pages           loginPages // what the custom login page was given at each hand-off
+}
+
+// loginPages records the loginToken that each hand-off gave the custom
+// login page, by authRequestID: the tests play that page, which reads it
+// from its address.
+type loginPages struct {
+	mu     sync.Mutex
+	tokens map[string]string
+}
+
+func (p *loginPages) put(arID, token string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tokens == nil {
+		p.tokens = map[string]string{}
+	}
+	p.tokens[arID] = token
+}
+
+// loginToken is the loginToken the login page got beside arID ("" if none).
+func (h *hfixture) loginToken(arID string) string {
+	h.pages.mu.Lock()
+	defer h.pages.mu.Unlock()
+	return h.pages.tokens[arID]
 }
 
 func newHeadless(t *testing.T, dbURL string) *hfixture {
@@ -157,21 +183,38 @@ func expect(t *testing.T, what string, r apiResult, status int, code string) {
 }
 
 // handoff starts an authorization for "custom" in browser b and returns the
-// request ID its login page receives.
+// request ID its login page receives. The page's loginToken is kept for
+// authBody (h.loginToken).
 func (h *hfixture) handoff(t *testing.T, b *browser) (string, *authorization) {
 	t.Helper()
 	az := h.custom.authorize()
-	loc := b.get(az.url).location(t)
-	if loc.Scheme+"://"+loc.Host != customOrigin || loc.Query().Get("authRequestID") == "" {
-		t.Fatalf("the hand-off went to %s, want the client's login page with authRequestID", loc)
+	return h.openLogin(t, b, az.url), az
+}
+
+// openLogin opens rawURL (/authorize or /login) in b, which must end on the
+// custom login page with authRequestID and loginToken; it records the
+// token and returns the request ID.
+func (h *hfixture) openLogin(t *testing.T, b *browser, rawURL string) string {
+	t.Helper()
+	loc := b.get(rawURL).location(t)
+	arID, token := loc.Query().Get("authRequestID"), loc.Query().Get("loginToken")
+	if loc.Scheme+"://"+loc.Host != customOrigin || arID == "" || token == "" {
+		t.Fatalf("the hand-off went to %s, want the client's login page with authRequestID and loginToken", loc)
 	}
-	return loc.Query().Get("authRequestID"), az
+	h.pages.put(arID, token)
+	return arID
+}
+
+// authBody is the login page's authenticate call for arID, with the
+// loginToken its hand-off gave the page.
+func (h *hfixture) authBody(arID, username, password string) map[string]string {
+	return map[string]string{"authRequestID": arID, "loginToken": h.loginToken(arID), "username": username, "password": password}
 }
 
 // authenticate is the login page's first call.
 func (h *hfixture) authenticate(t *testing.T, arID string, u *user) apiResult {
 	t.Helper()
-	return h.call(t, "/login/api/authenticate", customOrigin, map[string]string{"authRequestID": arID, "username": u.Username, "password": u.password})
+	return h.call(t, "/login/api/authenticate", customOrigin, h.authBody(arID, u.Username, u.password))
 }
 
 // finishAPI follows the verify answer's redirectURI in the browser and
@@ -368,8 +411,8 @@ func testAPIErrors(t *testing.T, h *hfixture) {
 	b := newBrowser(t, h.s)
 	arID, _ := h.handoff(t, b)
 	call := func(path string, body any) apiResult { return h.call(t, path, customOrigin, body) }
-	wrong := call("/login/api/authenticate", map[string]string{"authRequestID": arID, "username": "alice", "password": "nope"})
-	unknown := call("/login/api/authenticate", map[string]string{"authRequestID": arID, "username": "nobody", "password": "nope"})
+	wrong := call("/login/api/authenticate", h.authBody(arID, "alice", "nope"))
+	unknown := call("/login/api/authenticate", h.authBody(arID, "nobody", "nope"))
 	expect(t, "wrong password", wrong, http.StatusUnauthorized, "invalid_credentials")
 	if unknown.status != wrong.status || mustJSON(unknown.body) != mustJSON(wrong.body) {
 		t.Fatalf("unknown user %d %v differs from wrong password %d %v", unknown.status, unknown.body, wrong.status, wrong.body)
@@ -381,9 +424,8 @@ func testAPIErrors(t *testing.T, h *hfixture) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("malformed JSON: %d", resp.StatusCode)
 	}
-	expect(t, "missing fields", call("/login/api/authenticate", map[string]string{"authRequestID": arID}), http.StatusBadRequest, "invalid_request")
-	expect(t, "unknown request", call("/login/api/authenticate", map[string]string{"authRequestID": "nope", "username": "alice", "password": "x"}),
-		http.StatusGone, "transaction_expired")
+	expect(t, "missing fields", call("/login/api/authenticate", h.authBody(arID, "", "")), http.StatusBadRequest, "invalid_request")
+	expect(t, "unknown request", call("/login/api/authenticate", h.authBody("nope", "alice", "x")), http.StatusGone, "transaction_expired")
 
 	r := h.authenticate(t, arID, h.alice)
 	tx := r.str("transactionID")
@@ -423,14 +465,14 @@ func testAPIErrors(t *testing.T, h *hfixture) {
 	p := newBrowser(t, h.s)
 	p.noFollow = true
 	login := p.get(h.s.URL + "/authorize?" + u.RawQuery).location(t) // /login, not followed: no binding
-	expect(t, "an unbound request", call("/login/api/authenticate", map[string]string{"authRequestID": login.Query().Get("authRequestID"),
-		"username": "emma", "password": h.emma.password}), http.StatusBadRequest, "invalid_request")
+	expect(t, "an unbound request", call("/login/api/authenticate", h.authBody(login.Query().Get("authRequestID"), "emma", h.emma.password)),
+		http.StatusBadRequest, "invalid_request")
 }
 
 func testAPIOrigins(t *testing.T, h *hfixture) {
 	b := newBrowser(t, h.s)
 	arID, _ := h.handoff(t, b)
-	body := map[string]string{"authRequestID": arID, "username": "alice", "password": h.alice.password}
+	body := h.authBody(arID, "alice", h.alice.password)
 	expect(t, "unregistered origin", h.call(t, "/login/api/authenticate", "https://evil.example.com", body), http.StatusForbidden, "origin_not_allowed")
 	// Preflight: answered for a registered origin, with no credentials.
 	for origin, want := range map[string]string{customOrigin: customOrigin, "https://evil.example.com": ""} {
@@ -459,7 +501,7 @@ func testAPIOrigins(t *testing.T, h *hfixture) {
 	}
 	// Positive control: the browser that started the sign-in gets its code.
 	arID, az := h.handoff(t, b)
-	body["authRequestID"] = arID
+	body = h.authBody(arID, "alice", h.alice.password)
 	h.s.clock.Advance(30 * time.Second) // a fresh TOTP step
 	r = h.call(t, "/login/api/authenticate", customOrigin, body)
 	h.finishAPI(t, b, az, h.call(t, "/login/api/verify", customOrigin,

@@ -121,8 +121,8 @@ func testPasswordFlood(t *testing.T, dbURL string) {
 			go func() { answers <- pageGuess(pages, form.url.ResolveReference(action).String(), fields, name, addr) }()
 		case 1:
 			go func() {
-				answers <- apiGuess("api", s.URL+"/login/api/authenticate", addr, map[string]string{
-					"authRequestID": arID, "username": name, "password": "wrong password"}, "Origin", customOrigin)
+				answers <- apiGuess("api", s.URL+"/login/api/authenticate", addr, h.authBody(arID, name, "wrong password"),
+					"Origin", customOrigin)
 			}()
 		default:
 			go func() {

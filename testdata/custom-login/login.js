@@ -1,6 +1,8 @@
 // An example custom login page on stile's JSON login API: plain JavaScript,
 // no build step, no cookies. stile's /login sends the browser here with
-// ?authRequestID=…; the page asks for the password, then for the code of
+// ?authRequestID=…&loginToken=…; the page asks for the password (sending
+// both back with it: the loginToken shows stile that the call comes from
+// the page it sent this browser to), then for the code of
 // whatever method stile chose (TOTP, EMAIL, SMS, a recovery code, or a new
 // authenticator to set up), and finally follows stile's redirectURI back to
 // stile, which finishes the sign-in in this browser.
@@ -12,7 +14,9 @@
 
 const config = window.STILE || {}
 const issuer = (config.issuer || window.location.origin).replace(/\/$/, '')
-const authRequestID = new URLSearchParams(window.location.search).get('authRequestID')
+const params = new URLSearchParams(window.location.search)
+const authRequestID = params.get('authRequestID')
+const loginToken = params.get('loginToken')
 const $ = (id) => document.getElementById(id)
 let transactionID = ''
 
@@ -102,7 +106,7 @@ function submit (form, fn) {
 }
 
 submit($('password-step'), () => call('authenticate', {
-  authRequestID, username: $('username').value, password: $('password').value
+  authRequestID, loginToken, username: $('username').value, password: $('password').value
 }))
 submit($('code-step'), () => call('verify', { transactionID, otp: $('otp').value }))
 $('resend').addEventListener('click', async () => {
@@ -115,7 +119,7 @@ $('resend').addEventListener('click', async () => {
 })
 
 if (config.startURL) $('restart-link').href = config.startURL
-if (authRequestID) {
+if (authRequestID && loginToken) {
   showStep('password-step')
 } else {
   say('This page is where stile sends a sign-in. Start one from the application.')
