@@ -96,7 +96,7 @@ func testBadMediaType(t *testing.T, h *hfixture) {
 		method, path, body string
 		header             []string
 	}{
-		{http.MethodPost, "/login/api/authenticate", `{"authRequestID":"` + arID + `","username":"alice","password":"` + h.alice.password + `"}`, nil},
+		{http.MethodPost, "/login/api/authenticate", `{"authRequestID":"` + arID + `","loginToken":"` + h.loginToken(arID) + `","username":"alice","password":"` + h.alice.password + `"}`, nil},
 		{http.MethodPost, "/login/api/verify", `{"transactionID":"x","otp":"123456"}`, nil},
 		{http.MethodPost, "/login/api/resend", `{"transactionID":"x"}`, nil},
 		{http.MethodPost, "/headless/authenticate", `{"username":"alice","password":"p","apiKey":"stile_x_y"}`, nil},

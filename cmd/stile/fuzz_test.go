@@ -28,8 +28,8 @@ func header(r *http.Request, name, value string) {
 // API's three steps.
 func FuzzLoginAPI(f *testing.F) {
 	steps := []string{"authenticate", "verify", "resend"}
-	f.Add(uint8(0), `{"authRequestID":"{{apiar}}","username":"fuzz","password":"{{pw}}"}`, "application/json", "https://login.test")
-	f.Add(uint8(0), `{"authRequestID":"{{apiar}}","username":"fuzz","password":"wrong"}`, "application/json", "")
+	f.Add(uint8(0), `{"authRequestID":"{{apiar}}","loginToken":"{{logintoken}}","username":"fuzz","password":"{{pw}}"}`, "application/json", "https://login.test")
+	f.Add(uint8(0), `{"authRequestID":"{{apiar}}","loginToken":"{{logintoken}}","username":"fuzz","password":"wrong"}`, "application/json", "")
 	f.Add(uint8(1), `{"transactionID":"{{apitx}}","otp":"{{otp}}"}`, "application/json", "https://login.test")
 	f.Add(uint8(1), `{"transactionID":"{{apitx}}","otp":"ABCD-EFGH"}`, "application/json", "https://evil.test")
 	f.Add(uint8(2), `{"transactionID":"{{apitx}}"}`, "application/json; charset=utf-8", "")

@@ -116,10 +116,11 @@ func (z *fuzzApp) seed(f *testing.F, ctx context.Context, db *storage.DB, master
 	z.vars["{{code}}"], z.vars["{{verifier}}"] = z.signIn(f)
 
 	// Logins in flight: the pages' ({{ar}}, {{tx}}, in z.jar), the JSON
-	// API's ({{apiar}}, {{apitx}}) and the direct mode's ({{dtx}}).
+	// API's ({{apiar}} with its {{logintoken}}, {{apitx}}) and the direct mode's ({{dtx}}).
 	z.vars["{{ar}}"], z.vars["{{tx}}"] = z.pagesPassword(f, "web", z.jar)
 	z.vars["{{apiar}}"] = z.handoff(f, "custom", nil)
-	a = z.post("/login/api/authenticate", "application/json", `{"authRequestID":"`+z.vars["{{apiar}}"]+`","username":"fuzz","password":"`+z.vars["{{pw}}"]+`"}`)
+	a = z.post("/login/api/authenticate", "application/json", `{"authRequestID":"`+z.vars["{{apiar}}"]+`","loginToken":"`+z.vars["{{logintoken}}"]+
+		`","username":"fuzz","password":"`+z.vars["{{pw}}"]+`"}`)
 	z.vars["{{apitx}}"] = jsonField(a.body, "transactionID")
 	a = z.post("/headless/authenticate", "application/json", `{"username":"fuzz","password":"`+z.vars["{{pw}}"]+`","apiKey":"`+key+`"}`)
 	z.vars["{{dtx}}"] = jsonField(a.body, "transactionID")
@@ -152,8 +153,12 @@ func (z *fuzzApp) handoff(f *testing.F, client string, jar http.CookieJar) strin
 	if loc.Path != "/login" || id == "" {
 		f.Fatalf("seed: /authorize sent %s", loc)
 	}
-	if a := z.browse(jar, http.MethodGet, loc.RequestURI(), "", ""); a.status != http.StatusOK && a.status != http.StatusSeeOther {
+	a := z.browse(jar, http.MethodGet, loc.RequestURI(), "", "")
+	if a.status != http.StatusOK && a.status != http.StatusSeeOther {
 		f.Fatalf("seed: /login %d %s", a.status, a.body)
+	}
+	if t := a.location().Query().Get("loginToken"); t != "" { // a client with its own login page
+		z.vars["{{logintoken}}"] = t
 	}
 	return id
 }
