@@ -123,6 +123,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		Binding:       binding,
 		Username:      r.PostFormValue("username"),
 		Password:      r.PostFormValue("password"),
+		Device:        h.flow.devices.read(r),
 		RemoteAddr:    r.RemoteAddr,
 	}
 	if cur := h.sessions.Current(r); cur != nil {
@@ -142,10 +143,12 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 }
 
 // follow sends the browser where a finished step leads, with its new
-// session cookie if the step started a session.
+// session cookie if the step started a session, and a fresh device cookie
+// if it completed a sign-in (login/device.go).
 func (h *Handler) follow(w http.ResponseWriter, r *http.Request, next *Next) {
 	if next.SessionCookie != "" {
 		h.sessions.setCookie(w, next.SessionCookie)
+		h.flow.devices.issue(w, next.UserID)
 	}
 	if next.ConsentFor != "" {
 		http.Redirect(w, r, "/login/consent?"+url.Values{"authRequestID": {next.ConsentFor}}.Encode(), http.StatusSeeOther)
