@@ -77,7 +77,10 @@ func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (*Verified, error) {
 		return f.confirmEnrollment(ctx, tx, user, code, in.Replaces, log)
 	}
 	amr, ok, err := f.checkCode(ctx, tx, user, code)
-	if err != nil {
+	if err != nil { // not evaluated: give the guess back
+		if rerr := f.throttle.release(ctx, g); rerr != nil {
+			return nil, rerr
+		}
 		return nil, err
 	}
 	if !ok {
