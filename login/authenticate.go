@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -19,8 +19,9 @@ type Credentials struct {
 	Door          string // storage.DoorPages or storage.DoorAPI: who is asking (see openAuthRequest)
 	Username      string
 	Password      string
-	Replaces      string // the ID of the browser's current session, if any
-	RemoteAddr    string // for the log
+	Replaces      string  // the ID of the browser's current session, if any
+	Device        *Device // the browser's device cookie, on stile's pages (nil: none, or another door)
+	RemoteAddr    string  // for the log
 }
 
 // Challenge is what the second step needs: the transaction and the method
@@ -47,13 +48,13 @@ func (f *Flow) Authenticate(ctx context.Context, in Credentials) (*Challenge, er
 	if err != nil {
 		return nil, err
 	}
-	user, err := f.checkPassword(ctx, in)
+	user, g, err := f.passwordGuess(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	log := f.log.With("user", user.ID, "client", ar.ClientID, "remote", in.RemoteAddr)
 	if user.OTPExempt && !user.Disabled {
-		return f.exempt(ctx, ar, user, in.Replaces, log)
+		return f.exempt(ctx, ar, user, g, in.Replaces, log)
 	}
 	tx := &storage.LoginTransaction{AuthRequestID: sql.NullString{String: ar.ID, Valid: true}, ClientID: ar.ClientID, Door: in.Door,
 		BindingHash: ar.BindingHash, ExpiresAt: ar.ExpiresAt}
@@ -104,45 +105,70 @@ func (f *Flow) secondStep(ctx context.Context, tx *storage.LoginTransaction, use
 	return f.challenge(tx, user, e), nil
 }
 
-// checkPassword returns the user if the password is theirs. Failures are
-// counted; a locked subject is refused before any hashing.
+// checkPassword returns the user if the password is theirs.
 func (f *Flow) checkPassword(ctx context.Context, in Credentials) (*storage.User, error) {
+	user, _, err := f.passwordGuess(ctx, in)
+	return user, err
+}
+
+// passwordGuess checks a password as one guess, on every door: the source
+// address's request rate first, then the guess is reserved — counted
+// against the (account, address) pair, the account and the address, or
+// for a browser with the account's device cookie the pair and the device
+// — before the one argon2id computation; a locked subject is refused
+// before any hashing. A right password is given back (it was no failure);
+// the sign-in's completion clears the counts (throttle.success with the
+// guess returned). Unknown usernames take the same path against an HMAC
+// of the name.
+func (f *Flow) passwordGuess(ctx context.Context, in Credentials) (*storage.User, *guess, error) {
+	addr := clientip.From(ctx)
+	if err := f.throttle.hit(ctx, "password", f.limits.PasswordPerAddress, addr); err != nil {
+		f.log.Info("login refused", "step", "password", "reason", "address rate", "remote", in.RemoteAddr)
+		return nil, nil, err
+	}
 	user, err := f.db.GetUserByUsername(ctx, in.Username)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, internal(err)
+		return nil, nil, internal(err)
 	}
-	subject, hash := f.throttle.nameSubject(in.Username), f.dummyHash
+	hash, device := f.dummyHash, (*Device)(nil)
 	if user != nil {
-		subject = userSubject(user.ID)
+		device = in.Device.of(user.ID)
 		if user.PasswordHash != "" {
 			hash = user.PasswordHash
 		}
 	}
-	now := f.now()
-	if err := f.throttle.check(ctx, subject, now); err != nil {
-		f.log.Info("login refused", "step", "password", "reason", "throttled", "subject", subject, "remote", in.RemoteAddr)
-		return nil, err
+	g := f.throttle.guessFor(f.throttle.account(user, in.Username), addr, device)
+	if err := f.throttle.reserve(ctx, g, f.now()); err != nil {
+		f.log.Info("login refused", "step", "password", "reason", "throttled", "subject", g.pair, "device", device != nil, "remote", in.RemoteAddr)
+		return nil, nil, err
 	}
 	ok, err := f.hasher.Verify(hash, in.Password)
-	if err != nil {
-		return nil, internal(err)
+	if err != nil { // not evaluated (the hashing pool is full, say): not a guess
+		if rerr := f.throttle.release(ctx, g); rerr != nil {
+			return nil, nil, rerr
+		}
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, nil, e
+		}
+		return nil, nil, internal(err)
 	}
 	if user == nil || user.PasswordHash == "" || !ok {
-		if err := f.throttle.failure(ctx, subject, now); err != nil {
-			return nil, internal(err)
-		}
-		f.log.Info("login failed", "step", "password", "subject", subject, "known_user", user != nil, "remote", in.RemoteAddr)
-		return nil, fail(CodeInvalidCredentials, msgInvalidCredentials)
+		f.log.Info("login failed", "step", "password", "subject", g.pair, "known_user", user != nil, "remote", in.RemoteAddr)
+		return nil, nil, fail(CodeInvalidCredentials, msgInvalidCredentials)
 	}
-	return user, nil
+	if err := f.throttle.release(ctx, g); err != nil {
+		return nil, nil, err
+	}
+	return user, g, nil
 }
 
 // exempt completes the login of an account an operator exempted from the
 // second factor (a dedicated conformance-test account). The ID token says
 // so: amr is pwd alone, without mfa. Every use is logged as a warning.
-func (f *Flow) exempt(ctx context.Context, ar *storage.AuthRequest, user *storage.User, replaces string, log *slog.Logger) (*Challenge, error) {
-	if err := f.throttle.success(ctx, userSubject(user.ID)); err != nil {
-		return nil, internal(err)
+func (f *Flow) exempt(ctx context.Context, ar *storage.AuthRequest, user *storage.User, g *guess, replaces string, log *slog.Logger) (*Challenge, error) {
+	if err := f.throttle.success(ctx, g); err != nil {
+		return nil, err
 	}
 	st, err := f.sessions.start(ctx, user.ID, []string{"pwd"}, replaces)
 	if err != nil {
@@ -154,7 +180,7 @@ func (f *Flow) exempt(ctx context.Context, ar *storage.AuthRequest, user *storag
 	if err != nil {
 		return nil, err
 	}
-	next.SessionCookie, next.SessionID = st.cookie, st.session.ID
+	next.SessionCookie, next.SessionID, next.UserID = st.cookie, st.session.ID, user.ID
 	return &Challenge{Method: MethodNone, Next: next}, nil
 }
 
@@ -165,8 +191,7 @@ type DirectCredentials struct {
 	Binding    []byte // the client's own binding: only it can finish the transaction
 	Username   string
 	Password   string
-	EndUser    netip.Addr // the end user's address, as the authenticated client reports it; invalid if it did not
-	RemoteAddr string     // for the log
+	RemoteAddr string // for the log
 }
 
 // DirectLifetime bounds a direct-mode transaction.
@@ -180,22 +205,10 @@ func (f *Flow) AuthenticateDirect(ctx context.Context, in DirectCredentials) (*C
 	if err := checkCredentials(in.Username, in.Password); err != nil {
 		return nil, nil, err
 	}
-	// Beside the account's, the end user's address has its own count of
-	// wrong passwords, against password spraying.
-	address := addressSubject(in.EndUser)
-	if address != "" {
-		if err := f.throttle.check(ctx, address, f.now()); err != nil {
-			f.log.Info("login refused", "step", "password", "reason", "throttled", "subject", address, "remote", in.RemoteAddr, "mode", "direct")
-			return nil, nil, err
-		}
-	}
+	// The guess counts against the end user's address, not the backend's:
+	// the handler puts X-End-User-IP in the context (clientip.With).
 	user, err := f.checkPassword(ctx, Credentials{Username: in.Username, Password: in.Password, RemoteAddr: in.RemoteAddr})
 	if err != nil {
-		if address != "" && AsError(err).Code == CodeInvalidCredentials {
-			if ferr := f.throttle.addressFailure(ctx, address, f.now()); ferr != nil {
-				return nil, nil, internal(ferr)
-			}
-		}
 		return nil, nil, err
 	}
 	log := f.log.With("user", user.ID, "client", in.Client.ID, "remote", in.RemoteAddr, "mode", "direct")

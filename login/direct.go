@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -119,21 +118,20 @@ func (h *Handler) clientByAPIKey(ctx context.Context, apiKey string) (*storage.C
 // an attacker who controls what it forwards) move every user into the
 // backend's shared bucket or out of their own. Absent, the backend's own
 // address stays the source, and all its users share its limits. It also
-// returns the address (invalid when absent) and what the log names as the
-// caller.
-func endUser(r *http.Request) (context.Context, netip.Addr, string, error) {
+// returns what the log names as the caller.
+func endUser(r *http.Request) (context.Context, string, error) {
 	vals := r.Header.Values(endUserHeader)
 	if len(vals) == 0 {
-		return r.Context(), netip.Addr{}, r.RemoteAddr, nil
+		return r.Context(), r.RemoteAddr, nil
 	}
 	if len(vals) > 1 {
-		return nil, netip.Addr{}, "", errEndUser
+		return nil, "", errEndUser
 	}
 	ip, err := clientip.ParseOne(vals[0])
 	if err != nil {
-		return nil, netip.Addr{}, "", errEndUser
+		return nil, "", errEndUser
 	}
-	return clientip.With(r.Context(), ip), ip, ip.String(), nil
+	return clientip.With(r.Context(), ip), ip.String(), nil
 }
 
 const endUserHeader = "X-End-User-IP"
@@ -151,13 +149,13 @@ func (h *Handler) directAuthenticate(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, err)
 		return
 	}
-	ctx, ip, remote, err := endUser(r)
+	ctx, remote, err := endUser(r)
 	if err != nil {
 		h.apiError(w, err)
 		return
 	}
 	ch, user, err := h.flow.AuthenticateDirect(ctx, DirectCredentials{Client: c, Binding: binding,
-		Username: in.Username, Password: in.Password, EndUser: ip, RemoteAddr: remote})
+		Username: in.Username, Password: in.Password, RemoteAddr: remote})
 	if err != nil {
 		h.apiError(w, err)
 		return
@@ -194,7 +192,7 @@ func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, err)
 		return
 	}
-	ctx, _, remote, err := endUser(r)
+	ctx, remote, err := endUser(r)
 	if err != nil {
 		h.apiError(w, err)
 		return

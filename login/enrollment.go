@@ -178,7 +178,8 @@ func (f *Flow) EnrollConfirm(ctx context.Context, token string, binding []byte, 
 	if l.SecretSealed == nil {
 		return fail(CodeInvalidRequest, "Enter your password first.")
 	}
-	if err := f.throttle.check(ctx, userSubject(u.ID), f.now()); err != nil {
+	g, err := f.codeGuess(ctx, u) // counted before it is checked
+	if err != nil {
 		return err
 	}
 	secret, err := f.sealer.Open(l.SecretSealed, storage.EnrollmentSecretAAD(l.ID))
@@ -187,10 +188,10 @@ func (f *Flow) EnrollConfirm(ctx context.Context, token string, binding []byte, 
 	}
 	step, ok := matchTOTP(string(secret), strings.TrimSpace(code), f.now(), 0)
 	if !ok {
-		if err := f.throttle.failure(ctx, userSubject(u.ID), f.now()); err != nil {
-			return internal(err)
-		}
 		return fail(CodeInvalidOTP, msgInvalidOTP)
+	}
+	if err := f.throttle.release(ctx, g); err != nil {
+		return err
 	}
 	if err := f.db.UseEnrollmentLink(ctx, l.ID); err != nil {
 		return fail(CodeExpired, msgLinkExpired)

@@ -114,7 +114,7 @@ const (
 	msgExpired            = "This sign-in has expired or is already finished. Go back to the application and sign in again."
 	msgDead               = "Too many wrong codes. Sign in again."
 	msgWrongBrowser       = "This sign-in was started in another browser. Go back to the application and sign in again from this one."
-	msgThrottled          = "Too many failed attempts. Wait a little and try again."
+	msgThrottled          = "Too many failed attempts." // + how long to wait: throttled()
 	msgDisabled           = "This account is disabled. Contact your administrator."
 	msgNoSecondFactor     = "This account has no second factor set up. Contact your administrator to set one up."
 	msgBusy               = "We are checking too many sign-ins right now. Wait a moment and try again."

@@ -37,6 +37,7 @@ type Flow struct {
 	keys        CodeKeys
 	issueDirect TokenIssuer
 	limits      Limits
+	devices     *Devices // recognises browsers that signed in before
 
 	// MaxOTPFailures is how many wrong codes kill a transaction.
 	MaxOTPFailures int
@@ -58,6 +59,7 @@ type Config struct {
 	CodeKeys    CodeKeys
 	IssueDirect TokenIssuer // mints the direct mode\'s tokens
 	Limits      *Limits     // nil: DefaultLimits
+	DeviceKey   []byte      // MAC key of the device cookie; nil: no browser is ever recognised
 }
 
 // NewFlow returns a Flow. It computes one hash up front: the stand-in that
@@ -78,14 +80,17 @@ func NewFlow(c Config) (*Flow, error) {
 	}
 	limits := DefaultLimits
 	if c.Limits != nil {
-		limits = *c.Limits
+		limits = c.Limits.withLockDefaults()
 	}
-	return &Flow{
+	f := &Flow{
 		db: c.DB, hasher: c.Hasher, sealer: c.Sealer, sessions: c.Sessions, now: c.Now, callbackURL: c.CallbackURL,
-		log: c.Log, issuer: c.Issuer, issuerLabel: c.IssuerLabel, throttle: &throttle{db: c.DB, pepper: c.Pepper}, dummyHash: dummy,
+		log: c.Log, issuer: c.Issuer, issuerLabel: c.IssuerLabel, dummyHash: dummy,
 		delivery: c.Delivery, keys: c.CodeKeys, issueDirect: c.IssueDirect, limits: limits,
+		devices:        newDevices(c.DeviceKey, strings.HasPrefix(c.Issuer, "https://"), c.Now),
 		MaxOTPFailures: 5,
-	}, nil
+	}
+	f.throttle = &throttle{db: c.DB, pepper: c.Pepper, limits: &f.limits}
+	return f, nil
 }
 
 // Next is where a browser goes after a step that ended the login: the
@@ -97,6 +102,7 @@ type Next struct {
 	ConsentFor    string
 	SessionCookie string
 	SessionID     string // the session SessionCookie names
+	UserID        string // who signed in, when the step completed a sign-in: the device cookie names them
 }
 
 // Begun is what the hand-off found: a login to show (Next nil), or where

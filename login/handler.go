@@ -126,6 +126,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		Door:          storage.DoorPages,
 		Username:      r.PostFormValue("username"),
 		Password:      r.PostFormValue("password"),
+		Device:        h.flow.devices.read(r),
 		RemoteAddr:    r.RemoteAddr,
 	}
 	if cur := h.sessions.Current(r); cur != nil {
@@ -145,7 +146,8 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 }
 
 // follow sends the browser where a finished step leads, with its new
-// session cookie if the step started a session.
+// session cookie if the step started a session, and a fresh device cookie
+// if it completed a sign-in (login/device.go).
 func (h *Handler) follow(w http.ResponseWriter, r *http.Request, next *Next) {
 	if next == nil { // only a browser login has one; the doors keep others out
 		h.fail(w, r, internal(errors.New("login page: the step finished without a next step")), page{Title: "Sign in"})
@@ -153,6 +155,7 @@ func (h *Handler) follow(w http.ResponseWriter, r *http.Request, next *Next) {
 	}
 	if next.SessionCookie != "" {
 		h.sessions.setCookie(w, next.SessionCookie)
+		h.flow.devices.issue(w, next.UserID)
 	}
 	if next.ConsentFor != "" {
 		http.Redirect(w, r, "/login/consent?"+url.Values{"authRequestID": {next.ConsentFor}}.Encode(), http.StatusSeeOther)

@@ -57,7 +57,8 @@ func (h *Handler) showStep(w http.ResponseWriter, r *http.Request, status int, t
 func (h *Handler) submitOTP(w http.ResponseWriter, r *http.Request) {
 	txID, arID := r.PostFormValue("transactionID"), r.PostFormValue("authRequestID")
 	binding, _ := h.binder.Get(r)
-	in := OneTimeCode{TransactionID: txID, Binding: binding, Door: storage.DoorPages, OTP: r.PostFormValue("otp"), RemoteAddr: r.RemoteAddr}
+	in := OneTimeCode{TransactionID: txID, Binding: binding, Door: storage.DoorPages, OTP: r.PostFormValue("otp"),
+		Device: h.flow.devices.read(r), RemoteAddr: r.RemoteAddr}
 	if cur := h.sessions.Current(r); cur != nil {
 		in.Replaces = cur.ID
 	}

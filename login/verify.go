@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -17,7 +19,8 @@ type OneTimeCode struct {
 	Binding       []byte // the browser's (or, in direct mode, the client's) binding
 	Door          string // storage.DoorPages, DoorAPI or DoorDirect: who is asking (see openTransaction)
 	OTP           string
-	Replaces      string // the ID of the browser's current session, if any
+	Replaces      string  // the ID of the browser's current session, if any
+	Device        *Device // the browser's device cookie, on stile's pages (nil: none, or another door)
 	RemoteAddr    string
 }
 
@@ -34,10 +37,12 @@ type Verified struct {
 }
 
 // Verify checks the code of an open transaction: a TOTP code, a code sent
-// by email or SMS, or a recovery code in place of either. Wrong codes count
-// against the transaction (MaxOTPFailures kill it) and against the
-// account. Which method applies is the transaction's, chosen by the
-// server; the caller cannot pick another.
+// by email or SMS, or a recovery code in place of either. Each code is a
+// guess reserved before it is checked, in one storage call: a wrong-code
+// slot on the transaction (MaxOTPFailures kill it; concurrent guesses
+// never evaluate more) and a count against the (account, address) pair,
+// the account and the address, as for a password. Which method applies is
+// the transaction's, chosen by the server; the caller cannot pick another.
 func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (*Verified, error) {
 	code := strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
@@ -54,23 +59,34 @@ func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (*Verified, error) {
 		return nil, err
 	}
 	log := f.log.With("user", tx.UserID, "client", tx.ClientID, "transaction", tx.ID, "remote", in.RemoteAddr)
+	if err := f.throttle.hit(ctx, "otp", f.limits.OTPPerAddress, clientip.From(ctx)); err != nil {
+		log.Info("login refused", "step", "otp", "reason", "address rate")
+		return nil, err
+	}
 	user, err := f.db.GetUser(ctx, tx.UserID)
 	if err != nil {
 		return nil, internal(err)
 	}
-	if err := f.throttle.check(ctx, userSubject(user.ID), f.now()); err != nil {
-		log.Info("login refused", "step", "otp", "reason", "throttled")
+	g := f.throttle.guessFor(f.throttle.account(user, ""), clientip.From(ctx), in.Device.of(user.ID))
+	if err := f.reserveCode(ctx, tx, g, log); err != nil {
 		return nil, err
 	}
+	ctx = withGuess(ctx, g)
 	if tx.State == storage.TxEnroll {
 		return f.confirmEnrollment(ctx, tx, user, code, in.Replaces, log)
 	}
 	amr, ok, err := f.checkCode(ctx, tx, user, code)
-	if err != nil {
+	if err != nil { // not evaluated: give the guess back
+		if rerr := f.throttle.release(ctx, g); rerr != nil {
+			return nil, rerr
+		}
 		return nil, err
 	}
 	if !ok {
 		return nil, f.otpFailure(ctx, tx, log)
+	}
+	if err := f.throttle.release(ctx, g); err != nil { // a right code is no failure
+		return nil, err
 	}
 	if thenEnroll(tx.Method) {
 		e, err := f.startEnrollment(ctx, tx, user)
@@ -158,20 +174,59 @@ func (f *Flow) checkTOTP(ctx context.Context, userID, code string, now time.Time
 	return accepted, nil
 }
 
+// reserveCode reserves a code guess on the transaction and the guess's
+// subjects, and notes on tx how many slots are now used.
+func (f *Flow) reserveCode(ctx context.Context, tx *storage.LoginTransaction, g *guess, log *slog.Logger) error {
+	r, err := f.db.ReserveOTPAttempt(ctx, tx.ID, f.MaxOTPFailures, f.now().Add(-forgetAfter), g.claims)
+	switch {
+	case err != nil:
+		return internal(err)
+	case r.Spent: // every try is used (or in flight), or the transaction just ended
+		log.Info("login refused", "step", "otp", "reason", "no tries left")
+		return deadError()
+	case !r.Allowed:
+		log.Info("login refused", "step", "otp", "reason", "throttled", "subject", g.pair, "device", g.device != "")
+		return throttled(msgThrottled, r.RetryAfter)
+	}
+	tx.OTPFailures = r.OTPFailures
+	return nil
+}
+
+// otpFailure answers a wrong code, whose guess reserveCode already
+// counted: with the tries the transaction has left, or, when it has none,
+// by ending it.
 func (f *Flow) otpFailure(ctx context.Context, tx *storage.LoginTransaction, log *slog.Logger) error {
-	if err := f.throttle.failure(ctx, userSubject(tx.UserID), f.now()); err != nil {
-		return internal(err)
-	}
-	after, err := f.db.RecordOTPFailure(ctx, tx.ID, f.MaxOTPFailures)
-	if err != nil {
-		return internal(err)
-	}
-	log.Info("login failed", "step", "otp", "method", authType(tx), "failures", after.OTPFailures)
-	if after.State == storage.TxDead {
+	log.Info("login failed", "step", "otp", "method", authType(tx), "failures", tx.OTPFailures)
+	left := f.MaxOTPFailures - tx.OTPFailures
+	if left <= 0 {
+		if err := f.db.KillSpentTransaction(ctx, tx.ID, f.MaxOTPFailures); err != nil {
+			return internal(err)
+		}
 		return deadError()
 	}
-	return fail(CodeInvalidOTP, msgInvalidOTP)
+	e := fail(CodeInvalidOTP, msgInvalidOTP+" "+triesLeft(left))
+	e.TriesLeft = left
+	return e
 }
+
+// triesLeft says how many wrong codes the transaction still takes.
+func triesLeft(n int) string {
+	if n == 1 {
+		return "1 try left."
+	}
+	return strconv.Itoa(n) + " tries left."
+}
+
+// The guess of the code being verified travels in the context to the step
+// that completes the sign-in (complete, also reached through
+// confirmEnrollment), which clears what it counted against.
+type guessKey struct{}
+
+func withGuess(ctx context.Context, g *guess) context.Context {
+	return context.WithValue(ctx, guessKey{}, g)
+}
+
+func guessFrom(ctx context.Context) *guess { g, _ := ctx.Value(guessKey{}).(*guess); return g }
 
 // complete ends a login whose factors all passed: the account's failures
 // are forgotten and, for a browser, a new session starts and the
@@ -181,8 +236,12 @@ func (f *Flow) complete(ctx context.Context, tx *storage.LoginTransaction, user 
 	if user.Disabled { // disabled while the code was being typed
 		return nil, fail(CodeAccountDisabled, msgDisabled)
 	}
-	if err := f.throttle.success(ctx, userSubject(tx.UserID)); err != nil {
-		return nil, internal(err)
+	g := guessFrom(ctx)
+	if g == nil {
+		g = f.throttle.guessFor(f.throttle.account(user, ""), clientip.From(ctx), nil)
+	}
+	if err := f.throttle.success(ctx, g); err != nil {
+		return nil, err
 	}
 	if !tx.AuthRequestID.Valid {
 		log.Info("login succeeded", "amr", strings.Join(amr, " "), "mode", "direct")
@@ -201,7 +260,7 @@ func (f *Flow) complete(ctx context.Context, tx *storage.LoginTransaction, user 
 	if err != nil {
 		return nil, err
 	}
-	next.SessionCookie, next.SessionID = st.cookie, st.session.ID
+	next.SessionCookie, next.SessionID, next.UserID = st.cookie, st.session.ID, user.ID
 	return &Verified{Next: next, User: user, AMR: amr, AuthTime: st.session.AuthTime}, nil
 }
 
@@ -212,4 +271,19 @@ func deadError() *Error {
 	e := fail(CodeExpired, msgDead)
 	e.Restart = true
 	return e
+}
+
+// codeGuess reserves a code guess that belongs to no transaction (the
+// enrolment link's confirmation): the address's code rate, then the
+// user's pair, account and address counts.
+func (f *Flow) codeGuess(ctx context.Context, u *storage.User) (*guess, error) {
+	addr := clientip.From(ctx)
+	if err := f.throttle.hit(ctx, "otp", f.limits.OTPPerAddress, addr); err != nil {
+		return nil, err
+	}
+	g := f.throttle.guessFor(f.throttle.account(u, ""), addr, nil)
+	if err := f.throttle.reserve(ctx, g, f.now()); err != nil {
+		return nil, err
+	}
+	return g, nil
 }

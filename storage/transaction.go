@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -87,6 +88,66 @@ func (d *DB) RecordOTPFailure(ctx context.Context, id string, maxFailures int) (
 		return nil, fmt.Errorf("record OTP failure: %w", err)
 	}
 	return d.GetLoginTransaction(ctx, id)
+}
+
+// OTPReservation is the outcome of reserving a code guess on a
+// transaction: refused because a subject is locked (Allowed false,
+// RetryAfter), or because the transaction has no tries left or is not open
+// (Spent); otherwise OTPFailures counts this guess.
+type OTPReservation struct {
+	Reservation
+	Spent       bool
+	OTPFailures int
+}
+
+var errSpent, errLocked = errors.New("no tries left"), errors.New("locked")
+
+// ReserveOTPAttempt reserves a wrong-code slot on an open transaction and
+// counts the guess against claims, in one transaction, before the code is
+// checked: a transaction with maxFailures reserved slots takes no more, so
+// of N concurrent guesses on every instance at most maxFailures are
+// evaluated. A wrong guess keeps its slot (KillSpentTransaction ends the
+// transaction once they are all used); a right one finishes it.
+func (d *DB) ReserveOTPAttempt(ctx context.Context, id string, maxFailures int, forgetBefore time.Time, claims []Claim) (*OTPReservation, error) {
+	out := &OTPReservation{}
+	err := d.tx(ctx, func(q queryer) error {
+		const slot = `UPDATE login_transactions SET otp_failures = otp_failures + 1
+			WHERE id = ? AND state IN ('otp', 'enroll') AND otp_failures < ? RETURNING otp_failures`
+		if err := d.get(ctx, q, &out.OTPFailures, slot, id, maxFailures); errors.Is(err, ErrNotFound) {
+			return errSpent
+		} else if err != nil {
+			return err
+		}
+		res, err := d.reserve(ctx, q, forgetBefore, claims)
+		if err != nil {
+			return err
+		}
+		if out.Reservation = *res; !res.Allowed {
+			return errLocked // roll the slot back: the guess is not evaluated
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errSpent):
+		out.Spent = true
+		return out, nil
+	case errors.Is(err, errLocked):
+		return out, nil
+	case err != nil:
+		return nil, fmt.Errorf("reserve OTP attempt: %w", err)
+	}
+	return out, nil
+}
+
+// KillSpentTransaction ends an open transaction whose wrong-code slots are
+// all used: it is dead, and its login starts over at the password.
+func (d *DB) KillSpentTransaction(ctx context.Context, id string, maxFailures int) error {
+	const q = `UPDATE login_transactions SET state = 'dead', code_mac = NULL, pending_secret = NULL
+		WHERE id = ? AND state IN ('otp', 'enroll') AND otp_failures >= ?`
+	if _, err := d.exec(ctx, d.db, q, id, maxFailures); err != nil {
+		return fmt.Errorf("kill spent login transaction: %w", err)
+	}
+	return nil
 }
 
 // FinishLoginTransaction moves an open transaction to TxDone. Only one

@@ -90,6 +90,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		Now: c.Now, Log: c.Log, Issuer: c.Issuer, IssuerLabel: issuerLabel(c.Issuer), Delivery: c.Delivery,
 		CodeKeys:    codeKeys(c.Master),
 		Limits:      c.LoginLimits,
+		DeviceKey:   c.Master.Derive("device-cookie"),
 		CallbackURL: func(_ context.Context, id string) string { return provider.CallbackURL(id) },
 		IssueDirect: func(ctx context.Context, clientID, userID string, amr []string, at time.Time) (*login.DirectTokens, error) {
 			t, err := provider.IssueDirect(ctx, clientID, userID, amr, at)

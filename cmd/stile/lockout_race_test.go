@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stile-id/stile/internal/clocktest"
+	"github.com/stile-id/stile/login"
+	"github.com/stile-id/stile/storage/storagetest"
+)
+
+// Concurrent guesses against the lockout (lockout_test.go): reserved
+// before they are evaluated, on one instance and on two over one
+// PostgreSQL.
+
+// TestLockoutInstances: the reservations hold across two instances on one
+// PostgreSQL, each request going to the other instance.
+func TestLockoutInstances(t *testing.T) {
+	dbURL := storagetest.Postgres(t)
+	var backends [2]*httputil.ReverseProxy
+	var turn atomic.Uint64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		backends[turn.Add(1)%2].ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	masterKey := make([]byte, 32)
+	rand.Read(masterKey)
+	clock := clocktest.New(time.Now())
+	mb, gw := newMailbox(t), newSMSGateway(t)
+	var instances []*server
+	for i := range backends {
+		s := launch(t, dbURL, launchOptions{issuer: proxy.URL, masterKey: masterKey, clock: clock,
+			app: []func(*appConfig){delivery(t, mb, gw), trustLoopback}})
+		target, _ := url.Parse(s.local)
+		backends[i] = httputil.NewSingleHostReverseProxy(target)
+		instances = append(instances, s)
+	}
+	h := seedHeadless(t, instances[0], mb, gw)
+	t.Run("ConcurrentPasswords", func(t *testing.T) { testConcurrentPasswords(t, h, instances) })
+	t.Run("ConcurrentCodes", func(t *testing.T) { testConcurrentCodes(t, h, instances) })
+}
+
+// burst posts n JSON bodies at once to the JSON login API from the custom
+// login page and returns the answers.
+func burst(t *testing.T, h *hfixture, path string, n int, body map[string]string) []apiResult {
+	t.Helper()
+	out := make([]apiResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			b, _ := json.Marshal(body)
+			req, _ := http.NewRequest(http.MethodPost, h.s.URL+path, bytes.NewReader(b))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Origin", customOrigin)
+			<-start
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer resp.Body.Close()
+			out[i] = apiResult{status: resp.StatusCode, header: resp.Header}
+			json.NewDecoder(resp.Body).Decode(&out[i].body)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func statuses(rs []apiResult) map[int]int {
+	n := map[int]int{}
+	for _, r := range rs {
+		n[r.status]++
+	}
+	return n
+}
+
+func verifies(instances []*server) int64 {
+	var n int64
+	for _, s := range instances {
+		n += s.hasher.verifies.Load()
+	}
+	return n
+}
+
+// testConcurrentPasswords: 16 wrong passwords for one account from one
+// source at once. Before, the lock was checked, the hash ran, and the
+// failure was counted afterwards: 9–16 were evaluated where 5 are allowed.
+// Now each is reserved first: at most 5 reach argon2id, the rest get 429.
+func testConcurrentPasswords(t *testing.T, h *hfixture, instances []*server) {
+	b := newBrowser(t, h.s)
+	arID, az := h.handoff(t, b)
+	before := verifies(instances)
+	rs := burst(t, h, "/login/api/authenticate", 16, map[string]string{"authRequestID": arID, "username": "alice", "password": "wrong"})
+	evaluated, n := verifies(instances)-before, statuses(rs)
+	if evaluated > 5 || evaluated < 1 || int64(n[http.StatusUnauthorized]) != evaluated {
+		t.Fatalf("%d password checks ran for 16 concurrent guesses (answers %v), want at most 5, one per 401", evaluated, n)
+	}
+	if n[http.StatusTooManyRequests]+n[http.StatusServiceUnavailable] != 16-n[http.StatusUnauthorized] || n[http.StatusTooManyRequests] < 11 {
+		t.Fatalf("answers %v: want every guess beyond the 5 refused with 429", n)
+	}
+	// Positive control: once the lock ends the owner signs in.
+	h.s.clock.Advance(31 * time.Second)
+	r := h.authenticate(t, arID, h.alice)
+	expect(t, "right password after the lock", r, http.StatusOK, "")
+	h.finishAPI(t, b, az, h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": h.s.code(t, h.alice)}))
+}
+
+// testConcurrentCodes: 16 wrong codes at once on one transaction. A
+// wrong-code slot is reserved before each code is checked, so at most
+// MaxOTPFailures (5) are evaluated: four answer 403 with distinct tries
+// left, the fifth kills the transaction, the rest are refused.
+func testConcurrentCodes(t *testing.T, h *hfixture, instances []*server) {
+	h.s.clock.Advance(31 * time.Second) // a fresh TOTP step, past any lock of an earlier scenario
+	arID, _ := h.handoff(t, newBrowser(t, h.s))
+	r := h.authenticate(t, arID, h.alice)
+	expect(t, "password", r, http.StatusOK, "")
+	tx := r.str("transactionID")
+	logged := func() int { // the code step's evaluated failures, as the server logs them
+		n := 0
+		for _, s := range instances {
+			for _, line := range strings.Split(s.logs.String(), "\n") {
+				if strings.Contains(line, `msg="login failed"`) && strings.Contains(line, "transaction="+tx) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	before := logged()
+	rs := burst(t, h, "/login/api/verify", 16, map[string]string{"transactionID": tx, "otp": wrongCode(h.s.code(t, h.alice))})
+	left := map[float64]bool{}
+	for _, r := range rs {
+		switch r.status {
+		case http.StatusForbidden:
+			tl, _ := r.body["triesLeft"].(float64)
+			if tl < 1 || tl > 4 || left[tl] {
+				t.Fatalf("403 with triesLeft %v (seen %v)", r.body["triesLeft"], left)
+			}
+			left[tl] = true
+		case http.StatusGone, http.StatusTooManyRequests:
+		default:
+			t.Fatalf("a wrong code answered %d %v", r.status, r.body)
+		}
+	}
+	if n := logged() - before; n > 5 || n < 1 {
+		t.Fatalf("%d wrong codes were evaluated of 16 concurrent ones, want at most 5 (answers %v)", n, statuses(rs))
+	}
+	expect(t, "right code on the spent transaction", h.call(t, "/login/api/verify", customOrigin,
+		map[string]string{"transactionID": tx, "otp": h.s.code(t, h.alice)}), http.StatusGone, string(login.CodeExpired))
+	// Positive control: after the pair's lock, a new transaction signs in.
+	h.s.clock.Advance(31 * time.Second)
+	b := newBrowser(t, h.s)
+	arID, az := h.handoff(t, b)
+	r = h.authenticate(t, arID, h.alice)
+	expect(t, "password after the lock", r, http.StatusOK, "")
+	h.finishAPI(t, b, az, h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": h.s.code(t, h.alice)}))
+}
