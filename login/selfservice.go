@@ -265,15 +265,14 @@ func (f *Flow) confirmPendingTOTP(ctx context.Context, u *storage.User, code str
 	if err != nil {
 		return internal(err)
 	}
-	if err := f.throttle.check(ctx, userSubject(u.ID), f.now()); err != nil {
+	var step int64
+	err = f.guessCode(ctx, u, func() (bool, error) {
+		var ok bool
+		step, ok = matchTOTP(string(secret), code, f.now(), 0)
+		return ok, nil
+	})
+	if err != nil {
 		return err
-	}
-	step, ok := matchTOTP(string(secret), code, f.now(), 0)
-	if !ok {
-		if err := f.throttle.failure(ctx, userSubject(u.ID), f.now()); err != nil {
-			return internal(err)
-		}
-		return fail(CodeInvalidOTP, msgInvalidOTP)
 	}
 	if err := f.db.DeletePendingTOTP(ctx, u.ID); err != nil {
 		return internal(err)
@@ -284,26 +283,13 @@ func (f *Flow) confirmPendingTOTP(ctx context.Context, u *storage.User, code str
 // removeTOTP removes the user's authenticator on a current code from it or
 // a recovery code.
 func (f *Flow) removeTOTP(ctx context.Context, u *storage.User, code string) error {
-	if err := f.throttle.check(ctx, userSubject(u.ID), f.now()); err != nil {
-		return err
-	}
 	if _, err := f.db.GetTOTP(ctx, u.ID); errors.Is(err, storage.ErrNotFound) { // spend no recovery code on nothing
 		return fail(CodeNoSecondFactor, "You have no authenticator app to remove.")
 	} else if err != nil {
 		return internal(err)
 	}
-	ok, err := f.useRecovery(ctx, u, code)
-	if err == nil && !ok {
-		ok, err = f.checkTOTP(ctx, u.ID, code, f.now())
-	}
-	if err != nil {
-		return AsError(err)
-	}
-	if !ok {
-		if err := f.throttle.failure(ctx, userSubject(u.ID), f.now()); err != nil {
-			return internal(err)
-		}
-		return fail(CodeInvalidOTP, msgInvalidOTP)
+	if err := f.guessCode(ctx, u, func() (bool, error) { return f.recoveryOrTOTP(ctx, u, code, true) }); err != nil {
+		return err
 	}
 	if err := f.db.DeleteTOTP(ctx, u.ID); err != nil {
 		return internal(err)

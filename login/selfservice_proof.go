@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -78,22 +79,41 @@ func (f *Flow) proveFactor(ctx context.Context, u *storage.User, code string) er
 	if code == "" {
 		return errProofNeeded
 	}
-	if err := f.throttle.check(ctx, userSubject(u.ID), f.now()); err != nil {
-		return err
+	err = f.guessCode(ctx, u, func() (bool, error) { return f.recoveryOrTOTP(ctx, u, code, hasTOTP) })
+	if err != nil && AsError(err).Code == CodeInvalidOTP {
+		f.log.Info("factor change refused", "user", u.ID, "reason", "wrong code")
 	}
+	return err
+}
+
+// recoveryOrTOTP reports whether code is one of the user's recovery codes
+// (then spent) or, if they have an authenticator, its current code.
+func (f *Flow) recoveryOrTOTP(ctx context.Context, u *storage.User, code string, hasTOTP bool) (bool, error) {
 	ok, err := f.useRecovery(ctx, u, code)
 	if err == nil && !ok && hasTOTP {
 		ok, err = f.checkTOTP(ctx, u.ID, code, f.now())
 	}
-	if err != nil {
-		return AsError(err)
+	return ok, err
+}
+
+// guessCode evaluates a self-service code like a sign-in's: the guess is
+// reserved against the account, the pair and the source address before
+// check runs, so no concurrency gets more codes checked than the limits
+// allow; a right code gives its guess back.
+func (f *Flow) guessCode(ctx context.Context, u *storage.User, check func() (bool, error)) error {
+	g := f.throttle.guessFor(f.throttle.account(u, ""), clientip.From(ctx), nil)
+	if err := f.throttle.reserve(ctx, g, f.now()); err != nil {
+		return err
 	}
-	if !ok {
-		if err := f.throttle.failure(ctx, userSubject(u.ID), f.now()); err != nil {
-			return internal(err)
+	ok, err := check()
+	if err != nil || ok {
+		if rerr := f.throttle.release(ctx, g); rerr != nil {
+			return rerr
 		}
-		f.log.Info("factor change refused", "user", u.ID, "reason", "wrong code")
-		return fail(CodeInvalidOTP, msgInvalidOTP)
+		if err != nil {
+			return AsError(err)
+		}
+		return nil
 	}
-	return nil
+	return fail(CodeInvalidOTP, msgInvalidOTP)
 }

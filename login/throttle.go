@@ -83,11 +83,6 @@ type throttle struct {
 	limits *Limits
 }
 
-// userSubject is the self-service step-up's subject (login/selfservice.go):
-// codes guessed there with the user's own access token, with the pair's
-// escalating policy (check, failure).
-func userSubject(userID string) string { return "user:" + userID }
-
 // account is how the counts name an account: its ID if it exists, an HMAC
 // of the normalised name if not.
 func (t *throttle) account(user *storage.User, username string) string {
@@ -178,25 +173,6 @@ func (t *throttle) hit(ctx context.Context, purpose string, rate storage.Rate, a
 		return throttled(msgBusyAddress, wait)
 	}
 	return nil
-}
-
-// check and failure serve the self-service step-up (login/selfservice.go),
-// which counts after evaluating: it needs the user's own access token, so
-// its guesser is the account holder's token, not an anonymous caller.
-func (t *throttle) check(ctx context.Context, subject string, now time.Time) error {
-	f, err := t.db.GetFailedAttempts(ctx, subject)
-	if err != nil {
-		return internal(err)
-	}
-	if f.LockedUntil.Valid && now.Before(f.LockedUntil.Time) {
-		return throttled(msgThrottled, f.LockedUntil.Time.Sub(now))
-	}
-	return nil
-}
-
-func (t *throttle) failure(ctx context.Context, subject string, now time.Time) error {
-	_, err := t.db.RecordFailure(ctx, subject, now.Add(-forgetAfter), lockFor)
-	return err
 }
 
 const msgBusyAddress = "Too many sign-in attempts from your network."
