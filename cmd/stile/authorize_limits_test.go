@@ -250,6 +250,9 @@ func TestRateFlags(t *testing.T) {
 		{map[string]string{"STILE_AUTHORIZE_RATE": "0/1m"}, nil, "cannot be 0"},
 		{nil, []string{"--token-rate", "lots"}, "N/DURATION"},
 		{map[string]string{"STILE_TOKEN_RATE": "5/1y"}, nil, "unknown unit"},
+		{nil, []string{"--password-rate", "lots"}, "N/DURATION"},
+		{map[string]string{"STILE_SEND_RATE": "3/1y"}, nil, "unknown unit"},
+		{nil, []string{"--code-rate", "-1/1m"}, "not a count"},
 	} {
 		if err := serve(tc.env, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("serve %v with %v: %v, want an error saying %q", tc.args, tc.env, err, tc.want)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -76,3 +77,18 @@ func rateFlag(fs *pflag.FlagSet, p *storage.Rate, name, env, usage string) {
 // errAuthorizeRateOff: /authorize stores a row for every anonymous request,
 // so its limit cannot be turned off, only raised.
 var errAuthorizeRateOff = errors.New("--authorize-rate cannot be 0: every authorization request stores a row; raise it instead")
+
+// registerLoginLimits defines the flags of the sign-in's limits per source
+// address and per code destination (login.Limits).
+func registerLoginLimits(f *pflag.FlagSet, l *login.Limits) {
+	rateFlag(f, &l.PasswordPerAddress, "password-rate", "STILE_PASSWORD_RATE",
+		"password checks per source address, on every door, N/DURATION; 0/1m: off")
+	rateFlag(f, &l.OTPPerAddress, "code-rate", "STILE_CODE_RATE",
+		"one-time codes checked per source address, N/DURATION; 0/1m: off")
+	rateFlag(f, &l.ResendPerAddress, "resend-rate", "STILE_RESEND_RATE",
+		"code resends per source address, N/DURATION; 0/1m: off")
+	rateFlag(f, &l.SendsPerMinute, "send-rate", "STILE_SEND_RATE",
+		"codes sent by email or SMS per user and per destination, N/DURATION; 0/1m: off")
+	rateFlag(f, &l.SendsPerHour, "send-rate-long", "STILE_SEND_RATE_LONG",
+		"a second, longer window for the same, N/DURATION; 0/1h: off")
+}

@@ -29,10 +29,11 @@ type serveOptions struct {
 	trustedProxies string
 	hashPool       hashPoolOptions
 	opLimits       op.Limits
+	loginLimits    login.Limits
 }
 
 func (c *cli) serveCommand() *cobra.Command {
-	o := serveOptions{lifetimes: op.DefaultLifetimes, opLimits: op.DefaultLimits}
+	o := serveOptions{lifetimes: op.DefaultLifetimes, opLimits: op.DefaultLimits, loginLimits: login.DefaultLimits}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the OpenID provider",
@@ -62,6 +63,7 @@ func (c *cli) serveCommand() *cobra.Command {
 		"authorization requests stored per source address, N/DURATION; cannot be 0")
 	rateFlag(f, &o.opLimits.TokenPerAddress, "token-rate", "STILE_TOKEN_RATE",
 		"token, introspection and revocation calls per source address, N/DURATION; 0/1m: off")
+	registerLoginLimits(f, &o.loginLimits)
 	o.delivery.register(f)
 	return cmd
 }
@@ -112,7 +114,7 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	}
 	cfg := appConfig{Issuer: issuer, DB: env.db, Master: env.master, Now: time.Now, Log: env.log,
 		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery,
-		OPLimits: &o.opLimits}
+		OPLimits: &o.opLimits, LoginLimits: &o.loginLimits}
 	cfg.TrustedProxies, _ = clientip.ParseTrusted(strings.Split(o.trustedProxies, ","))
 	cfg.HashPool, _ = o.hashPool.pool()
 	defer limitMemory(cfg.HashPool, env.log)()
