@@ -109,7 +109,7 @@ func testConcurrentPasswords(t *testing.T, h *hfixture, instances []*server) {
 	b := newBrowser(t, h.s)
 	arID, az := h.handoff(t, b)
 	before := verifies(instances)
-	rs := burst(t, h, "/login/api/authenticate", 16, map[string]string{"authRequestID": arID, "username": "alice", "password": "wrong"})
+	rs := burst(t, h, "/login/api/authenticate", 16, h.authBody(arID, "alice", "wrong"))
 	evaluated, n := verifies(instances)-before, statuses(rs)
 	if evaluated > 5 || evaluated < 1 || int64(n[http.StatusUnauthorized]) != evaluated {
 		t.Fatalf("%d password checks ran for 16 concurrent guesses (answers %v), want at most 5, one per 401", evaluated, n)
