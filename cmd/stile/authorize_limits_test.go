@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -37,7 +36,7 @@ func TestProviderLimits(t *testing.T) {
 			for _, sc := range scenarios {
 				t.Run(sc.name, func(t *testing.T) {
 					sc.fn(t, newFixture(t, d.URL(t), func(c *appConfig) {
-						c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+						trustLoopback(c)
 						c.OPLimits = limits
 					}))
 				})

@@ -1,19 +1,13 @@
 package main
 
 import (
-	"crypto/rand"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/stile-id/stile/internal/clocktest"
 	"github.com/stile-id/stile/login"
-	"github.com/stile-id/stile/storage/storagetest"
 )
 
 // Issue 9 items 2 and 3: the session hand-over ticket and the redirectURI
@@ -242,25 +236,8 @@ func testAPIOnlyWithLoginURL(t *testing.T, h *hfixture) {
 // fresh ticket works across them (two instances over one PostgreSQL, every
 // request to the next instance in turn).
 func TestDoorsSeveralInstances(t *testing.T) {
-	dbURL := storagetest.Postgres(t)
-	var backends [2]*httputil.ReverseProxy
-	var turn atomic.Uint64
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		backends[turn.Add(1)%2].ServeHTTP(w, r)
-	}))
-	t.Cleanup(proxy.Close)
-	masterKey := make([]byte, 32)
-	rand.Read(masterKey)
-	clock := clocktest.New(time.Now())
-	mb, gw := newMailbox(t), newSMSGateway(t)
-	var instances [2]*server
-	for i := range instances {
-		instances[i] = launch(t, dbURL, launchOptions{issuer: proxy.URL, masterKey: masterKey, clock: clock,
-			app: []func(*appConfig){delivery(t, mb, gw)}})
-		target, _ := url.Parse(instances[i].local)
-		backends[i] = httputil.NewSingleHostReverseProxy(target)
-	}
-	h := seedHeadless(t, instances[0], mb, gw)
+	c := startCluster(t)
+	h := c.h
 	attacker := newBrowser(t, h.s)
 	v, _ := h.apiLogin(t, attacker)
 	refusedTicket(t, "another browser", newBrowser(t, h.s), v.str("redirectURI"), http.StatusForbidden)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -59,6 +60,13 @@ func startServer(t *testing.T, dbURL string, opts ...func(*appConfig)) *server {
 	t.Helper()
 	return launch(t, dbURL, launchOptions{app: opts})
 }
+
+// loopback is the tests' own address range.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+// trustLoopback makes the tests' own address a trusted proxy, so one test
+// plays clients at many addresses with X-Forwarded-For.
+func trustLoopback(c *appConfig) { c.TrustedProxies = loopback }
 
 // launchOptions vary how a test server runs.
 type launchOptions struct {

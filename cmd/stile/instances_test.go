@@ -15,6 +15,45 @@ import (
 	"github.com/stile-id/stile/storage/storagetest"
 )
 
+// cluster is two stile instances on one PostgreSQL behind a proxy that
+// hands each request to the other instance in turn, so each step of a
+// sign-in lands on another instance than the step before. They share the
+// issuer (the proxy's URL), the master key, the clock, a mailbox and an SMS
+// gateway; h is the headless fixture seeded through the first, and hits
+// counts the requests each instance served.
+type cluster struct {
+	h       *hfixture
+	servers []*server
+	hits    [2]atomic.Int64
+}
+
+func startCluster(t *testing.T, opts ...func(*appConfig)) *cluster {
+	t.Helper()
+	dbURL := storagetest.Postgres(t)
+	c := &cluster{}
+	var backends [2]*httputil.ReverseProxy
+	var turn atomic.Uint64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := turn.Add(1) % 2
+		c.hits[i].Add(1)
+		backends[i].ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+	masterKey := make([]byte, 32)
+	rand.Read(masterKey)
+	clock := clocktest.New(time.Now())
+	mb, gw := newMailbox(t), newSMSGateway(t)
+	app := append([]func(*appConfig){delivery(t, mb, gw)}, opts...)
+	for i := range backends {
+		s := launch(t, dbURL, launchOptions{issuer: proxy.URL, masterKey: masterKey, clock: clock, app: app})
+		target, _ := url.Parse(s.local)
+		backends[i] = httputil.NewSingleHostReverseProxy(target)
+		c.servers = append(c.servers, s)
+	}
+	c.h = seedHeadless(t, c.servers[0], mb, gw)
+	return c
+}
+
 // TestSeveralInstances runs two stile instances on one PostgreSQL behind a
 // proxy that hands each request to the other instance in turn, so each
 // step of a sign-in lands on a different instance than the step before.
@@ -23,29 +62,8 @@ import (
 // cooldown and the code it replaces; the browser binding checked at the
 // callback. Nothing an instance keeps in memory may be needed by the other.
 func TestSeveralInstances(t *testing.T) {
-	dbURL := storagetest.Postgres(t)
-	var backends [2]*httputil.ReverseProxy
-	var turn atomic.Uint64
-	var hits [2]atomic.Int64
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		i := turn.Add(1) % 2
-		hits[i].Add(1)
-		backends[i].ServeHTTP(w, r)
-	}))
-	t.Cleanup(proxy.Close)
-
-	masterKey := make([]byte, 32)
-	rand.Read(masterKey)
-	clock := clocktest.New(time.Now())
-	mb, gw := newMailbox(t), newSMSGateway(t)
-	var instances [2]*server
-	for i := range instances {
-		instances[i] = launch(t, dbURL, launchOptions{issuer: proxy.URL, masterKey: masterKey, clock: clock,
-			app: []func(*appConfig){delivery(t, mb, gw)}})
-		target, _ := url.Parse(instances[i].local)
-		backends[i] = httputil.NewSingleHostReverseProxy(target)
-	}
-	h := seedHeadless(t, instances[0], mb, gw)
+	c := startCluster(t)
+	h := c.h
 
 	t.Run("StilePages", func(t *testing.T) {
 		az := h.rp.authorize("scope", "openid offline_access")
@@ -119,7 +137,7 @@ func TestSeveralInstances(t *testing.T) {
 		}
 	})
 
-	if a, b := hits[0].Load(), hits[1].Load(); a < 10 || b < 10 {
+	if a, b := c.hits[0].Load(), c.hits[1].Load(); a < 10 || b < 10 {
 		t.Fatalf("the proxy sent %d and %d requests to the instances; want both busy", a, b)
 	}
 }

@@ -2,21 +2,14 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/stile-id/stile/internal/clocktest"
 	"github.com/stile-id/stile/login"
-	"github.com/stile-id/stile/storage/storagetest"
 )
 
 // Concurrent guesses against the lockout (lockout_test.go): reserved
@@ -26,28 +19,10 @@ import (
 // TestLockoutInstances: the reservations hold across two instances on one
 // PostgreSQL, each request going to the other instance.
 func TestLockoutInstances(t *testing.T) {
-	dbURL := storagetest.Postgres(t)
-	var backends [2]*httputil.ReverseProxy
-	var turn atomic.Uint64
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		backends[turn.Add(1)%2].ServeHTTP(w, r)
-	}))
-	t.Cleanup(proxy.Close)
-	masterKey := make([]byte, 32)
-	rand.Read(masterKey)
-	clock := clocktest.New(time.Now())
-	mb, gw := newMailbox(t), newSMSGateway(t)
-	var instances []*server
-	for i := range backends {
-		s := launch(t, dbURL, launchOptions{issuer: proxy.URL, masterKey: masterKey, clock: clock,
-			app: []func(*appConfig){delivery(t, mb, gw), trustLoopback}})
-		target, _ := url.Parse(s.local)
-		backends[i] = httputil.NewSingleHostReverseProxy(target)
-		instances = append(instances, s)
-	}
-	h := seedHeadless(t, instances[0], mb, gw)
-	t.Run("ConcurrentPasswords", func(t *testing.T) { testConcurrentPasswords(t, h, instances) })
-	t.Run("ConcurrentCodes", func(t *testing.T) { testConcurrentCodes(t, h, instances) })
+	c := startCluster(t, lockoutConfig)
+	h := c.h
+	t.Run("ConcurrentPasswords", func(t *testing.T) { testConcurrentPasswords(t, h, c.servers) })
+	t.Run("ConcurrentCodes", func(t *testing.T) { testConcurrentCodes(t, h, c.servers) })
 }
 
 // burst posts n JSON bodies at once to the JSON login API from the custom

@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,10 +22,10 @@ import (
 // value is asserted in TestLockoutDefaults.
 const testCeiling = 12
 
-// trustLoopback believes X-Forwarded-For from loopback, so one test can
-// play browsers at many addresses.
-func trustLoopback(c *appConfig) {
-	c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+// lockoutConfig plays browsers at many addresses (trustLoopback) against
+// the test ceiling.
+func lockoutConfig(c *appConfig) {
+	trustLoopback(c)
 	l := login.DefaultLimits
 	l.FailuresPerAccount = testCeiling
 	c.LoginLimits = &l
@@ -34,7 +33,7 @@ func trustLoopback(c *appConfig) {
 
 func newLockout(t *testing.T, dbURL string, opts ...func(*appConfig)) *hfixture {
 	mb, gw := newMailbox(t), newSMSGateway(t)
-	opts = append([]func(*appConfig){delivery(t, mb, gw), trustLoopback}, opts...)
+	opts = append([]func(*appConfig){delivery(t, mb, gw), lockoutConfig}, opts...)
 	return seedHeadless(t, startServer(t, dbURL, opts...), mb, gw)
 }
 

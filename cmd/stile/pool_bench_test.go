@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -138,7 +137,7 @@ func benchServer(b *testing.B, hasher login.Hasher, pool hashPool) (string, stri
 	issuer := "http://" + ln.Addr().String()
 	a, err := newApp(ctx, appConfig{Issuer: issuer, DB: db, Master: master, Now: time.Now,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Hasher: hasher, HashPool: pool,
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+		TrustedProxies: loopback})
 	if err != nil {
 		b.Fatal(err)
 	}

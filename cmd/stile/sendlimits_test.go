@@ -1,21 +1,15 @@
 package main
 
 import (
-	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/stile-id/stile/internal/clocktest"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/storage"
 	"github.com/stile-id/stile/storage/storagetest"
@@ -45,14 +39,9 @@ func TestSendLimits(t *testing.T) {
 	}
 }
 
-// loopbackProxy makes the tests' own address a trusted proxy.
-func loopbackProxy(c *appConfig) {
-	c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
-}
-
 func newSendsFixture(t *testing.T, dbURL string) *hfixture {
 	mb, gw := newMailbox(t), newSMSGateway(t)
-	return seedHeadless(t, startServer(t, dbURL, delivery(t, mb, gw), loopbackProxy), mb, gw)
+	return seedHeadless(t, startServer(t, dbURL, delivery(t, mb, gw), trustLoopback), mb, gw)
 }
 
 // count is how many texts went to a number.
@@ -335,28 +324,8 @@ func rateLimitKeys(t *testing.T, s *server) []string {
 // and resend limits are counted in the database, so spreading the posts
 // over instances gains nothing.
 func TestSendLimitsAcrossInstances(t *testing.T) {
-	dbURL := storagetest.Postgres(t)
-	var backends [2]*httputil.ReverseProxy
-	var turn atomic.Uint64
-	var hits [2]atomic.Int64
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		i := turn.Add(1) % 2
-		hits[i].Add(1)
-		backends[i].ServeHTTP(w, r)
-	}))
-	t.Cleanup(proxy.Close)
-	masterKey := make([]byte, 32)
-	rand.Read(masterKey)
-	clock := clocktest.New(time.Now())
-	mb, gw := newMailbox(t), newSMSGateway(t)
-	var instances [2]*server
-	for i := range instances {
-		instances[i] = launch(t, dbURL, launchOptions{issuer: proxy.URL, masterKey: masterKey, clock: clock,
-			app: []func(*appConfig){delivery(t, mb, gw), loopbackProxy}})
-		target, _ := url.Parse(instances[i].local)
-		backends[i] = httputil.NewSingleHostReverseProxy(target)
-	}
-	h := seedHeadless(t, instances[0], mb, gw)
+	c := startCluster(t, trustLoopback)
+	h := c.h
 
 	txs := h.apiPasswords(t, h.sam, 12, "We sent a 6-digit code to •••• 0123.")
 	if n := h.sms.count(samNumber); n != 3 {
@@ -387,7 +356,7 @@ func TestSendLimitsAcrossInstances(t *testing.T) {
 	if n := h.sms.count(samNumber); n != 4 {
 		t.Fatalf("after the minute: %d texts, want 4", n)
 	}
-	if a, b := hits[0].Load(), hits[1].Load(); a < 10 || b < 10 {
+	if a, b := c.hits[0].Load(), c.hits[1].Load(); a < 10 || b < 10 {
 		t.Fatalf("the proxy sent %d and %d requests to the instances; want both busy", a, b)
 	}
 }
