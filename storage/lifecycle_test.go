@@ -294,7 +294,7 @@ func testDeleteExpired(t *testing.T, f fixture) {
 	mustRefresh(t, f, "r-old", "f", u.ID, "")
 	mustSession(t, f, u.ID)
 	mustAuthRequest(t, f, "app")
-	f.db.RecordFailure(ctx, "user:x", f.clock.Now().Add(-time.Hour), func(int) time.Duration { return 0 })
+	f.db.ReserveAttempt(ctx, f.clock.Now().Add(-time.Hour), []storage.Claim{{Subject: "user:x", LockFor: func(int) time.Duration { return 0 }}})
 	bob := mustUser(t, f.db, "bob")
 	f.db.SetPendingTOTP(ctx, u.ID, []byte("sealed"), f.clock.Now().Add(10*time.Minute))
 	f.clock.Advance(20 * time.Minute)

@@ -495,20 +495,25 @@ func testFailedAttempts(t *testing.T, f fixture) {
 	if err != nil || got.Failures != 0 || got.LockedUntil.Valid {
 		t.Fatalf("no failures yet: %+v, %v", got, err)
 	}
+	claim := []storage.Claim{{Subject: "user:1", LockFor: lockAt3}}
 	for i := 1; i <= 3; i++ {
-		got, err = f.db.RecordFailure(ctx, "user:1", forget(), lockAt3)
-		if err != nil || got.Failures != i {
-			t.Fatalf("failure %d: %+v, %v", i, got, err)
+		r, err := f.db.ReserveAttempt(ctx, forget(), claim)
+		if err != nil || !r.Allowed || r.Failures["user:1"] != i {
+			t.Fatalf("failure %d: %+v, %v", i, r, err)
 		}
 	}
 	got, _ = f.db.GetFailedAttempts(ctx, "user:1")
 	if !got.LockedUntil.Valid || !got.LockedUntil.Time.Equal(f.clock.Now().Add(time.Minute)) {
 		t.Fatalf("locked_until = %v, want now+1m", got.LockedUntil)
 	}
+	if r, err := f.db.ReserveAttempt(ctx, forget(), claim); err != nil || r.Allowed || r.RetryAfter != time.Minute {
+		t.Fatalf("while locked: %+v, %v; want refused for a minute", r, err)
+	}
 	// Failures older than the forget window start the count over.
 	f.clock.Advance(2 * time.Hour)
-	got, _ = f.db.RecordFailure(ctx, "user:1", forget(), lockAt3)
-	if got.Failures != 1 || got.LockedUntil.Valid {
+	r, _ := f.db.ReserveAttempt(ctx, forget(), claim)
+	got, _ = f.db.GetFailedAttempts(ctx, "user:1")
+	if !r.Allowed || got.Failures != 1 || got.LockedUntil.Valid {
 		t.Fatalf("after the window: %+v", got)
 	}
 	if err := f.db.ClearFailures(ctx, "user:1"); err != nil {

@@ -32,35 +32,6 @@ func (d *DB) GetFailedAttempts(ctx context.Context, subject string) (*FailedAtte
 	return &f, nil
 }
 
-// RecordFailure counts one more failure for the subject, forgetting earlier
-// ones last seen before forgetBefore, and sets the lock that lockFor
-// computes from the new count (zero: no lock). It returns the new counter.
-func (d *DB) RecordFailure(ctx context.Context, subject string, forgetBefore time.Time,
-	lockFor func(failures int) time.Duration) (*FailedAttempts, error) {
-	now := d.Now()
-	var out FailedAttempts
-	err := d.tx(ctx, func(q queryer) error {
-		const upsert = `INSERT INTO failed_attempts (subject, failures, last_failure_at) VALUES (?, 1, ?)
-			ON CONFLICT (subject) DO UPDATE SET
-				failures = CASE WHEN failed_attempts.last_failure_at < ? THEN 1 ELSE failed_attempts.failures + 1 END,
-				last_failure_at = excluded.last_failure_at
-			RETURNING subject, failures, last_failure_at, locked_until`
-		if err := d.get(ctx, q, &out, upsert, subject, now, forgetBefore.UTC()); err != nil {
-			return err
-		}
-		out.LockedUntil = sql.NullTime{}
-		if lock := lockFor(out.Failures); lock > 0 {
-			out.LockedUntil = sql.NullTime{Time: now.Add(lock), Valid: true}
-		}
-		_, err := d.exec(ctx, q, `UPDATE failed_attempts SET locked_until = ? WHERE subject = ?`, out.LockedUntil, subject)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("record failure: %w", err)
-	}
-	return &out, nil
-}
-
 // ClearFailures forgets the subjects' failures after a successful sign-in.
 func (d *DB) ClearFailures(ctx context.Context, subjects ...string) error {
 	for _, s := range subjects {
