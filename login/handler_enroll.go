@@ -59,6 +59,7 @@ func (h *Handler) confirmEnroll(w http.ResponseWriter, r *http.Request) {
 		if e := AsError(err); e.Code == CodeInvalidOTP || e.Code == CodeThrottled {
 			// Show the same secret again beside the error: it is still this browser's.
 			if again, perr := h.flow.pendingSecret(r.Context(), token, binding); perr == nil {
+				e.setRetryAfter(w)
 				p.Error = e.Message
 				h.renderSecret(w, e.Status(), p, again)
 				return
@@ -78,8 +79,14 @@ func (h *Handler) failEnroll(w http.ResponseWriter, r *http.Request, err error, 
 	if e.Code == CodeServerError {
 		h.log.Error("enrolment page", "path", r.URL.Path, "err", err)
 	}
+	e.setRetryAfter(w)
 	p.Error = e.Message
-	if form != "message" && (e.Code == CodeInvalidCredentials || e.Code == CodeThrottled || e.Code == CodeInvalidRequest) {
+	switch e.Code {
+	case CodeInvalidCredentials, CodeThrottled, CodeInvalidRequest, CodeBusy:
+	default:
+		form = "message"
+	}
+	if form != "message" {
 		h.render(w, e.Status(), form, p)
 		return
 	}

@@ -24,6 +24,7 @@ func TestFactorProof(t *testing.T) {
 		{"NoFactor", testFactorProofNoFactor},
 		{"Throttled", testFactorProofThrottled},
 		{"EnrolmentLink", testEnrolmentLinkBinding},
+		{"EnrolmentLinkThrottled", testEnrolmentLinkThrottled},
 	})
 }
 
@@ -234,6 +235,35 @@ func testEnrolmentLinkBinding(t *testing.T, h *hfixture) {
 	}
 	p = d.post(h.s.URL+"/enroll", url.Values{"token": {mustParse(t, link).Query().Get("token")}, "password": {h.nora.password}})
 	noSecret("a link claimed without a binding", p.status, p.body)
+}
+
+// testEnrolmentLinkThrottled: wrong passwords on an enrolment link count
+// like a sign-in's; the lock is a 429 page that says how long to wait, with
+// Retry-After, even for the right password, and no secret; after the lock
+// the right password shows it.
+func testEnrolmentLinkThrottled(t *testing.T, h *hfixture) {
+	fay := h.s.addUser(t, "fay", false)
+	link, _, err := login.NewEnrollmentLink(t.Context(), h.s.db, h.s.URL, fay.ID, time.Hour, h.s.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, h.s)
+	form := b.get(link)
+	for i := range 5 {
+		if p := b.submit(form, map[string]string{"password": "not fay's password"}); p.status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d", i+1, p.status)
+		}
+	}
+	p := b.submit(form, map[string]string{"password": fay.password})
+	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" || !strings.Contains(p.body, "Try again in") ||
+		strings.Contains(p.body, "data:image") {
+		t.Fatalf("the right password while locked: %d, Retry-After %q, want 429 with a wait and no secret:\n%s",
+			p.status, p.header.Get("Retry-After"), p.body)
+	}
+	h.s.clock.Advance(31 * time.Second)
+	if p := b.submit(form, map[string]string{"password": fay.password}); p.status != http.StatusOK || !strings.Contains(p.body, "data:image/png") {
+		t.Fatalf("after the lock: %d\n%s", p.status, p.body)
+	}
 }
 
 func mustParse(t *testing.T, raw string) *url.URL {
