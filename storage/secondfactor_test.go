@@ -326,7 +326,7 @@ func testTransactionCode(t *testing.T, f fixture) {
 	// Nor does a dead one.
 	mustTx(t, f, "tx2")
 	for range 3 {
-		f.db.RecordOTPFailure(ctx, "tx2", 3)
+		wrongCode(t, f, "tx2", 3)
 	}
 	if err := f.db.SetTransactionCode(ctx, "tx2", []byte("mac-4"), exp2); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("code on a dead transaction: %v", err)
@@ -336,11 +336,25 @@ func testTransactionCode(t *testing.T, f fixture) {
 	}
 }
 
+// wrongCode spends one wrong-code slot of a transaction as the login does —
+// reserved before the code is checked, the transaction killed once its
+// last slot is spent — and returns the transaction as it is then.
+func wrongCode(t *testing.T, f fixture, id string, max int) (*storage.LoginTransaction, error) {
+	t.Helper()
+	if _, err := f.db.ReserveOTPAttempt(ctx, id, max, f.clock.Now().Add(-time.Hour), nil); err != nil {
+		return nil, err
+	}
+	if err := f.db.KillSpentTransaction(ctx, id, max); err != nil {
+		return nil, err
+	}
+	return mustGetTx(t, f, id), nil
+}
+
 func testStartEnrollment(t *testing.T, f fixture) {
 	mustTx(t, f, "tx1")
 	f.db.SetTransactionCode(ctx, "tx1", []byte("mac-1"), f.clock.Now().Add(time.Minute))
-	f.db.RecordOTPFailure(ctx, "tx1", 5)
-	f.db.RecordOTPFailure(ctx, "tx1", 5)
+	wrongCode(t, f, "tx1", 5)
+	wrongCode(t, f, "tx1", 5)
 	if err := f.db.StartEnrollment(ctx, "tx1", []byte("sealed-secret")); err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +376,7 @@ func testStartEnrollment(t *testing.T, f fixture) {
 	}
 	// …but counts wrong codes and can die of them.
 	for i := 1; i <= 3; i++ {
-		got, err := f.db.RecordOTPFailure(ctx, "tx1", 3)
+		got, err := wrongCode(t, f, "tx1", 3)
 		if err != nil || got.OTPFailures != i {
 			t.Fatalf("failure %d during enrolment: %+v, %v", i, got, err)
 		}

@@ -399,7 +399,7 @@ func testLoginTransaction(t *testing.T, f fixture) {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 3; i++ {
-		got, err := f.db.RecordOTPFailure(ctx, "tx1", 3)
+		got, err := wrongCode(t, f, "tx1", 3)
 		if err != nil {
 			t.Fatal(err)
 		}

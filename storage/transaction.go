@@ -76,20 +76,6 @@ func (d *DB) GetLoginTransaction(ctx context.Context, id string) (*LoginTransact
 	return &t, nil
 }
 
-// RecordOTPFailure counts a wrong code against an open transaction and kills
-// it when the count reaches maxFailures. It returns the transaction as it is
-// now. Counting happens in the statement, so concurrent guesses cannot slip
-// past the limit.
-func (d *DB) RecordOTPFailure(ctx context.Context, id string, maxFailures int) (*LoginTransaction, error) {
-	const q = `UPDATE login_transactions SET otp_failures = otp_failures + 1,
-		state = CASE WHEN otp_failures + 1 >= ? THEN 'dead' ELSE state END
-		WHERE id = ? AND state IN ('otp', 'enroll')`
-	if _, err := d.exec(ctx, d.db, q, maxFailures, id); err != nil {
-		return nil, fmt.Errorf("record OTP failure: %w", err)
-	}
-	return d.GetLoginTransaction(ctx, id)
-}
-
 // OTPReservation is the outcome of reserving a code guess on a
 // transaction: refused because a subject is locked (Allowed false,
 // RetryAfter), or because the transaction has no tries left or is not open
