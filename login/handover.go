@@ -57,10 +57,15 @@ func (h *Handler) claimSession(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, fail(CodeExpired, msgExpired), p)
 		return
 	}
-	if _, err := h.sessions.claim(w, r, ticket, id); err != nil {
+	sess, err := h.sessions.claim(w, r, ticket, id)
+	if err != nil {
 		h.fail(w, r, fail(CodeExpired, msgExpired), p)
 		return
 	}
+	// The browser completed a sign-in to this account: on stile's own pages
+	// it passes the account-wide failure ceiling from now on, as after a
+	// sign-in there (the JSON API itself never sees the cookie).
+	h.flow.devices.issue(w, sess.UserID)
 	if q.Get("consent") != "" {
 		http.Redirect(w, r, "/login/consent?"+url.Values{"authRequestID": {id}}.Encode(), http.StatusSeeOther)
 		return

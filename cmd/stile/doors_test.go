@@ -50,6 +50,9 @@ func refusedTicket(t *testing.T, what string, b *browser, redirectURI string, st
 	if c := b.cookie("stile_session"); c != nil {
 		t.Fatalf("%s: the browser got a session cookie", what)
 	}
+	if c := b.cookie("stile_device"); c != nil {
+		t.Fatalf("%s: the browser got a device cookie", what)
+	}
 }
 
 // testTicketOtherBrowser is the login CSRF of issue 9 item 2: the attacker
@@ -83,6 +86,9 @@ func testTicketOtherBrowser(t *testing.T, h *hfixture) {
 	h.finishAPI(t, attacker, az, v)
 	if attacker.cookie("stile_session") == nil {
 		t.Fatal("the bound browser got no session cookie")
+	}
+	if c := attacker.cookie("stile_device"); c == nil || !strings.HasPrefix(c.Value, h.emma.ID+".") {
+		t.Fatalf("the bound browser got no device cookie for emma: %v", c)
 	}
 	second := newBrowser(t, h.s)
 	refusedTicket(t, "a redeemed ticket in another browser", second, v.str("redirectURI"), http.StatusForbidden)
