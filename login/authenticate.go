@@ -40,7 +40,8 @@ type Challenge struct {
 // request. Unknown usernames and wrong passwords take the same path — one
 // argon2id computation, one failure counted, one answer — so neither the
 // reply nor its timing tells them apart.
-func (f *Flow) Authenticate(ctx context.Context, in Credentials) (*Challenge, error) {
+func (f *Flow) Authenticate(ctx context.Context, in Credentials) (ch *Challenge, err error) {
+	defer func() { f.counted("password", "PASSWORD", in.Door, ch != nil && ch.Next != nil, err) }()
 	if err := checkCredentials(in.Username, in.Password); err != nil {
 		return nil, err
 	}
@@ -201,19 +202,20 @@ const DirectLifetime = 10 * time.Minute
 // request and no browser; the transaction belongs to the client. An
 // exempt account still needs a second step here: the direct mode has no
 // test-suite use.
-func (f *Flow) AuthenticateDirect(ctx context.Context, in DirectCredentials) (*Challenge, *storage.User, error) {
+func (f *Flow) AuthenticateDirect(ctx context.Context, in DirectCredentials) (ch *Challenge, user *storage.User, err error) {
+	defer func() { f.counted("password", "PASSWORD", storage.DoorDirect, false, err) }()
 	if err := checkCredentials(in.Username, in.Password); err != nil {
 		return nil, nil, err
 	}
 	// The guess counts against the end user's address, not the backend's:
 	// the handler puts X-End-User-IP in the context (clientip.With).
-	user, err := f.checkPassword(ctx, Credentials{Username: in.Username, Password: in.Password, RemoteAddr: in.RemoteAddr})
+	user, err = f.checkPassword(ctx, Credentials{Username: in.Username, Password: in.Password, RemoteAddr: in.RemoteAddr})
 	if err != nil {
 		return nil, nil, err
 	}
 	log := f.log.With("user", user.ID, "client", in.Client.ID, "remote", in.RemoteAddr, "mode", "direct")
 	tx := &storage.LoginTransaction{ClientID: in.Client.ID, Door: storage.DoorDirect, BindingHash: in.Binding, ExpiresAt: f.now().Add(DirectLifetime)}
-	ch, err := f.secondStep(ctx, tx, user, log)
+	ch, err = f.secondStep(ctx, tx, user, log)
 	return ch, user, err
 }
 

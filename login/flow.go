@@ -38,6 +38,7 @@ type Flow struct {
 	issueDirect TokenIssuer
 	limits      Limits
 	devices     *Devices // recognises browsers that signed in before
+	count       Counter
 
 	// MaxOTPFailures is how many wrong codes kill a transaction.
 	MaxOTPFailures int
@@ -60,6 +61,7 @@ type Config struct {
 	IssueDirect TokenIssuer // mints the direct mode\'s tokens
 	Limits      *Limits     // nil: DefaultLimits
 	DeviceKey   []byte      // MAC key of the device cookie; nil: no browser is ever recognised
+	Counter     Counter     // metrics; nil: nothing counted
 }
 
 // NewFlow returns a Flow. It computes one hash up front: the stand-in that
@@ -89,7 +91,10 @@ func NewFlow(c Config) (*Flow, error) {
 		devices:        newDevices(c.DeviceKey, strings.HasPrefix(c.Issuer, "https://"), c.Now),
 		MaxOTPFailures: 5,
 	}
-	f.throttle = &throttle{db: c.DB, pepper: c.Pepper, limits: &f.limits}
+	if f.count = c.Counter; f.count == nil {
+		f.count = noCounter{}
+	}
+	f.throttle = &throttle{db: c.DB, pepper: c.Pepper, limits: &f.limits, count: f.count}
 	return f, nil
 }
 

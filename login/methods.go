@@ -189,6 +189,7 @@ func (f *Flow) Resend(ctx context.Context, txID string, binding []byte, door str
 	}
 	if tx.CodeSentAt.Valid {
 		if wait := tx.CodeSentAt.Time.Add(f.delivery.ResendAfter).Sub(f.now()); wait > 0 {
+			f.count.Throttled("resend_interval")
 			e := fail(CodeThrottled, "A code was just sent. Wait a little before asking for another.")
 			e.RetryAfter = wait
 			return nil, e

@@ -41,6 +41,10 @@ type Pool struct {
 
 	busy     atomic.Int64 // checks refused with ErrBusy
 	lastWarn atomic.Int64 // unix nanoseconds of the last warning, to keep a flood out of the log
+
+	// Waited, if set (before the pool is used), hears how long each check
+	// waited for a slot: zero when one was free, the whole wait when refused.
+	Waited func(time.Duration)
 }
 
 // NewPool wraps h in a pool of size slots (at least one) whose checks wait
@@ -67,6 +71,9 @@ func PoolSize(a Argon2id, budget int64) int {
 // Size is the number of hashes that may run at once.
 func (p *Pool) Size() int { return cap(p.slots) }
 
+// InUse is the number of hashes running now.
+func (p *Pool) InUse() int { return len(p.slots) }
+
 // Busy is how many checks the pool has refused.
 func (p *Pool) Busy() int64 { return p.busy.Load() }
 
@@ -91,22 +98,32 @@ func (p *Pool) Verify(encoded, password string) (bool, error) {
 func (p *Pool) acquire() error {
 	select {
 	case p.slots <- struct{}{}:
+		p.waited(0)
 		return nil
 	default:
 	}
+	start := time.Now()
 	t := time.NewTimer(p.wait)
 	defer t.Stop()
 	select {
 	case p.slots <- struct{}{}:
+		p.waited(time.Since(start))
 		return nil
 	case <-t.C:
 	}
+	p.waited(time.Since(start))
 	n := p.busy.Add(1)
 	p.warn(n)
 	return fmt.Errorf("password hashing pool of %d: %w", p.Size(), ErrBusy)
 }
 
 func (p *Pool) release() { <-p.slots }
+
+func (p *Pool) waited(d time.Duration) {
+	if p.Waited != nil {
+		p.Waited(d)
+	}
+}
 
 // warn logs a full pool at most once a second: an operator should know the
 // pool is refusing sign-ins, but a flood must not become a log flood.

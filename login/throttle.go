@@ -81,6 +81,7 @@ type throttle struct {
 	db     *storage.DB
 	pepper []byte // HMAC key for unknown usernames
 	limits *Limits
+	count  Counter
 }
 
 // account is how the counts name an account: its ID if it exists, an HMAC
@@ -137,6 +138,7 @@ func (t *throttle) reserve(ctx context.Context, g *guess, now time.Time) error {
 		return internal(err)
 	}
 	if !r.Allowed {
+		t.count.Throttled("lock")
 		return throttled(msgThrottled, r.RetryAfter)
 	}
 	return nil
@@ -170,6 +172,7 @@ func (t *throttle) hit(ctx context.Context, purpose string, rate storage.Rate, a
 		return internal(err)
 	}
 	if !ok {
+		t.count.Throttled(purpose)
 		return throttled(msgBusyAddress, wait)
 	}
 	return nil

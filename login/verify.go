@@ -43,7 +43,9 @@ type Verified struct {
 // never evaluate more) and a count against the (account, address) pair,
 // the account and the address, as for a password. Which method applies is
 // the transaction's, chosen by the server; the caller cannot pick another.
-func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (*Verified, error) {
+func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (v *Verified, err error) {
+	factor := ""
+	defer func() { f.counted("otp", factor, in.Door, v != nil && v.Enroll == nil, err) }()
 	code := strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
 			return -1
@@ -57,6 +59,9 @@ func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (*Verified, error) {
 	tx, err := f.openTransaction(ctx, in.TransactionID, in.Binding, in.Door)
 	if err != nil {
 		return nil, err
+	}
+	if factor = authType(tx); recovery {
+		factor = MethodRecovery
 	}
 	log := f.log.With("user", tx.UserID, "client", tx.ClientID, "transaction", tx.ID, "remote", in.RemoteAddr)
 	if err := f.throttle.hit(ctx, "otp", f.limits.OTPPerAddress, clientip.From(ctx)); err != nil {
@@ -186,6 +191,7 @@ func (f *Flow) reserveCode(ctx context.Context, tx *storage.LoginTransaction, g 
 		return deadError()
 	case !r.Allowed:
 		log.Info("login refused", "step", "otp", "reason", "throttled", "subject", g.pair, "device", g.device != "")
+		f.count.Throttled("lock")
 		return throttled(msgThrottled, r.RetryAfter)
 	}
 	tx.OTPFailures = r.OTPFailures

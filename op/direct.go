@@ -57,6 +57,7 @@ func (p *Provider) IssueDirect(ctx context.Context, clientID, userID string, amr
 	if err != nil {
 		return nil, fmt.Errorf("issue direct-mode tokens: %w", err)
 	}
+	p.count.TokenIssued("direct")
 	return &DirectTokens{IDToken: resp.IDToken, AccessToken: resp.AccessToken, RefreshToken: resp.RefreshToken,
 		TokenType: resp.TokenType, ExpiresIn: resp.ExpiresIn}, nil
 }

@@ -32,6 +32,8 @@ type Config struct {
 	Sessions SessionEnder
 	// Limits per source address; nil: DefaultLimits.
 	Limits *Limits
+	// Counter counts issued tokens and refusals, for metrics; nil: none.
+	Counter Counter
 }
 
 // Provider is stile's OpenID provider: the library's provider over stile's
@@ -48,6 +50,7 @@ type Provider struct {
 	checkBrowser func(r *http.Request, authRequestID string) error
 	sessions     SessionEnder
 	csrf         *http.CrossOriginProtection
+	count        Counter
 }
 
 // SecretKey is the HMAC key client secrets are digested with.
@@ -65,8 +68,11 @@ func New(c Config) (*Provider, error) {
 	if c.Limits != nil {
 		limits = *c.Limits
 	}
+	if c.Counter == nil {
+		c.Counter = noCounter{}
+	}
 	st := &Storage{db: c.DB, keys: c.Keys, secretKey: SecretKey(c.Master), refreshKey: c.Master.Derive("refresh-successor"),
-		lifetimes: c.Lifetimes, issuer: c.Issuer, log: c.Log, limits: limits}
+		lifetimes: c.Lifetimes, issuer: c.Issuer, log: c.Log, limits: limits, count: c.Counter}
 	var cryptoKey [32]byte
 	copy(cryptoKey[:], c.Master.Derive("op-crypto"))
 	corsPolicy := newCORS(c.DB)
@@ -98,7 +104,7 @@ func New(c Config) (*Provider, error) {
 	}
 	return &Provider{zop: zp, storage: st, db: c.DB, issuer: c.Issuer, discovery: doc,
 		cors: cors.New(*corsPolicy.options()), log: c.Log, checkBrowser: c.CheckBrowser, sessions: c.Sessions,
-		csrf: http.NewCrossOriginProtection()}, nil
+		csrf: http.NewCrossOriginProtection(), count: c.Counter}, nil
 }
 
 func checkIssuer(issuer string) error {
@@ -139,7 +145,7 @@ func (p *Provider) Mount(r *mux.Router) {
 	never := func(string) bool { return false }
 	r.Handle("/authorize", withIss(p.issuer, toLogin, errorPage(withExtras(p.zop))))
 	r.Handle("/authorize/callback", withIss(p.issuer, never, p.callback(p.zop)))
-	r.Handle("/oauth/token", p.limitTokens(noStore(noAssertion(onlyGrants(p.zop)))))
+	r.Handle("/oauth/token", p.limitTokens(p.countTokens(noStore(noAssertion(onlyGrants(p.zop))))))
 	r.Handle("/oauth/introspect", p.limitTokens(noStore(noAssertion(p.zop))))
 	r.Handle("/revoke", p.limitTokens(noStore(noAssertion(p.zop))))
 	r.Handle("/end_session", issuer.HandlerFunc(p.serveEndSession))

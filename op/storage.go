@@ -50,6 +50,7 @@ type Storage struct {
 	lifetimes  Lifetimes
 	issuer     string
 	log        *slog.Logger
+	count      Counter
 }
 
 var (

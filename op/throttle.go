@@ -48,6 +48,7 @@ func (s *Storage) admitAuthRequest(ctx context.Context) error {
 	if x, _ := ctx.Value(extrasKey{}).(*extras); x != nil {
 		x.retryAfter = retry
 	}
+	s.count.Throttled("authorize")
 	s.log.InfoContext(ctx, "authorize rate limit", "client", clientip.From(ctx).String(), "retry_after", retry)
 	return errLimited
 }
@@ -98,6 +99,7 @@ func (p *Provider) limitTokens(next http.Handler) http.Handler {
 			return
 		}
 		if !ok {
+			p.count.Throttled("token")
 			p.log.InfoContext(ctx, "token rate limit", "path", r.URL.Path, "client", clientip.From(ctx).String(), "retry_after", retry)
 			setRetryAfter(w, retry)
 			httphelper.MarshalJSONWithStatus(w, &oidc.Error{ErrorType: temporarilyUnavailable,

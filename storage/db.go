@@ -162,6 +162,9 @@ func (d *DB) Dialect() Dialect { return d.dialect }
 // Close closes the connection pool.
 func (d *DB) Close() error { return d.db.Close() }
 
+// Stats is the connection pool's statistics, for metrics.
+func (d *DB) Stats() sql.DBStats { return d.db.Stats() }
+
 // Ping checks that the database answers.
 func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 

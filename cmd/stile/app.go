@@ -13,6 +13,7 @@ import (
 	"github.com/stile-id/stile/demo"
 	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/internal/edge"
+	"github.com/stile-id/stile/internal/metrics"
 	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
@@ -43,12 +44,16 @@ type appConfig struct {
 	// Limits per source address, account and destination; nil: the defaults.
 	LoginLimits *login.Limits
 	OPLimits    *op.Limits
+	// MetricsApart keeps /metrics off the main handler (--metrics-listen
+	// serves app.metrics on its own address).
+	MetricsApart bool
 }
 
 // app is the wired application: its handler, and what runs beside it.
 type app struct {
 	handler  http.Handler
 	maintain func(context.Context) // one pass of background maintenance
+	metrics  *metrics.Metrics
 }
 
 // newApp wires the packages into one application.
@@ -58,7 +63,9 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	}
 	// Every hash goes through the pool, a test's own hasher too: the bound
 	// is part of what the tests exercise.
-	c.Hasher = login.NewPool(c.Hasher, c.HashPool.size(), c.HashPool.Wait, c.Log)
+	pool := login.NewPool(c.Hasher, c.HashPool.size(), c.HashPool.Wait, c.Log)
+	m := newMetrics(pool, c.DB)
+	c.Hasher = pool
 	if c.Lifetimes == (op.Lifetimes{}) {
 		c.Lifetimes = op.DefaultLifetimes
 	}
@@ -81,6 +88,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		CheckBrowser: func(r *http.Request, id string) error { return binder.Check(r, c.DB, id) },
 		Sessions:     sessions,
 		Limits:       c.OPLimits,
+		Counter:      m,
 	})
 	if err != nil {
 		return nil, err
@@ -91,6 +99,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		CodeKeys:    codeKeys(c.Master),
 		Limits:      c.LoginLimits,
 		DeviceKey:   c.Master.Derive("device-cookie"),
+		Counter:     m,
 		CallbackURL: func(_ context.Context, id string) string { return provider.CallbackURL(id) },
 		IssueDirect: func(ctx context.Context, clientID, userID string, amr []string, at time.Time) (*login.DirectTokens, error) {
 			t, err := provider.IssueDirect(ctx, clientID, userID, amr, at)
@@ -105,6 +114,10 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	}
 
 	r := mux.NewRouter()
+	r.Use(m.Route)
+	if !c.MetricsApart {
+		r.Handle("/metrics", m.Handler()).Methods(http.MethodGet, http.MethodHead)
+	}
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	r.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := c.DB.Ping(r.Context()); err != nil {
@@ -126,9 +139,20 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	}
 	provider.Mount(r) // last: it ends in a catch-all
 	return &app{
-		handler:  limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, edge.Text(r)))),
+		handler:  m.HTTP(limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, edge.Text(r))))),
 		maintain: maintenance(c.DB, signing, sessions.Idle, c.Log),
+		metrics:  m,
 	}, nil
+}
+
+// newMetrics makes the application's registry and watches the hashing
+// pool and the database pool from it.
+func newMetrics(pool *login.Pool, db *storage.DB) *metrics.Metrics {
+	m := metrics.New("/keys") // the library serves the JWKS under the provider's catch-all
+	pool.Waited = m.HashWaited
+	m.WatchHashPool(pool)
+	m.WatchDB(string(db.Dialect()), db.Stats)
+	return m
 }
 
 // limitBody caps request bodies: nothing stile accepts is larger.

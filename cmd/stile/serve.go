@@ -30,6 +30,7 @@ type serveOptions struct {
 	hashPool       hashPoolOptions
 	opLimits       op.Limits
 	loginLimits    login.Limits
+	side           sideOptions
 }
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -65,6 +66,7 @@ func (c *cli) serveCommand() *cobra.Command {
 		"token, introspection and revocation calls per source address, N/DURATION; 0/1m: off")
 	registerLoginLimits(f, &o.loginLimits)
 	o.delivery.register(f)
+	o.side.register(f)
 	return cmd
 }
 
@@ -93,8 +95,10 @@ func (o *serveOptions) validate() error {
 	if l.RefreshGrace < 0 || l.RefreshGrace > time.Minute {
 		return fmt.Errorf("--refresh-token-grace must be between 0 and 1m, not %s", l.RefreshGrace)
 	}
-	_, err := o.hashPool.pool()
-	return err
+	if _, err := o.hashPool.pool(); err != nil {
+		return err
+	}
+	return o.side.validate()
 }
 
 func (c *cli) serve(ctx context.Context, o serveOptions) error {
@@ -114,7 +118,7 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	}
 	cfg := appConfig{Issuer: issuer, DB: env.db, Master: env.master, Now: time.Now, Log: env.log,
 		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery,
-		OPLimits: &o.opLimits, LoginLimits: &o.loginLimits}
+		OPLimits: &o.opLimits, LoginLimits: &o.loginLimits, MetricsApart: o.side.metricsListen != ""}
 	cfg.TrustedProxies, _ = clientip.ParseTrusted(strings.Split(o.trustedProxies, ","))
 	cfg.HashPool, _ = o.hashPool.pool()
 	defer limitMemory(cfg.HashPool, env.log)()
@@ -129,6 +133,11 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	closeSide, err := o.side.listenSide(a.metrics.Handler(), env.log)
+	if err != nil {
+		return err
+	}
+	defer closeSide()
 	a.maintain(ctx)
 	go runMaintenance(ctx, a.maintain, maintainEvery)
 	ln, err := net.Listen("tcp", listen)
