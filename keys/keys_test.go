@@ -127,7 +127,7 @@ func testSigningKeyOnce(t *testing.T, url string) {
 	var wg sync.WaitGroup
 	for _, m := range managers {
 		wg.Go(func() {
-			if err := m.Ensure(ctx); err != nil {
+			if err := m.Ensure(ctx, ""); err != nil {
 				t.Errorf("ensure: %v", err)
 			}
 		})

@@ -82,38 +82,47 @@ func stamp(t *time.Time) string {
 
 func (c *cli) keysRotateCommand() *cobra.Command {
 	var after time.Duration
+	var alg string
 	cmd := &cobra.Command{
-		Use:   "rotate [--activate-after 1h]",
-		Short: "Publish a new signing key now; it signs after --activate-after",
-		Long: "Publish a new signing key now; the running server lets it sign after --activate-after, so\n" +
-			"verifiers that cache the JWKS learn it first. The key it replaces stays published until every\n" +
-			"token it signed has expired.",
+		Use:   "rotate [--alg RS256|ES256|EdDSA] [--activate-after 1h]",
+		Short: "Publish a new default signing key now; it signs after --activate-after",
+		Long: "Publish a new signing key now, of --alg (default: the current default's algorithm); the running\n" +
+			"server lets it sign, as the default, after --activate-after, so verifiers that cache the JWKS\n" +
+			"learn it first. The key it replaces stays published until every token it signed has expired;\n" +
+			"clients that pin another algorithm (id_token_signed_response_alg) keep their own key.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if after < 0 {
 				return fmt.Errorf("--activate-after %s: must not be negative", after)
 			}
+			if cmd.Flags().Changed("alg") {
+				if _, err := keys.ParseAlgorithm(alg); err != nil {
+					return fmt.Errorf("--alg: %w", err)
+				}
+			}
 			return c.withEnv(cmd.Context(), func(env *environment) error {
 				lifetime := max(op.DefaultLifetimes.AccessToken, op.DefaultLifetimes.IDToken)
-				k, err := keys.NewManager(env.db, env.sealer, time.Now, lifetime).Rotate(cmd.Context(), after)
+				k, err := keys.NewManager(env.db, env.sealer, time.Now, lifetime).Rotate(cmd.Context(), alg, after)
 				if errors.Is(err, keys.ErrNextExists) {
 					return fmt.Errorf("%w; wait for it to start signing (stile keys list)", err)
 				}
 				if err != nil {
 					return err
 				}
-				env.log.Info("signing key rotation started by operator", "kid", k.ID, "signs_from", k.ActivateAfter.Time)
+				env.log.Info("signing key rotation started by operator", "kid", k.ID, "alg", k.Algorithm,
+					"signs_from", k.ActivateAfter.Time)
 				if c.jsonOut {
 					return c.printJSON(viewKey(*k))
 				}
-				fmt.Fprintf(c.stdout, "published key %s in the JWKS; the running server starts signing with it at %s\n",
-					k.ID, stamp(&k.ActivateAfter.Time))
+				fmt.Fprintf(c.stdout, "published %s key %s in the JWKS; the running server starts signing with it at %s\n",
+					k.Algorithm, k.ID, stamp(&k.ActivateAfter.Time))
 				fmt.Fprintln(c.stdout, "the key it replaces stays published until every token it signed has expired")
 				return nil
 			})
 		},
 	}
 	cmd.Flags().DurationVar(&after, "activate-after", time.Hour, "how long the new key is published before it signs")
+	cmd.Flags().StringVar(&alg, "alg", "", "the new default's algorithm: RS256, ES256 or EdDSA (default: the current default's)")
 	c.addJSON(cmd)
 	return cmd
 }

@@ -30,7 +30,7 @@ func TestKeyRotation(t *testing.T) {
 	oldKid := kidOf(t, oldTok)
 
 	m := keys.NewManager(f.s.db, f.s.sealer, f.s.clock.Now, 10*time.Minute)
-	next, err := m.Rotate(t.Context(), time.Hour)
+	next, err := m.Rotate(t.Context(), "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
