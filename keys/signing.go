@@ -67,6 +67,33 @@ var ErrNextExists = errors.New("a next key is already published and waiting to s
 // the previous default (unless a client pins its algorithm) stay published
 // until every token they signed has expired.
 func (m *Manager) Rotate(ctx context.Context, alg string, activateAfter time.Duration) (*storage.SigningKey, error) {
+	return m.rotate(ctx, alg, activateAfter, true)
+}
+
+// ErrNotPinned means a pinned rotation named an algorithm no client pins
+// or the default's own.
+var ErrNotPinned = errors.New("not the algorithm of a pinned key")
+
+// RotatePinned publishes a new key of alg for the clients that pin it,
+// leaving the default as it is: it replaces their key after activateAfter.
+// alg must have an active key that is not the default.
+func (m *Manager) RotatePinned(ctx context.Context, alg string, activateAfter time.Duration) (*storage.SigningKey, error) {
+	if _, err := ParseAlgorithm(alg); err != nil {
+		return nil, err
+	}
+	stored, err := m.db.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(stored, func(k storage.SigningKey) bool {
+		return k.State == storage.KeyActive && k.Algorithm == alg && !k.Default
+	}) {
+		return nil, fmt.Errorf("%w: no client-pinned %s key signs (rotate the default without --pinned)", ErrNotPinned, alg)
+	}
+	return m.rotate(ctx, alg, activateAfter, false)
+}
+
+func (m *Manager) rotate(ctx context.Context, alg string, activateAfter time.Duration, asDefault bool) (*storage.SigningKey, error) {
 	if alg == "" {
 		cur, err := m.db.ActiveSigningKey(ctx)
 		if err != nil {
@@ -87,7 +114,7 @@ func (m *Manager) Rotate(ctx context.Context, alg string, activateAfter time.Dur
 				k.ActivateAfter.Time.Format(time.RFC3339))
 		}
 	}
-	k, err := m.generate(alg, storage.KeyNext, true)
+	k, err := m.generate(alg, storage.KeyNext, asDefault)
 	if err != nil {
 		return nil, err
 	}

@@ -103,7 +103,8 @@ func (d *DB) PinnedAlgorithms(ctx context.Context) ([]string, error) {
 }
 
 // PromoteDueKey lets a next key whose activate_after has come sign. It
-// retires the active key of its algorithm; if it is a default key, the
+// retires the active key of its algorithm (taking over its default, if it
+// was the default); if it is a default key, the
 // previous default stops being the default, and retires too unless a client
 // pins its algorithm. Retired keys stay published until now+publishFor so
 // every token they signed can still be verified. It reports whether it
@@ -122,6 +123,12 @@ func (d *DB) PromoteDueKey(ctx context.Context, publishFor time.Duration) (bool,
 		if err != nil {
 			return err
 		}
+		// A key replacing the default's algorithm's key inherits the default.
+		var inherits int
+		if err := d.get(ctx, q, &inherits, `SELECT COUNT(*) FROM signing_keys
+			WHERE state = 'active' AND is_default = TRUE AND algorithm = ?`, next.Algorithm); err != nil {
+			return err
+		}
 		const retire = `UPDATE signing_keys SET state = 'retired', is_default = FALSE, retired_at = ?, publish_until = ?
 			WHERE state = 'active' AND `
 		if _, err := d.exec(ctx, q, retire+`algorithm = ?`, now, now.Add(publishFor), next.Algorithm); err != nil {
@@ -137,7 +144,8 @@ func (d *DB) PromoteDueKey(ctx context.Context, publishFor time.Duration) (bool,
 				return err
 			}
 		}
-		n, err := d.exec(ctx, q, `UPDATE signing_keys SET state = 'active', activated_at = ? WHERE id = ? AND state = 'next'`, now, next.ID)
+		n, err := d.exec(ctx, q, `UPDATE signing_keys SET state = 'active', activated_at = ?, is_default = ?
+			WHERE id = ? AND state = 'next'`, now, next.Default || inherits > 0, next.ID)
 		promoted = n == 1
 		return err
 	})

@@ -258,9 +258,9 @@ func testKeyPromotion(t *testing.T, f fixture) {
 // default; the old default's key retires, unless a client pins its
 // algorithm, in which case it keeps signing for that client.
 func testAlgorithmSwitch(t *testing.T, f fixture) {
-	next := func(id, alg string) {
+	nextKey := func(id, alg string, isDefault bool) {
 		k := &storage.SigningKey{ID: id, Algorithm: alg, PrivateSealed: []byte("p"), PublicJWK: "{}", State: storage.KeyNext,
-			Default: true, ActivateAfter: sql.NullTime{Time: f.clock.Now(), Valid: true}}
+			Default: isDefault, ActivateAfter: sql.NullTime{Time: f.clock.Now(), Valid: true}}
 		if err := f.db.CreateSigningKey(ctx, k); err != nil {
 			t.Fatal(err)
 		}
@@ -268,6 +268,7 @@ func testAlgorithmSwitch(t *testing.T, f fixture) {
 			t.Fatalf("promote %s: %v, %v", id, ok, err)
 		}
 	}
+	next := func(id, alg string) { nextKey(id, alg, true) }
 	state := func() map[string]string {
 		out := map[string]string{}
 		keys, _ := f.db.ListSigningKeys(ctx)
@@ -293,6 +294,14 @@ func testAlgorithmSwitch(t *testing.T, f fixture) {
 	}
 	if got, _ := f.db.PinnedAlgorithms(ctx); len(got) != 1 || got[0] != "ES256" {
 		t.Fatalf("pinned algorithms = %v, want [ES256]", got)
+	}
+	nextKey("es2", "ES256", false) // the pinned clients' key is replaced; the default stays
+	if s := state(); s["es"] != storage.KeyRetired || s["es2"] != storage.KeyActive || s["ed"] != "active+default" {
+		t.Fatalf("after rotating the pinned ES256 key: %v", s)
+	}
+	nextKey("ed2", "EdDSA", false) // replacing the default's key keeps a default
+	if s := state(); s["ed"] != storage.KeyRetired || s["ed2"] != "active+default" {
+		t.Fatalf("after a non-default key replaced the default's: %v", s)
 	}
 }
 

@@ -92,6 +92,7 @@ func testPinned(t *testing.T, dbURL string) {
 		t.Fatalf("pinned client's access token signed with %s, want RS256", got)
 	}
 	verifyWith(t, f, idToken, "legacy", "RS256") // a verifier that knows RS256 alone accepts it
+	testRotatePinned(t, f, legacy, kidOf(t, idToken))
 	// Beside it, the unpinned client still gets ES256, which that verifier refuses.
 	f.nextStep()
 	az = f.rp.authorize()
@@ -105,6 +106,35 @@ func testPinned(t *testing.T, dbURL string) {
 		t.Fatal("an RS256-only verifier accepted the ES256 token: the check proves nothing")
 	}
 	checkJWKS(t, f.s)
+}
+
+// testRotatePinned: `keys rotate --alg RS256 --pinned` replaces the pinned
+// clients' key after the delay, and the ES256 default stays.
+func testRotatePinned(t *testing.T, f *fixture, legacy *relyingParty, oldKid string) {
+	var k struct {
+		Kid, Alg string
+		Default  bool
+	}
+	jsonInto(t, f.s.stile(t, "keys", "rotate", "--alg", "RS256", "--pinned", "--activate-after", "1h", "--json"), &k)
+	if k.Alg != "RS256" || k.Default {
+		t.Fatalf("rotate --pinned made %+v, want a next RS256 key that is not the default", k)
+	}
+	f.s.clock.Advance(time.Hour)
+	f.s.maintain(t.Context())
+	f.nextStep()
+	az := legacy.authorize()
+	tok, err := legacy.exchange(f.signIn(t, newBrowser(t, f.s), az, f.alice), az.verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idToken, _ := tok.Extra("id_token").(string)
+	if kid := kidOf(t, idToken); kid != k.Kid || kid == oldKid {
+		t.Fatalf("after the pinned rotation legacy's token is signed by %s, want the new key %s", kid, k.Kid)
+	}
+	verifyWith(t, f, idToken, "legacy", "RS256")
+	if got := discoveredAlgs(t, f.s); !slices.Equal(got, []string{"ES256", "RS256"}) {
+		t.Fatalf("discovery after the pinned rotation lists %v, want the ES256 default first, then RS256", got)
+	}
 }
 
 // testSwitchAtStart: a server runs with RS256; a second instance on the same
@@ -173,6 +203,9 @@ func TestSigningAlgFlags(t *testing.T) {
 		t.Fatalf("rotate --alg ES256 made %+v, want a next ES256 key", k)
 	}
 	c.fails("already published", "", "keys", "rotate", "--alg", "ES256")
+	c.fails("--pinned: name the pinned key's algorithm with --alg", "", "keys", "rotate", "--pinned")
+	c.fails("no client-pinned RS256 key signs", "", "keys", "rotate", "--alg", "RS256", "--pinned")
+	c.ok("", "keys", "rotate", "--alg", "EdDSA", "--pinned")
 	var list []struct{ Alg, State string }
 	jsonInto(t, c.ok("", "keys", "list", "--json"), &list)
 	if !slices.ContainsFunc(list, func(k struct{ Alg, State string }) bool { return k.Alg == "EdDSA" && k.State == "active" }) {
