@@ -8,7 +8,9 @@
 // AAD naming table, column and row), the provider's token encryption, cookie
 // MACs, HMAC peppers.
 //
-// Signing keys are RSA-2048 (RS256), generated once, sealed in the
-// database, and published as a JWKS with kid, use and alg. The schema allows
-// one active key, so instances that start together agree on it.
+// Signing keys are RSA-2048 (RS256), P-256 (ES256) or Ed25519 (EdDSA),
+// sealed in the database (PKCS #8) and published as a JWKS with kid, use
+// and alg. One active key per algorithm: the default's, and one for each
+// algorithm a client pins. The schema allows one active and one next key per
+// algorithm and one default, so instances that start together agree on them.
 package keys

@@ -91,6 +91,7 @@ func TestKeys(t *testing.T) {
 		t.Run(d.Name, func(t *testing.T) {
 			t.Run("MasterCheck", func(t *testing.T) { testMasterCheck(t, storagetest.Open(t, d.URL(t))) })
 			t.Run("SigningKeyOnce", func(t *testing.T) { testSigningKeyOnce(t, d.URL(t)) })
+			t.Run("SwitchOnce", func(t *testing.T) { testSwitchOnce(t, d.URL(t)) })
 		})
 	}
 }
@@ -127,7 +128,7 @@ func testSigningKeyOnce(t *testing.T, url string) {
 	var wg sync.WaitGroup
 	for _, m := range managers {
 		wg.Go(func() {
-			if err := m.Ensure(ctx); err != nil {
+			if err := m.Ensure(ctx, ""); err != nil {
 				t.Errorf("ensure: %v", err)
 			}
 		})
@@ -155,5 +156,48 @@ func testSigningKeyOnce(t *testing.T, url string) {
 	}
 	if pub[0].Key.(*rsa.PublicKey).N.Cmp(first.Key.Public().(*rsa.PublicKey).N) != 0 {
 		t.Fatal("published key is not the active key's public half")
+	}
+}
+
+// testSwitchOnce: several instances start together with --signing-alg ES256
+// on a database that signs with RS256: exactly one ES256 key is published,
+// as the next default, and RS256 keeps signing until it is due.
+func testSwitchOnce(t *testing.T, url string) {
+	master, _ := keys.NewMaster(bytes.Repeat([]byte{9}, 32))
+	first := keys.NewManager(storagetest.Open(t, url), keys.NewSealer(master), time.Now, 10*time.Minute)
+	if err := first.Ensure(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		m := keys.NewManager(storagetest.Open(t, url), keys.NewSealer(master), time.Now, 10*time.Minute)
+		wg.Go(func() {
+			if err := m.Ensure(ctx, "ES256"); err != nil {
+				t.Errorf("ensure ES256: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	stored, err := storagetest.Open(t, url).ListSigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next, active []string
+	for _, k := range stored {
+		switch k.State {
+		case storage.KeyNext:
+			next = append(next, k.Algorithm)
+		case storage.KeyActive:
+			active = append(active, k.Algorithm)
+		}
+	}
+	if len(next) != 1 || next[0] != "ES256" || len(active) != 1 || active[0] != "RS256" {
+		t.Fatalf("after four instances switched: next %v, active %v; want one next ES256 beside the active RS256", next, active)
+	}
+	if s, _ := first.Active(ctx); s == nil || s.Algorithm != "RS256" {
+		t.Fatalf("signs with %v before the switch is due, want RS256", s)
+	}
+	if _, err := first.Rotate(ctx, "RS512", time.Hour); err == nil || !strings.Contains(err.Error(), "use one of") {
+		t.Fatalf("rotate to RS512: %v, want a refusal naming the algorithms", err)
 	}
 }

@@ -3,23 +3,20 @@ package keys
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/google/uuid"
 
 	"github.com/stile-id/stile/storage"
 )
 
-// Signer is the key that signs tokens now.
+// Signer is a key that signs tokens now.
 type Signer struct {
 	ID        string // the JWS kid
 	Algorithm jose.SignatureAlgorithm
@@ -33,9 +30,10 @@ type PublicKey struct {
 	Key       crypto.PublicKey
 }
 
-// Manager keeps the signing keys: it creates the first one, unseals the
-// active one, and lists the ones to publish. It caches them briefly so a
-// token does not cost a database read and an RSA key parse; every instance
+// Manager keeps the signing keys: it creates the first ones, unseals the
+// active ones (one per algorithm: the default's, and one for each algorithm
+// a client pins), and lists the ones to publish. It caches them briefly so
+// a token does not cost a database read and a key parse; every instance
 // picks up a change within cacheFor.
 type Manager struct {
 	db       *storage.DB
@@ -45,12 +43,12 @@ type Manager struct {
 	lifetime time.Duration // the server's longest default token lifetime
 
 	mu       sync.Mutex
-	signer   *Signer
+	signers  map[string]*Signer // active keys by algorithm
+	dflt     *Signer
+	algs     []string // the algorithms of the active keys: the default's first
 	public   []PublicKey
 	loadedAt time.Time
 }
-
-const rsaBits = 2048
 
 // NewManager returns a Manager over the store's signing_keys table.
 // lifetime is the longest token lifetime the server issues by default; a
@@ -63,33 +61,77 @@ func NewManager(db *storage.DB, sealer *Sealer, now func() time.Time, lifetime t
 // ErrNextExists means a rotation is already under way.
 var ErrNextExists = errors.New("a next key is already published and waiting to sign")
 
-// Rotate publishes a new key that starts signing after activateAfter. Until
-// then verifiers can fetch it from the JWKS; once it signs, the key it
-// replaces stays published until every token it signed has expired.
-func (m *Manager) Rotate(ctx context.Context, activateAfter time.Duration) (*storage.SigningKey, error) {
+// Rotate publishes a new key of alg ("" : the default's algorithm) that
+// starts signing after activateAfter, as the default. Until then verifiers
+// can fetch it from the JWKS; once it signs, the key of its algorithm and
+// the previous default (unless a client pins its algorithm) stay published
+// until every token they signed has expired.
+func (m *Manager) Rotate(ctx context.Context, alg string, activateAfter time.Duration) (*storage.SigningKey, error) {
+	return m.rotate(ctx, alg, activateAfter, true)
+}
+
+// ErrNotPinned means a pinned rotation named an algorithm no client pins
+// or the default's own.
+var ErrNotPinned = errors.New("not the algorithm of a pinned key")
+
+// RotatePinned publishes a new key of alg for the clients that pin it,
+// leaving the default as it is: it replaces their key after activateAfter.
+// alg must have an active key that is not the default.
+func (m *Manager) RotatePinned(ctx context.Context, alg string, activateAfter time.Duration) (*storage.SigningKey, error) {
+	if _, err := ParseAlgorithm(alg); err != nil {
+		return nil, err
+	}
+	stored, err := m.db.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(stored, func(k storage.SigningKey) bool {
+		return k.State == storage.KeyActive && k.Algorithm == alg && !k.Default
+	}) {
+		return nil, fmt.Errorf("%w: no client-pinned %s key signs (rotate the default without --pinned)", ErrNotPinned, alg)
+	}
+	return m.rotate(ctx, alg, activateAfter, false)
+}
+
+func (m *Manager) rotate(ctx context.Context, alg string, activateAfter time.Duration, asDefault bool) (*storage.SigningKey, error) {
+	if alg == "" {
+		cur, err := m.db.ActiveSigningKey(ctx)
+		if err != nil {
+			return nil, err
+		}
+		alg = cur.Algorithm
+	}
+	if _, err := ParseAlgorithm(alg); err != nil {
+		return nil, err
+	}
 	stored, err := m.db.ListSigningKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, k := range stored {
-		if k.State == storage.KeyNext {
-			return nil, fmt.Errorf("%w: %s signs from %s", ErrNextExists, k.ID, k.ActivateAfter.Time.Format(time.RFC3339))
+		if k.State == storage.KeyNext && k.Algorithm == alg {
+			return nil, fmt.Errorf("%w: %s (%s) signs from %s", ErrNextExists, k.ID, k.Algorithm,
+				k.ActivateAfter.Time.Format(time.RFC3339))
 		}
 	}
-	k, err := m.generate(storage.KeyNext)
+	k, err := m.generate(alg, storage.KeyNext, asDefault)
 	if err != nil {
 		return nil, err
 	}
 	k.ActivateAfter = sql.NullTime{Time: m.now().Add(activateAfter), Valid: true}
 	if err := m.db.CreateSigningKey(ctx, k); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil, fmt.Errorf("%w: %s", ErrNextExists, alg)
+		}
 		return nil, err
 	}
 	m.invalidate()
 	return k, nil
 }
 
-// Promote lets a next key whose time has come sign, retiring the current
-// one. The server calls it periodically; it is cheap when nothing is due.
+// Promote lets a next key whose time has come sign, retiring the one it
+// replaces. The server calls it periodically; it is cheap when nothing is
+// due.
 func (m *Manager) Promote(ctx context.Context) (bool, error) {
 	publishFor, err := m.retiredFor(ctx)
 	if err != nil {
@@ -118,61 +160,62 @@ func (m *Manager) retiredFor(ctx context.Context) (time.Duration, error) {
 
 func (m *Manager) invalidate() {
 	m.mu.Lock()
-	m.signer = nil
+	m.signers, m.dflt = nil, nil
 	m.mu.Unlock()
 }
 
-// Ensure creates an active RS256 key if there is none. When two instances
-// start together both may generate one, but the schema lets exactly one be
-// active: the loser's insert fails and it uses the winner's.
-func (m *Manager) Ensure(ctx context.Context) error {
-	_, err := m.db.ActiveSigningKey(ctx)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, storage.ErrNotFound) {
-		return err
-	}
-	k, err := m.generate(storage.KeyActive)
-	if err != nil {
-		return err
-	}
-	if err := m.db.CreateSigningKey(ctx, k); err != nil && !errors.Is(err, storage.ErrConflict) {
-		return err
-	}
-	_, err = m.db.ActiveSigningKey(ctx)
-	return err
-}
-
-func (m *Manager) generate(state string) (*storage.SigningKey, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, rsaBits)
-	if err != nil {
-		return nil, fmt.Errorf("generate RSA key: %w", err)
-	}
-	kid := uuid.NewString()
-	pub, err := json.Marshal(jose.JSONWebKey{Key: &priv.PublicKey, KeyID: kid, Algorithm: string(jose.RS256), Use: "sig"})
-	if err != nil {
-		return nil, fmt.Errorf("encode public key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return nil, fmt.Errorf("encode private key: %w", err)
-	}
-	sealed, err := m.sealer.Seal(der, storage.SigningKeyAAD(kid))
-	if err != nil {
-		return nil, err
-	}
-	return &storage.SigningKey{ID: kid, Algorithm: string(jose.RS256), PrivateSealed: sealed, PublicJWK: string(pub), State: state}, nil
-}
-
-// Active returns the key that signs now.
+// Active returns the default key: the one that signs for clients that pin
+// no algorithm.
 func (m *Manager) Active(ctx context.Context) (*Signer, error) {
 	if err := m.load(ctx); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.signer, nil
+	return m.dflt, nil
+}
+
+// For returns the key that signs for a client pinned to alg; "" is the
+// default. A pinned algorithm without an active key (a client pinned since
+// the cache was filled) gets one, at once: that client has never been sent
+// a token of it, so nobody can hold a stale key set for it.
+func (m *Manager) For(ctx context.Context, alg string) (*Signer, error) {
+	if alg == "" {
+		return m.Active(ctx)
+	}
+	if err := m.load(ctx); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	s := m.signers[alg]
+	m.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	if err := m.EnsurePinned(ctx, alg); err != nil {
+		return nil, err
+	}
+	m.invalidate()
+	if err := m.load(ctx); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s = m.signers[alg]; s == nil {
+		return nil, fmt.Errorf("no active %s signing key", alg)
+	}
+	return s, nil
+}
+
+// Algorithms returns the algorithms stile signs with now, the default's
+// first: what discovery advertises.
+func (m *Manager) Algorithms(ctx context.Context) ([]string, error) {
+	if err := m.load(ctx); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.algs, nil
 }
 
 // Published returns the keys a verifier must know: the next, the active
@@ -189,7 +232,7 @@ func (m *Manager) Published(ctx context.Context) ([]PublicKey, error) {
 // load refreshes the cache when it is older than cacheFor.
 func (m *Manager) load(ctx context.Context) error {
 	m.mu.Lock()
-	fresh := m.signer != nil && m.now().Sub(m.loadedAt) < m.cacheFor
+	fresh := m.dflt != nil && m.now().Sub(m.loadedAt) < m.cacheFor
 	m.mu.Unlock()
 	if fresh {
 		return nil
@@ -201,7 +244,8 @@ func (m *Manager) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var signer *Signer
+	signers := map[string]*Signer{}
+	var dflt *Signer
 	var public []PublicKey
 	now := m.now()
 	for _, k := range stored {
@@ -213,33 +257,36 @@ func (m *Manager) load(ctx context.Context) error {
 			return fmt.Errorf("signing key %s: public JWK: %w", k.ID, err)
 		}
 		public = append(public, PublicKey{ID: k.ID, Algorithm: jose.SignatureAlgorithm(k.Algorithm), Key: jwk.Key})
-		if k.State == storage.KeyActive {
-			if signer, err = m.unseal(&k); err != nil {
-				return err
-			}
+		if k.State != storage.KeyActive {
+			continue
+		}
+		s, err := m.unseal(&k)
+		if err != nil {
+			return err
+		}
+		signers[k.Algorithm] = s
+		if k.Default {
+			dflt = s
 		}
 	}
-	if signer == nil {
-		return errors.New("no active signing key: start the server once to create one")
+	if dflt == nil {
+		return errors.New("no active default signing key: start the server once to create one")
+	}
+	algs := []string{string(dflt.Algorithm)}
+	for _, a := range storage.SigningAlgorithms {
+		if signers[a] != nil && a != algs[0] {
+			algs = append(algs, a)
+		}
 	}
 	m.mu.Lock()
-	m.signer, m.public, m.loadedAt = signer, public, m.now()
+	m.signers, m.dflt, m.algs, m.public, m.loadedAt = signers, dflt, algs, public, m.now()
 	m.mu.Unlock()
 	return nil
 }
 
-func (m *Manager) unseal(k *storage.SigningKey) (*Signer, error) {
-	der, err := m.sealer.Open(k.PrivateSealed, storage.SigningKeyAAD(k.ID))
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
-	}
-	priv, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
-	}
-	s, ok := priv.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("signing key %s: %T cannot sign", k.ID, priv)
-	}
-	return &Signer{ID: k.ID, Algorithm: jose.SignatureAlgorithm(k.Algorithm), Key: s}, nil
+// hasKey reports whether a key of alg in one of the states exists.
+func hasKey(stored []storage.SigningKey, alg string, states ...string) bool {
+	return slices.ContainsFunc(stored, func(k storage.SigningKey) bool {
+		return k.Algorithm == alg && slices.Contains(states, k.State)
+	})
 }

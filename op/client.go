@@ -143,6 +143,7 @@ func (s *Storage) client(ctx context.Context, id string) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
+	recordPin(ctx, c.ID, c.SigningAlg) // the key SigningKey picks (keys.go)
 	return &client{c: c, issuer: s.issuer, lifetimes: s.lifetimes}, nil
 }
 

@@ -1,10 +1,13 @@
 package op
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
 )
 
 var (
@@ -17,8 +20,9 @@ var (
 
 // discovery returns stile's discovery document. It is stile's own, not the
 // library's, so it lists exactly what stile supports (the library's always
-// advertises implicit, JWT bearer and device flows). It is computed once.
-func discovery(issuer string) ([]byte, error) {
+// advertises implicit, JWT bearer and device flows). It is computed once per
+// set of signing algorithms (algs: those of the active keys).
+func discovery(issuer string, algs []string) ([]byte, error) {
 	doc := map[string]any{
 		"issuer":                 issuer,
 		"authorization_endpoint": issuer + "/authorize",
@@ -35,7 +39,7 @@ func discovery(issuer string) ([]byte, error) {
 		"response_modes_supported":                       []string{"query", "fragment"},
 		"grant_types_supported":                          grantTypesSupported,
 		"subject_types_supported":                        []string{"public"},
-		"id_token_signing_alg_values_supported":          []string{"RS256"},
+		"id_token_signing_alg_values_supported":          algs,
 		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
 		"code_challenge_methods_supported":               []string{"S256"},
 		"claims_supported":                               claimsSupported,
@@ -51,15 +55,52 @@ func discovery(issuer string) ([]byte, error) {
 	return b, nil
 }
 
+// discoveryDoc is the document for the signing algorithms in force, rebuilt
+// only when they change (a key of a new algorithm starts signing, or the
+// old default's retires).
+type discoveryDoc struct {
+	issuer string
+	algs   func(context.Context) ([]string, error)
+
+	mu   sync.Mutex
+	key  string
+	body []byte
+}
+
+func (d *discoveryDoc) get(ctx context.Context) ([]byte, error) {
+	algs, err := d.algs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := strings.Join(algs, " ")
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.body != nil && d.key == key {
+		return d.body, nil
+	}
+	body, err := discovery(d.issuer, algs)
+	if err != nil {
+		return nil, err
+	}
+	d.key, d.body = key, body
+	return body, nil
+}
+
 func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	doc, err := p.discovery.get(r.Context())
+	if err != nil {
+		p.log.ErrorContext(r.Context(), "discovery document", "err", err)
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	w.Write(p.discovery)
+	w.Write(doc)
 }
 
 func sortedNames(set map[string]bool) []string {

@@ -12,7 +12,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // TestDiscoveryGolden pins stile's discovery document: it is a public
 // contract, and a change to it should be a deliberate one.
 func TestDiscoveryGolden(t *testing.T) {
-	got, err := discovery("https://id.example.com")
+	got, err := discovery("https://id.example.com", []string{"RS256"})
 	if err != nil {
 		t.Fatal(err)
 	}

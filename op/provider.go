@@ -44,7 +44,7 @@ type Provider struct {
 	storage      *Storage
 	db           *storage.DB
 	issuer       string
-	discovery    []byte
+	discovery    *discoveryDoc
 	cors         *cors.Cors
 	log          *slog.Logger
 	checkBrowser func(r *http.Request, authRequestID string) error
@@ -81,6 +81,10 @@ func New(c Config) (*Provider, error) {
 		// default also accepts the legacy unauthenticated AES-CFB.
 		zop.WithCrypto(zop.NewAES256GCMCrypto(cryptoKey, "k1")),
 		zop.WithCORSOptions(corsPolicy.options()),
+		// The library verifies its own tokens (id_token_hint, JWT access
+		// tokens) with RS256, ES256 and PS256 only unless told: EdDSA too.
+		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(storage.SigningAlgorithms...)),
+		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(storage.SigningAlgorithms...)),
 	}
 	if strings.HasPrefix(c.Issuer, "http://") {
 		opts = append(opts, zop.WithAllowInsecure())
@@ -98,10 +102,7 @@ func New(c Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create provider: %w", err)
 	}
-	doc, err := discovery(c.Issuer)
-	if err != nil {
-		return nil, err
-	}
+	doc := &discoveryDoc{issuer: c.Issuer, algs: c.Keys.Algorithms}
 	return &Provider{zop: zp, storage: st, db: c.DB, issuer: c.Issuer, discovery: doc,
 		cors: cors.New(*corsPolicy.options()), log: c.Log, checkBrowser: c.CheckBrowser, sessions: c.Sessions,
 		csrf: http.NewCrossOriginProtection(), count: c.Counter}, nil
@@ -145,7 +146,7 @@ func (p *Provider) Mount(r *mux.Router) {
 	never := func(string) bool { return false }
 	r.Handle("/authorize", withIss(p.issuer, toLogin, errorPage(withExtras(p.zop))))
 	r.Handle("/authorize/callback", withIss(p.issuer, never, p.callback(p.zop)))
-	r.Handle("/oauth/token", p.limitTokens(p.countTokens(noStore(noAssertion(onlyGrants(p.zop))))))
+	r.Handle("/oauth/token", p.limitTokens(p.countTokens(noStore(noAssertion(onlyGrants(withSigningPins(p.zop)))))))
 	r.Handle("/oauth/introspect", p.limitTokens(noStore(noAssertion(p.zop))))
 	r.Handle("/revoke", p.limitTokens(noStore(noAssertion(p.zop))))
 	r.Handle("/end_session", issuer.HandlerFunc(p.serveEndSession))

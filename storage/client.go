@@ -51,8 +51,11 @@ type Client struct {
 	APIKeyID               NullString `db:"api_key_id" json:"-"`  // the direct mode's key: its lookup ID…
 	APIKeyMAC              []byte     `db:"api_key_mac" json:"-"` // …and the MAC of its secret part
 	EnrollmentPolicy       string     `db:"enrollment_policy" json:"enrollment_policy"`
-	CreatedAt              time.Time  `db:"created_at" json:"created_at"`
-	UpdatedAt              time.Time  `db:"updated_at" json:"updated_at"`
+	// SigningAlg pins the algorithm its ID tokens and JWT access tokens are
+	// signed with (id_token_signed_response_alg); empty: the default.
+	SigningAlg string    `db:"id_token_signed_response_alg" json:"id_token_signed_response_alg,omitempty"`
+	CreatedAt  time.Time `db:"created_at" json:"created_at"`
+	UpdatedAt  time.Time `db:"updated_at" json:"updated_at"`
 }
 
 // Public reports whether the client cannot keep a secret.
@@ -151,6 +154,9 @@ func (c *Client) validate() error {
 		// operator's own backends.
 		return bad("headless: the direct mode is for first-party clients only (no consent can be asked)")
 	}
+	if c.SigningAlg != "" && !slices.Contains(SigningAlgorithms, c.SigningAlg) {
+		return bad("id_token_signed_response_alg %q: use one of %v", c.SigningAlg, SigningAlgorithms)
+	}
 	if c.LoginURL != "" {
 		if u, err := url.Parse(c.LoginURL); err != nil || !u.IsAbs() {
 			return bad("login_url %q: not an absolute URL", c.LoginURL)
@@ -233,7 +239,7 @@ var EnrollmentPolicies = []string{EnrollRefuse, EnrollEmail, EnrollSMS, EnrollEm
 const clientColumns = `id, name, type, auth_method, secret_hash, grant_types, redirect_uris, post_logout_redirect_uris,
 	web_origins, require_pkce, access_token_format, audiences, access_token_lifetime, id_token_lifetime,
 	refresh_token_idle, refresh_token_absolute, first_party, login_url, headless, api_key_id, api_key_mac,
-	enrollment_policy, created_at, updated_at`
+	enrollment_policy, id_token_signed_response_alg, created_at, updated_at`
 
 // CreateClient stores a new client. An ID already taken is ErrConflict.
 func (d *DB) CreateClient(ctx context.Context, c *Client) error {
@@ -243,7 +249,7 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 	}
 	c.CreatedAt = d.Now()
 	c.UpdatedAt = c.CreatedAt
-	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	if _, err := d.exec(ctx, d.db, q, c.args()...); err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, err)
 	}
@@ -254,7 +260,7 @@ func (c *Client) args() []any {
 	return []any{c.ID, c.Name, c.Type, c.AuthMethod, c.SecretHash, c.GrantTypes, c.RedirectURIs,
 		c.PostLogoutRedirectURIs, c.WebOrigins, c.RequirePKCE, c.AccessTokenFormat, c.Audiences,
 		c.AccessTokenLifetime, c.IDTokenLifetime, c.RefreshTokenIdle, c.RefreshTokenAbsolute, c.FirstParty, c.LoginURL,
-		c.Headless, c.APIKeyID, c.APIKeyMAC, c.EnrollmentPolicy, c.CreatedAt, c.UpdatedAt}
+		c.Headless, c.APIKeyID, c.APIKeyMAC, c.EnrollmentPolicy, c.SigningAlg, c.CreatedAt, c.UpdatedAt}
 }
 
 // GetClient returns the client with this ID.
@@ -287,7 +293,8 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 			redirect_uris = ?, post_logout_redirect_uris = ?, web_origins = ?, require_pkce = ?,
 			access_token_format = ?, audiences = ?, access_token_lifetime = ?, id_token_lifetime = ?,
 			refresh_token_idle = ?, refresh_token_absolute = ?, first_party = ?, login_url = ?, headless = ?,
-			api_key_id = ?, api_key_mac = ?, enrollment_policy = ?, updated_at = ? WHERE id = ?`
+			api_key_id = ?, api_key_mac = ?, enrollment_policy = ?, id_token_signed_response_alg = ?,
+			updated_at = ? WHERE id = ?`
 		args := out.args()[1:]
 		args = append(args[:len(args)-2], out.UpdatedAt, id) // drop created_at/updated_at, add updated_at and the key
 		_, err := d.exec(ctx, q, upd, args...)

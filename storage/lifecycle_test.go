@@ -221,7 +221,7 @@ func testRefreshRotationConcurrent(t *testing.T, f fixture) {
 
 func testKeyPromotion(t *testing.T, f fixture) {
 	key := func(id, state string, after time.Duration) {
-		k := &storage.SigningKey{ID: id, Algorithm: "RS256", PrivateSealed: []byte("p"), PublicJWK: "{}", State: state}
+		k := &storage.SigningKey{ID: id, Algorithm: "RS256", PrivateSealed: []byte("p"), PublicJWK: "{}", State: state, Default: true}
 		if after > 0 {
 			k.ActivateAfter = sql.NullTime{Time: f.clock.Now().Add(after), Valid: true}
 		}
@@ -250,6 +250,58 @@ func testKeyPromotion(t *testing.T, f fixture) {
 	}
 	if ok, _ := f.db.PromoteDueKey(ctx, time.Hour); ok {
 		t.Fatal("promoted again with no next key")
+	}
+	testAlgorithmSwitch(t, f)
+}
+
+// testAlgorithmSwitch: a next default of another algorithm takes over the
+// default; the old default's key retires, unless a client pins its
+// algorithm, in which case it keeps signing for that client.
+func testAlgorithmSwitch(t *testing.T, f fixture) {
+	nextKey := func(id, alg string, isDefault bool) {
+		k := &storage.SigningKey{ID: id, Algorithm: alg, PrivateSealed: []byte("p"), PublicJWK: "{}", State: storage.KeyNext,
+			Default: isDefault, ActivateAfter: sql.NullTime{Time: f.clock.Now(), Valid: true}}
+		if err := f.db.CreateSigningKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := f.db.PromoteDueKey(ctx, time.Hour); !ok || err != nil {
+			t.Fatalf("promote %s: %v, %v", id, ok, err)
+		}
+	}
+	next := func(id, alg string) { nextKey(id, alg, true) }
+	state := func() map[string]string {
+		out := map[string]string{}
+		keys, _ := f.db.ListSigningKeys(ctx)
+		for _, k := range keys {
+			out[k.ID] = k.State
+			if k.Default {
+				out[k.ID] += "+default"
+			}
+		}
+		return out
+	}
+	next("es", "ES256") // nobody pins RS256: the RS256 key retires
+	if s := state(); s["new"] != storage.KeyRetired || s["es"] != "active+default" {
+		t.Fatalf("after the switch to ES256 with no pin: %v", s)
+	}
+	c := mustClient(t, f.db, "legacy")
+	if _, err := f.db.UpdateClient(ctx, c.ID, func(c *storage.Client) error { c.SigningAlg = "ES256"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	next("ed", "EdDSA") // a client pins ES256: that key keeps signing, not as the default
+	if s := state(); s["es"] != storage.KeyActive || s["ed"] != "active+default" {
+		t.Fatalf("after the switch to EdDSA with ES256 pinned: %v", s)
+	}
+	if got, _ := f.db.PinnedAlgorithms(ctx); len(got) != 1 || got[0] != "ES256" {
+		t.Fatalf("pinned algorithms = %v, want [ES256]", got)
+	}
+	nextKey("es2", "ES256", false) // the pinned clients' key is replaced; the default stays
+	if s := state(); s["es"] != storage.KeyRetired || s["es2"] != storage.KeyActive || s["ed"] != "active+default" {
+		t.Fatalf("after rotating the pinned ES256 key: %v", s)
+	}
+	nextKey("ed2", "EdDSA", false) // replacing the default's key keeps a default
+	if s := state(); s["ed"] != storage.KeyRetired || s["ed2"] != "active+default" {
+		t.Fatalf("after a non-default key replaced the default's: %v", s)
 	}
 }
 

@@ -461,7 +461,7 @@ func testSigningKeys(t *testing.T, f fixture) {
 	if _, err := f.db.ActiveSigningKey(ctx); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("no key yet: %v", err)
 	}
-	k1 := &storage.SigningKey{ID: "k1", Algorithm: "RS256", PrivateSealed: []byte("p"), PublicJWK: "{}", State: storage.KeyActive}
+	k1 := &storage.SigningKey{ID: "k1", Algorithm: "RS256", PrivateSealed: []byte("p"), PublicJWK: "{}", State: storage.KeyActive, Default: true}
 	if err := f.db.CreateSigningKey(ctx, k1); err != nil {
 		t.Fatal(err)
 	}
@@ -473,13 +473,25 @@ func testSigningKeys(t *testing.T, f fixture) {
 	if err := f.db.CreateSigningKey(ctx, k2); err != nil {
 		t.Fatalf("a next key beside the active one: %v", err)
 	}
+	k3 := &storage.SigningKey{ID: "k3", Algorithm: "RS256", PrivateSealed: []byte("p"), PublicJWK: "{}", State: storage.KeyNext}
+	if err := f.db.CreateSigningKey(ctx, k3); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("second next key of one algorithm: err = %v, want ErrConflict", err)
+	}
+	es := &storage.SigningKey{ID: "es", Algorithm: "ES256", PrivateSealed: []byte("p"), PublicJWK: "{}", State: storage.KeyActive, Default: true}
+	if err := f.db.CreateSigningKey(ctx, es); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("a second active default: err = %v, want ErrConflict", err)
+	}
+	es.Default = false
+	if err := f.db.CreateSigningKey(ctx, es); err != nil {
+		t.Fatalf("an active key of another algorithm beside the default: %v", err)
+	}
 	got, err := f.db.ActiveSigningKey(ctx)
 	if err != nil || got.ID != "k1" || !got.ActivatedAt.Valid {
 		t.Fatalf("active = %+v, %v", got, err)
 	}
 	all, _ := f.db.ListSigningKeys(ctx)
-	if len(all) != 2 {
-		t.Fatalf("list = %d keys, want 2", len(all))
+	if len(all) != 3 {
+		t.Fatalf("list = %d keys, want 3", len(all))
 	}
 }
 

@@ -47,6 +47,9 @@ type appConfig struct {
 	// MetricsApart keeps /metrics off the main handler (--metrics-listen
 	// serves app.metrics on its own address).
 	MetricsApart bool
+	// SigningAlg is the signing algorithm chosen for clients that pin
+	// none; empty: keep the database's (RS256 on a new one).
+	SigningAlg string
 }
 
 // app is the wired application: its handler, and what runs beside it.
@@ -71,7 +74,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	}
 	sealer := keys.NewSealer(c.Master)
 	signing := keys.NewManager(c.DB, sealer, c.Now, max(c.Lifetimes.AccessToken, c.Lifetimes.IDToken))
-	if err := signing.Ensure(ctx); err != nil {
+	if err := signing.Ensure(ctx, c.SigningAlg); err != nil {
 		return nil, err
 	}
 	secure := strings.HasPrefix(c.Issuer, "https://")

@@ -193,7 +193,7 @@ func (c *stileCmd) openDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(env.Close)
-	if err := keys.NewManager(env.db, env.sealer, time.Now, 10*time.Minute).Ensure(context.Background()); err != nil {
+	if err := keys.NewManager(env.db, env.sealer, time.Now, 10*time.Minute).Ensure(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
 }

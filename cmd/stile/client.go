@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
 	"github.com/stile-id/stile/storage"
@@ -68,6 +69,8 @@ func (f *clientFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.policy, "enrollment-policy", storage.EnrollRefuse, "what a user without a second factor gets after the password: "+
 		strings.Join(storage.EnrollmentPolicies, ", "))
 	fs.BoolVar(&f.headless, "headless", false, "enable the direct mode for this (web) client; an apiKey is printed once")
+	fs.StringVar(&f.cl.SigningAlg, "id-token-signed-response-alg", "", "sign this client's ID and JWT access tokens with "+
+		strings.Join(storage.SigningAlgorithms, ", ")+" whatever the server's default (empty: the default)")
 }
 
 // apply copies the flags onto cl: all of them for a new client, only the
@@ -126,6 +129,9 @@ func (f *clientFlags) apply(fs *pflag.FlagSet, cl *storage.Client, all bool) err
 	}
 	if set("headless") {
 		cl.Headless = f.headless
+	}
+	if set("id-token-signed-response-alg") {
+		cl.SigningAlg = f.cl.SigningAlg
 	}
 	return checkClientKind(cl, fs.Changed("auth-method"))
 }
@@ -222,7 +228,8 @@ func (f *clientFlags) storeError(id string, err error) error {
 	return flagError(err, [][2]string{{"client_id", "--id"}, {"type", "--type"}, {"auth_method", "--auth-method"},
 		{"require_pkce", "--no-require-pkce"}, {"grant_type", "--grant-type"}, {"redirect", redirect},
 		{"web origin", "--web-origin"}, {"access_token_format", "--access-token-format"},
-		{"enrollment_policy", "--enrollment-policy"}, {"headless", "--headless"}, {"login_url", "--login-url"}})
+		{"enrollment_policy", "--enrollment-policy"}, {"headless", "--headless"}, {"login_url", "--login-url"},
+		{"id_token_signed_response_alg", "--id-token-signed-response-alg"}})
 }
 
 func (c *cli) clientAddCommand() *cobra.Command {
@@ -267,6 +274,9 @@ func (c *cli) clientAdd(ctx context.Context, f *clientFlags, cl *storage.Client,
 		}
 		if err := env.db.CreateClient(ctx, cl); err != nil {
 			return f.storeError(cl.ID, err)
+		}
+		if err := ensurePinnedKey(ctx, env, cl); err != nil {
+			return err
 		}
 		return c.printSaved(cl, secret, apiKey, "created")
 	})
@@ -356,6 +366,26 @@ func (c *cli) printClient(cl *storage.Client) error {
 		{"ID token lifetime", lifetime(cl.IDTokenLifetime)}, {"refresh token idle", lifetime(cl.RefreshTokenIdle)},
 		{"refresh token absolute", lifetime(cl.RefreshTokenAbsolute)}, {"first party", fmt.Sprint(cl.FirstParty)},
 		{"login URL", cl.LoginURL}, {"enrollment policy", cl.EnrollmentPolicy},
-		{"direct mode", fmt.Sprint(cl.Headless)},
+		{"direct mode", fmt.Sprint(cl.Headless)}, {"ID token signing alg", signingAlgView(cl.SigningAlg)},
 	})
+}
+
+func signingAlgView(alg string) string {
+	if alg == "" {
+		return "server default"
+	}
+	return alg
+}
+
+// ensurePinnedKey gives a client's pinned algorithm an active key now, so
+// `keys list` and discovery show it before the first token needs it.
+func ensurePinnedKey(ctx context.Context, env *environment, cl *storage.Client) error {
+	if cl.SigningAlg == "" {
+		return nil
+	}
+	m := keys.NewManager(env.db, env.sealer, time.Now, max(op.DefaultLifetimes.AccessToken, op.DefaultLifetimes.IDToken))
+	if err := m.EnsurePinned(ctx, cl.SigningAlg); err != nil {
+		return fmt.Errorf("a %s key for client %q: %w", cl.SigningAlg, cl.ID, err)
+	}
+	return nil
 }

@@ -72,6 +72,9 @@ func (c *cli) clientUpdateCommand() *cobra.Command {
 				if err != nil {
 					return f.storeError(args[0], err)
 				}
+				if err := ensurePinnedKey(ctx, env, cl); err != nil {
+					return err
+				}
 				return c.printSaved(cl, secret, apiKey, "updated")
 			})
 		},

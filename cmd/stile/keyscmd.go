@@ -23,6 +23,7 @@ type keyView struct {
 	Kid           string     `json:"kid"`
 	Algorithm     string     `json:"alg"`
 	State         string     `json:"state"`
+	Default       bool       `json:"default"` // signs for clients that pin no algorithm (a next key: once it signs)
 	CreatedAt     time.Time  `json:"created_at"`
 	ActivateAfter *time.Time `json:"activate_after,omitempty"`
 	ActivatedAt   *time.Time `json:"activated_at,omitempty"`
@@ -37,7 +38,7 @@ func viewKey(k storage.SigningKey) keyView {
 		}
 		return &t
 	}
-	return keyView{Kid: k.ID, Algorithm: k.Algorithm, State: k.State, CreatedAt: k.CreatedAt,
+	return keyView{Kid: k.ID, Algorithm: k.Algorithm, State: k.State, Default: k.Default, CreatedAt: k.CreatedAt,
 		ActivateAfter: opt(k.ActivateAfter.Valid, k.ActivateAfter.Time), ActivatedAt: opt(k.ActivatedAt.Valid, k.ActivatedAt.Time),
 		RetiredAt: opt(k.RetiredAt.Valid, k.RetiredAt.Time), PublishUntil: opt(k.PublishUntil.Valid, k.PublishUntil.Time)}
 }
@@ -60,9 +61,9 @@ func (c *cli) keysListCommand() *cobra.Command {
 				if c.jsonOut {
 					return c.printJSON(views)
 				}
-				rows := [][]string{{"KID", "ALG", "STATE", "CREATED", "SIGNS FROM", "RETIRED", "PUBLISHED UNTIL"}}
+				rows := [][]string{{"KID", "ALG", "STATE", "DEFAULT", "CREATED", "SIGNS FROM", "RETIRED", "PUBLISHED UNTIL"}}
 				for _, v := range views {
-					rows = append(rows, []string{v.Kid, v.Algorithm, v.State, stamp(&v.CreatedAt),
+					rows = append(rows, []string{v.Kid, v.Algorithm, v.State, fmt.Sprint(v.Default), stamp(&v.CreatedAt),
 						stamp(v.ActivateAfter), stamp(v.RetiredAt), stamp(v.PublishUntil)})
 				}
 				return c.printRows(rows)
@@ -82,38 +83,58 @@ func stamp(t *time.Time) string {
 
 func (c *cli) keysRotateCommand() *cobra.Command {
 	var after time.Duration
+	var alg string
+	var pinned bool
 	cmd := &cobra.Command{
-		Use:   "rotate [--activate-after 1h]",
-		Short: "Publish a new signing key now; it signs after --activate-after",
-		Long: "Publish a new signing key now; the running server lets it sign after --activate-after, so\n" +
-			"verifiers that cache the JWKS learn it first. The key it replaces stays published until every\n" +
-			"token it signed has expired.",
+		Use:   "rotate [--alg RS256|ES256|EdDSA [--pinned]] [--activate-after 1h]",
+		Short: "Publish a new default signing key now; it signs after --activate-after",
+		Long: "Publish a new signing key now, of --alg (default: the current default's algorithm); the running\n" +
+			"server lets it sign, as the default, after --activate-after, so verifiers that cache the JWKS\n" +
+			"learn it first. The key it replaces stays published until every token it signed has expired;\n" +
+			"clients that pin another algorithm (id_token_signed_response_alg) keep their own key.\n" +
+			"With --pinned, the new key replaces the key of --alg that pinned clients use; the default stays.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if after < 0 {
 				return fmt.Errorf("--activate-after %s: must not be negative", after)
 			}
+			if cmd.Flags().Changed("alg") {
+				if _, err := keys.ParseAlgorithm(alg); err != nil {
+					return fmt.Errorf("--alg: %w", err)
+				}
+			}
+			if pinned && alg == "" {
+				return errors.New("--pinned: name the pinned key's algorithm with --alg")
+			}
 			return c.withEnv(cmd.Context(), func(env *environment) error {
 				lifetime := max(op.DefaultLifetimes.AccessToken, op.DefaultLifetimes.IDToken)
-				k, err := keys.NewManager(env.db, env.sealer, time.Now, lifetime).Rotate(cmd.Context(), after)
+				m := keys.NewManager(env.db, env.sealer, time.Now, lifetime)
+				rotate := m.Rotate
+				if pinned {
+					rotate = m.RotatePinned
+				}
+				k, err := rotate(cmd.Context(), alg, after)
 				if errors.Is(err, keys.ErrNextExists) {
 					return fmt.Errorf("%w; wait for it to start signing (stile keys list)", err)
 				}
 				if err != nil {
 					return err
 				}
-				env.log.Info("signing key rotation started by operator", "kid", k.ID, "signs_from", k.ActivateAfter.Time)
+				env.log.Info("signing key rotation started by operator", "kid", k.ID, "alg", k.Algorithm,
+					"signs_from", k.ActivateAfter.Time)
 				if c.jsonOut {
 					return c.printJSON(viewKey(*k))
 				}
-				fmt.Fprintf(c.stdout, "published key %s in the JWKS; the running server starts signing with it at %s\n",
-					k.ID, stamp(&k.ActivateAfter.Time))
+				fmt.Fprintf(c.stdout, "published %s key %s in the JWKS; the running server starts signing with it at %s\n",
+					k.Algorithm, k.ID, stamp(&k.ActivateAfter.Time))
 				fmt.Fprintln(c.stdout, "the key it replaces stays published until every token it signed has expired")
 				return nil
 			})
 		},
 	}
 	cmd.Flags().DurationVar(&after, "activate-after", time.Hour, "how long the new key is published before it signs")
+	cmd.Flags().StringVar(&alg, "alg", "", "the new default's algorithm: RS256, ES256 or EdDSA (default: the current default's)")
+	cmd.Flags().BoolVar(&pinned, "pinned", false, "rotate the key of --alg that clients pinning it use, not the default")
 	c.addJSON(cmd)
 	return cmd
 }

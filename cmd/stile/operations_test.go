@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +31,7 @@ func TestKeyRotation(t *testing.T) {
 	oldKid := kidOf(t, oldTok)
 
 	m := keys.NewManager(f.s.db, f.s.sealer, f.s.clock.Now, 10*time.Minute)
-	next, err := m.Rotate(t.Context(), time.Hour)
+	next, err := m.Rotate(t.Context(), "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func (f *fixture) jwksKids(t *testing.T) map[string]bool {
 	json.NewDecoder(resp.Body).Decode(&set)
 	out := map[string]bool{}
 	for _, k := range set.Keys {
-		if k.Kid == "" || k.Use != "sig" || k.Alg != "RS256" {
+		if k.Kid == "" || k.Use != "sig" || !slices.Contains(storage.SigningAlgorithms, k.Alg) {
 			t.Errorf("JWKS key without kid, use or alg: %+v", k)
 		}
 		out[k.Kid] = true

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/stile-id/stile/internal/clientip"
+	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
 )
@@ -31,6 +32,7 @@ type serveOptions struct {
 	opLimits       op.Limits
 	loginLimits    login.Limits
 	side           sideOptions
+	signingAlg     string
 }
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -67,6 +69,8 @@ func (c *cli) serveCommand() *cobra.Command {
 	registerLoginLimits(f, &o.loginLimits)
 	o.delivery.register(f)
 	o.side.register(f)
+	envFlag(f, &o.signingAlg, "signing-alg", "", "STILE_SIGNING_ALG", "the algorithm tokens are signed with: RS256, ES256 or EdDSA; "+
+		"a change publishes a key of it that signs after 1h; empty: keep the current one (RS256 on a new database)")
 	return cmd
 }
 
@@ -95,6 +99,11 @@ func (o *serveOptions) validate() error {
 	if l.RefreshGrace < 0 || l.RefreshGrace > time.Minute {
 		return fmt.Errorf("--refresh-token-grace must be between 0 and 1m, not %s", l.RefreshGrace)
 	}
+	if o.signingAlg != "" {
+		if _, err := keys.ParseAlgorithm(o.signingAlg); err != nil {
+			return fmt.Errorf("--signing-alg: %w", err)
+		}
+	}
 	if _, err := o.hashPool.pool(); err != nil {
 		return err
 	}
@@ -118,7 +127,7 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	}
 	cfg := appConfig{Issuer: issuer, DB: env.db, Master: env.master, Now: time.Now, Log: env.log,
 		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery,
-		OPLimits: &o.opLimits, LoginLimits: &o.loginLimits, MetricsApart: o.side.metricsListen != ""}
+		OPLimits: &o.opLimits, LoginLimits: &o.loginLimits, MetricsApart: o.side.metricsListen != "", SigningAlg: o.signingAlg}
 	cfg.TrustedProxies, _ = clientip.ParseTrusted(strings.Split(o.trustedProxies, ","))
 	cfg.HashPool, _ = o.hashPool.pool()
 	defer limitMemory(cfg.HashPool, env.log)()
