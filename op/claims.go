@@ -109,15 +109,17 @@ func (s *Storage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, t
 // client the token was issued to or a client in its audience; anyone else
 // learns only that it is not active for them.
 func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, caller string) error {
-	t, u, err := s.activeToken(ctx, tokenID, subject)
+	t, u, err := s.activeAnyToken(ctx, tokenID, subject)
 	if err != nil {
 		return errInactive
 	}
 	if caller != t.ClientID && !t.Audience.Contains(caller) {
 		return errors.New("caller is neither the token's client nor in its audience")
 	}
-	ui := new(oidc.UserInfo)
-	userClaims(ui, u, t.Scopes, t.UserinfoClaims)
+	ui := &oidc.UserInfo{Subject: t.ClientID} // a client_credentials token has no user
+	if u != nil {
+		userClaims(ui, u, t.Scopes, t.UserinfoClaims)
+	}
 	resp.SetUserInfo(ui)
 	resp.Active = true
 	resp.Scope = oidc.SpaceDelimitedArray(t.Scopes)
@@ -145,6 +147,9 @@ func (s *Storage) GetPrivateClaimsFromScopes(ctx context.Context, userID, _ stri
 // the claims of a JWT access token. The library sets no scope claim of its
 // own, so stile adds one with every granted scope.
 func (s *Storage) GetPrivateClaimsFromRequest(ctx context.Context, req zop.TokenRequest, _ []string) (map[string]any, error) {
+	if cc, ok := req.(*clientCredentialsRequest); ok {
+		return cc.claims(), nil
+	}
 	return s.GetPrivateClaimsFromScopes(ctx, req.GetSubject(), "", req.GetScopes())
 }
 

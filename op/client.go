@@ -45,6 +45,9 @@ func (c *client) GetID() string                    { return c.c.ID }
 func (c *client) RedirectURIs() []string           { return c.c.RedirectURIs }
 func (c *client) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedirectURIs }
 func (c *client) ResponseTypes() []oidc.ResponseType {
+	if !c.c.GrantTypes.Contains(storage.GrantAuthorizationCode) {
+		return nil // a client_credentials-only client signs nobody in
+	}
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
 func (c *client) ClockSkew() time.Duration             { return 0 }
@@ -159,16 +162,22 @@ func (s *Storage) GetClientByClientID(ctx context.Context, id string) (zop.Clien
 	return c, nil
 }
 
-// AuthorizeClientIDSecret implements op.Storage: the secret's digest must
-// match, compared in constant time. A public client has no secret to match.
+// AuthorizeClientIDSecret implements op.Storage.
 func (s *Storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
+	_, err := s.authenticate(ctx, id, secret)
+	return err
+}
+
+// authenticate returns the client whose secret this is: its digest must
+// match, compared in constant time. A public client has no secret to match.
+func (s *Storage) authenticate(ctx context.Context, id, secret string) (*storage.Client, error) {
 	c, err := s.db.GetClient(ctx, id)
 	if err != nil && !notFound(err) {
-		return s.serverError(ctx, "get client", err)
+		return nil, s.serverError(ctx, "get client", err)
 	}
 	got := SecretDigest(s.secretKey, secret)
 	if c == nil || len(c.SecretHash) == 0 || !hmac.Equal(got, c.SecretHash) {
-		return oidc.ErrInvalidClient().WithDescription("invalid client credentials")
+		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
-	return nil
+	return c, nil
 }

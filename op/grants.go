@@ -10,7 +10,7 @@ import (
 )
 
 // grantTypesSupported are the grants stile serves, as discovery says.
-var grantTypesSupported = []string{"authorization_code", "refresh_token"}
+var grantTypesSupported = []string{"authorization_code", "refresh_token", "client_credentials"}
 
 // formGuard refuses, before the library sees it, a POST whose form check
 // finds something stile does not offer. A body that is not a form is

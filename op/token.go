@@ -14,8 +14,11 @@ import (
 )
 
 // CreateAccessToken implements op.Storage for a sign-in that issues no
-// refresh token.
+// refresh token, and for client_credentials.
 func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (string, time.Time, error) {
+	if cc, ok := req.(*clientCredentialsRequest); ok {
+		return s.createClientAccessToken(ctx, cc)
+	}
 	ar, ok := req.(*authRequest)
 	if !ok {
 		return "", time.Time{}, oidc.ErrUnsupportedGrantType()
@@ -98,13 +101,19 @@ func (s *Storage) RevokeToken(ctx context.Context, tokenID, _ string, clientID s
 }
 
 // activeToken returns the access token with this ID if it is unexpired,
-// unrevoked, belongs to subject and its user can still sign in.
+// unrevoked, belongs to subject and its user can still sign in. A client's
+// own token (client_credentials) has no user and is not one.
 func (s *Storage) activeToken(ctx context.Context, tokenID, subject string) (*storage.AccessToken, *storage.User, error) {
 	t, err := s.db.GetAccessToken(ctx, tokenID)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !t.Active(s.db.Now()) || t.UserID != subject {
+	return s.userToken(ctx, t, subject)
+}
+
+// userToken is activeToken's check of a token already read.
+func (s *Storage) userToken(ctx context.Context, t *storage.AccessToken, subject string) (*storage.AccessToken, *storage.User, error) {
+	if t.UserID == "" || !t.Active(s.db.Now()) || t.UserID != subject {
 		return nil, nil, errInactive
 	}
 	u, err := s.db.GetUser(ctx, t.UserID)

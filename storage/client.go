@@ -22,6 +22,7 @@ const (
 
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials" // a confidential client's own token, no user
 
 	TokenFormatJWT    = "jwt"
 	TokenFormatOpaque = "opaque"
@@ -53,9 +54,10 @@ type Client struct {
 	EnrollmentPolicy       string     `db:"enrollment_policy" json:"enrollment_policy"`
 	// SigningAlg pins the algorithm its ID tokens and JWT access tokens are
 	// signed with (id_token_signed_response_alg); empty: the default.
-	SigningAlg string    `db:"id_token_signed_response_alg" json:"id_token_signed_response_alg,omitempty"`
-	CreatedAt  time.Time `db:"created_at" json:"created_at"`
-	UpdatedAt  time.Time `db:"updated_at" json:"updated_at"`
+	SigningAlg    string    `db:"id_token_signed_response_alg" json:"id_token_signed_response_alg,omitempty"`
+	AllowedScopes Strings   `db:"allowed_scopes" json:"allowed_scopes"` // what client_credentials may grant; operator-set
+	CreatedAt     time.Time `db:"created_at" json:"created_at"`
+	UpdatedAt     time.Time `db:"updated_at" json:"updated_at"`
 }
 
 // Public reports whether the client cannot keep a secret.
@@ -111,16 +113,8 @@ func (c *Client) validate() error {
 	default:
 		return bad("type %q: use web, spa or native", c.Type)
 	}
-	for _, g := range c.GrantTypes {
-		if g != GrantAuthorizationCode && g != GrantRefreshToken {
-			return bad("grant_type %q: use authorization_code, refresh_token", g)
-		}
-	}
-	if !c.GrantTypes.Contains(GrantAuthorizationCode) {
-		return bad("grant_types: authorization_code is required (refresh tokens come from a sign-in)")
-	}
-	if len(c.RedirectURIs) == 0 {
-		return bad("redirect_uris: at least one is needed")
+	if err := c.validateGrants(); err != nil {
+		return err
 	}
 	for _, list := range []Strings{c.RedirectURIs, c.PostLogoutRedirectURIs} {
 		for _, u := range list {
@@ -206,7 +200,8 @@ func checkOrigin(raw string) error {
 }
 
 func (c *Client) fillDefaults() {
-	for _, p := range []*Strings{&c.GrantTypes, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.WebOrigins, &c.Audiences} {
+	for _, p := range []*Strings{&c.GrantTypes, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.WebOrigins, &c.Audiences,
+		&c.AllowedScopes} {
 		if *p == nil {
 			*p = Strings{}
 		}
@@ -239,7 +234,7 @@ var EnrollmentPolicies = []string{EnrollRefuse, EnrollEmail, EnrollSMS, EnrollEm
 const clientColumns = `id, name, type, auth_method, secret_hash, grant_types, redirect_uris, post_logout_redirect_uris,
 	web_origins, require_pkce, access_token_format, audiences, access_token_lifetime, id_token_lifetime,
 	refresh_token_idle, refresh_token_absolute, first_party, login_url, headless, api_key_id, api_key_mac,
-	enrollment_policy, id_token_signed_response_alg, created_at, updated_at`
+	enrollment_policy, id_token_signed_response_alg, allowed_scopes, created_at, updated_at`
 
 // CreateClient stores a new client. An ID already taken is ErrConflict.
 func (d *DB) CreateClient(ctx context.Context, c *Client) error {
@@ -249,7 +244,7 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 	}
 	c.CreatedAt = d.Now()
 	c.UpdatedAt = c.CreatedAt
-	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	if _, err := d.exec(ctx, d.db, q, c.args()...); err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, err)
 	}
@@ -260,7 +255,7 @@ func (c *Client) args() []any {
 	return []any{c.ID, c.Name, c.Type, c.AuthMethod, c.SecretHash, c.GrantTypes, c.RedirectURIs,
 		c.PostLogoutRedirectURIs, c.WebOrigins, c.RequirePKCE, c.AccessTokenFormat, c.Audiences,
 		c.AccessTokenLifetime, c.IDTokenLifetime, c.RefreshTokenIdle, c.RefreshTokenAbsolute, c.FirstParty, c.LoginURL,
-		c.Headless, c.APIKeyID, c.APIKeyMAC, c.EnrollmentPolicy, c.SigningAlg, c.CreatedAt, c.UpdatedAt}
+		c.Headless, c.APIKeyID, c.APIKeyMAC, c.EnrollmentPolicy, c.SigningAlg, c.AllowedScopes, c.CreatedAt, c.UpdatedAt}
 }
 
 // GetClient returns the client with this ID.
@@ -293,7 +288,7 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 			redirect_uris = ?, post_logout_redirect_uris = ?, web_origins = ?, require_pkce = ?,
 			access_token_format = ?, audiences = ?, access_token_lifetime = ?, id_token_lifetime = ?,
 			refresh_token_idle = ?, refresh_token_absolute = ?, first_party = ?, login_url = ?, headless = ?,
-			api_key_id = ?, api_key_mac = ?, enrollment_policy = ?, id_token_signed_response_alg = ?,
+			api_key_id = ?, api_key_mac = ?, enrollment_policy = ?, id_token_signed_response_alg = ?, allowed_scopes = ?,
 			updated_at = ? WHERE id = ?`
 		args := out.args()[1:]
 		args = append(args[:len(args)-2], out.UpdatedAt, id) // drop created_at/updated_at, add updated_at and the key

@@ -12,7 +12,7 @@ import (
 type AccessToken struct {
 	ID             string         `db:"id"` // the JWT's jti, or the opaque token's inner ID
 	ClientID       string         `db:"client_id"`
-	UserID         string         `db:"user_id"`
+	UserID         string         `db:"user_id"` // "": a client_credentials token, the client's own (NULL in the table)
 	AuthRequestID  sql.NullString `db:"auth_request_id"`
 	FamilyID       sql.NullString `db:"family_id"`  // the refresh token family it was issued with
 	SessionID      sql.NullString `db:"session_id"` // the SSO session it was issued under
@@ -30,7 +30,7 @@ func (t *AccessToken) Active(now time.Time) bool {
 	return !t.RevokedAt.Valid && now.Before(t.ExpiresAt)
 }
 
-const accessTokenColumns = `id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
+const accessTokenColumns = `id, client_id, COALESCE(user_id, '') AS user_id, auth_request_id, family_id, session_id, scopes, audience,
 	created_at, expires_at, revoked_at, userinfo_claims, auth_time`
 
 // CreateAccessToken stores a new access token. The caller sets the ID and
@@ -39,7 +39,8 @@ func (d *DB) CreateAccessToken(ctx context.Context, t *AccessToken) error {
 	t.CreatedAt = d.Now()
 	const q = `INSERT INTO access_tokens (id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
 		created_at, expires_at, userinfo_claims, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := d.exec(ctx, d.db, q, t.ID, t.ClientID, t.UserID, t.AuthRequestID, t.FamilyID, t.SessionID, t.Scopes,
+	user := NullString{String: t.UserID, Valid: t.UserID != ""}
+	_, err := d.exec(ctx, d.db, q, t.ID, t.ClientID, user, t.AuthRequestID, t.FamilyID, t.SessionID, t.Scopes,
 		t.Audience, t.CreatedAt, t.ExpiresAt.UTC(), t.UserinfoClaims, t.AuthTime)
 	if err != nil {
 		return fmt.Errorf("create access token: %w", err)

@@ -39,7 +39,7 @@ type clientView struct {
 type clientFlags struct {
 	cl                            storage.Client
 	redirects, postLogout, origin []string
-	audiences, grants             []string
+	audiences, grants, scopes     []string
 	noPKCE                        bool
 	accessTTL, idTTL              time.Duration
 	refreshIdle, refreshAbs       time.Duration
@@ -52,7 +52,10 @@ func (f *clientFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cl.Name, "name", "", "display name, shown on the login and consent pages")
 	fs.StringVar(&f.cl.Type, "type", "", "web (confidential, server side), spa or native (public)")
 	fs.StringVar(&f.cl.AuthMethod, "auth-method", "", "client_secret_basic (default for web), client_secret_post, or none (public clients)")
-	fs.StringArrayVar(&f.grants, "grant-type", nil, "authorization_code (always), refresh_token (repeatable)")
+	fs.StringArrayVar(&f.grants, "grant-type", nil, "authorization_code (implied by a redirect URI), refresh_token, "+
+		"client_credentials (web clients: a token for the client itself) (repeatable)")
+	fs.StringArrayVar(&f.scopes, "scope", nil, "a scope client_credentials may grant this client, e.g. stile:admin "+
+		"(repeatable; none unless given; --scope '' clears)")
 	fs.StringArrayVar(&f.redirects, "redirect-uri", nil, "an allowed redirect URI, matched exactly (repeatable)")
 	fs.StringArrayVar(&f.postLogout, "post-logout-redirect-uri", nil, "an allowed post-logout redirect URI (repeatable)")
 	fs.StringArrayVar(&f.origin, "web-origin", nil, "a browser origin allowed to call the token and userinfo endpoints (repeatable)")
@@ -97,6 +100,9 @@ func (f *clientFlags) apply(fs *pflag.FlagSet, cl *storage.Client, all bool) err
 		if set(l.flag) {
 			*l.dst = storage.Strings(l.src)
 		}
+	}
+	if set("scope") {
+		cl.AllowedScopes = storage.Strings(slices.DeleteFunc(slices.Clone(f.scopes), func(s string) bool { return s == "" }))
 	}
 	if set("no-require-pkce") {
 		cl.RequirePKCE = !f.noPKCE
@@ -155,12 +161,25 @@ func checkClientKind(cl *storage.Client, methodGiven bool) error {
 	if public && !cl.RequirePKCE {
 		return fmt.Errorf("--no-require-pkce: a %s client always uses PKCE", cl.Type)
 	}
+	return checkGrants(cl)
+}
+
+// checkGrants checks the grant types, which name the flag at fault. A
+// client with redirect URIs signs users in, so authorization_code is
+// implied; one without them and with client_credentials alone is a
+// machine client.
+func checkGrants(cl *storage.Client) error {
 	for _, g := range cl.GrantTypes {
-		if g != storage.GrantAuthorizationCode && g != storage.GrantRefreshToken {
-			return fmt.Errorf("--grant-type %q: use authorization_code or refresh_token", g)
+		if !slices.Contains(storage.Grants, g) {
+			return fmt.Errorf("--grant-type %q: use authorization_code, refresh_token or client_credentials", g)
 		}
 	}
-	if len(cl.GrantTypes) > 0 && !cl.GrantTypes.Contains(storage.GrantAuthorizationCode) {
+	if cl.Public() && cl.GrantTypes.Contains(storage.GrantClientCredentials) {
+		return fmt.Errorf("--grant-type client_credentials: a %s client is public and cannot keep a secret to authenticate with; "+
+			"register a web client for it", cl.Type)
+	}
+	implied := len(cl.RedirectURIs) > 0 || cl.GrantTypes.Contains(storage.GrantRefreshToken)
+	if len(cl.GrantTypes) > 0 && implied && !cl.GrantTypes.Contains(storage.GrantAuthorizationCode) {
 		cl.GrantTypes = append(storage.Strings{storage.GrantAuthorizationCode}, cl.GrantTypes...)
 	}
 	return nil
@@ -229,13 +248,13 @@ func (f *clientFlags) storeError(id string, err error) error {
 		{"require_pkce", "--no-require-pkce"}, {"grant_type", "--grant-type"}, {"redirect", redirect},
 		{"web origin", "--web-origin"}, {"access_token_format", "--access-token-format"},
 		{"enrollment_policy", "--enrollment-policy"}, {"headless", "--headless"}, {"login_url", "--login-url"},
-		{"id_token_signed_response_alg", "--id-token-signed-response-alg"}})
+		{"id_token_signed_response_alg", "--id-token-signed-response-alg"}, {"allowed scope", "--scope"}})
 }
 
 func (c *cli) clientAddCommand() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
-		Use:   "add --id ID --type web|spa|native --redirect-uri URI [flags]",
+		Use:   "add --id ID --type web|spa|native (--redirect-uri URI | --grant-type client_credentials) [flags]",
 		Short: "Register a client; a web client's secret is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -243,11 +262,11 @@ func (c *cli) clientAddCommand() *cobra.Command {
 			if cl.ID == "" {
 				return errors.New("--id is required")
 			}
-			if len(f.redirects) == 0 {
-				return errors.New("--redirect-uri: give at least one")
-			}
 			if err := f.apply(cmd.Flags(), cl, true); err != nil {
 				return err
+			}
+			if len(f.redirects) == 0 && !cl.GrantTypes.Contains(storage.GrantClientCredentials) {
+				return errors.New("--redirect-uri: give at least one (a machine client without one: --type web --grant-type client_credentials)")
 			}
 			given, err := f.stdinSecret(c)
 			if err != nil {
@@ -367,6 +386,7 @@ func (c *cli) printClient(cl *storage.Client) error {
 		{"refresh token absolute", lifetime(cl.RefreshTokenAbsolute)}, {"first party", fmt.Sprint(cl.FirstParty)},
 		{"login URL", cl.LoginURL}, {"enrollment policy", cl.EnrollmentPolicy},
 		{"direct mode", fmt.Sprint(cl.Headless)}, {"ID token signing alg", signingAlgView(cl.SigningAlg)},
+		{"allowed scopes", list(cl.AllowedScopes)},
 	})
 }
 
