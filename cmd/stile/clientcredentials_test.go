@@ -278,6 +278,17 @@ func testCCUserinfo(t *testing.T, f *ccFixture) {
 		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 			t.Errorf("userinfo with %s's token: %d %q", id, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 		}
+		// Nor does it open the self-service API, which acts for a user.
+		req, _ = http.NewRequest(http.MethodGet, f.s.URL+"/account/api/mfa", nil)
+		req.Header.Set("Authorization", "Bearer "+f.token(t, id, ""))
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("self-service with %s's token: %d, want 401", id, resp.StatusCode)
+		}
 	}
 	user := f.offline(t)["access_token"].(string)
 	if status := f.userinfoStatus(t, user); status != http.StatusOK {
