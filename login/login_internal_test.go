@@ -97,3 +97,66 @@ func TestMatchTOTP(t *testing.T) {
 		}
 	}
 }
+
+// The stand-in costs one full hash to verify, like a real hash, and no
+// password matches it, though making it hashed nothing.
+func TestStandIn(t *testing.T) {
+	h := Argon2id{Memory: 8 * 1024, Time: 1, Threads: 1}
+	s, err := standIn(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genuine, _ := h.Hash("x")
+	if p, _, sum, err := parsePHC(s); err != nil || p != h || len(sum) != hashLen {
+		t.Fatalf("stand-in %q: params %v, %d-byte sum, %v; want those of %q", s, p, len(sum), err, genuine)
+	}
+	if ok, err := h.Verify(s, ""); ok || err != nil {
+		t.Fatalf("the empty password matches the stand-in: %v %v", ok, err)
+	}
+	if other, _ := standIn(NewPool(h, 1, 0, nil)); other == s {
+		t.Fatal("two stand-ins are equal: not random")
+	}
+}
+
+type heldHasher struct{ release chan struct{} }
+
+func (heldHasher) Hash(string) (string, error) { return "", nil }
+func (h heldHasher) Verify(string, string) (bool, error) {
+	<-h.release
+	return true, nil
+}
+
+// An idle pool gives memory back once after its last hash, and not while
+// a hash runs.
+func TestPoolFreesMemoryWhenIdle(t *testing.T) {
+	h := heldHasher{release: make(chan struct{})}
+	p := NewPool(h, 2, 0, nil)
+	freed := make(chan struct{}, 4)
+	p.free = func() { freed <- struct{}{} }
+	p.FreeIdle = time.Millisecond
+
+	done := make(chan struct{})
+	go func() { p.Verify("", ""); close(done) }()
+	for p.InUse() == 0 {
+		time.Sleep(time.Millisecond) // wait for the hash to start, not for time to pass
+	}
+	p.freeIfIdle()
+	select {
+	case <-freed:
+		t.Fatal("memory freed while a hash runs")
+	default:
+	}
+	close(h.release)
+	<-done
+	select {
+	case <-freed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("an idle pool never freed its memory")
+	}
+
+	q := NewPool(heldHasher{release: h.release}, 1, 0, nil) // FreeIdle unset: no timer at all
+	q.Verify("", "")
+	if q.idle != nil {
+		t.Fatal("a pool without FreeIdle armed a timer")
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -45,6 +47,17 @@ type Pool struct {
 	// Waited, if set (before the pool is used), hears how long each check
 	// waited for a slot: zero when one was free, the whole wait when refused.
 	Waited func(time.Duration)
+
+	// FreeIdle, if set (before the pool is used), gives the hashes' memory
+	// back to the operating system once no hash has run for that long. The
+	// collector frees each hash's 64 MiB soon enough, but the runtime keeps
+	// the pages for reuse, so a server that signed people in an hour ago
+	// would still hold the pool's peak; a short idle period keeps a busy
+	// pool from paying for a full collection after every hash.
+	FreeIdle time.Duration
+	free     func() // debug.FreeOSMemory; a test counts the calls
+	idleMu   sync.Mutex
+	idle     *time.Timer
 }
 
 // NewPool wraps h in a pool of size slots (at least one) whose checks wait
@@ -53,7 +66,7 @@ func NewPool(h Hasher, size int, wait time.Duration, log *slog.Logger) *Pool {
 	if wait <= 0 {
 		wait = DefaultPoolWait
 	}
-	return &Pool{hasher: h, slots: make(chan struct{}, max(size, 1)), wait: wait, log: log}
+	return &Pool{hasher: h, slots: make(chan struct{}, max(size, 1)), wait: wait, log: log, free: debug.FreeOSMemory}
 }
 
 // PoolSize is the default size of a pool for hashes of a's parameters: two
@@ -95,6 +108,10 @@ func (p *Pool) Verify(encoded, password string) (bool, error) {
 	return p.hasher.Verify(encoded, password)
 }
 
+// StandIn makes the unknown-user stand-in (see NewFlow) with the wrapped
+// hasher, outside the pool: it happens once, at start.
+func (p *Pool) StandIn() (string, error) { return standIn(p.hasher) }
+
 func (p *Pool) acquire() error {
 	select {
 	case p.slots <- struct{}{}:
@@ -117,7 +134,31 @@ func (p *Pool) acquire() error {
 	return fmt.Errorf("password hashing pool of %d: %w", p.Size(), ErrBusy)
 }
 
-func (p *Pool) release() { <-p.slots }
+func (p *Pool) release() {
+	<-p.slots
+	if p.FreeIdle > 0 && len(p.slots) == 0 {
+		p.armFree()
+	}
+}
+
+// armFree (re)starts the idle timer: it fires FreeIdle after the last hash.
+func (p *Pool) armFree() {
+	p.idleMu.Lock()
+	defer p.idleMu.Unlock()
+	if p.idle == nil {
+		p.idle = time.AfterFunc(p.FreeIdle, p.freeIfIdle)
+		return
+	}
+	p.idle.Reset(p.FreeIdle)
+}
+
+// freeIfIdle returns memory unless a hash started since the timer was set;
+// that hash's release arms the timer again.
+func (p *Pool) freeIfIdle() {
+	if p.InUse() == 0 {
+		p.free()
+	}
+}
 
 func (p *Pool) waited(d time.Duration) {
 	if p.Waited != nil {

@@ -67,6 +67,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	// Every hash goes through the pool, a test's own hasher too: the bound
 	// is part of what the tests exercise.
 	pool := login.NewPool(c.Hasher, c.HashPool.size(), c.HashPool.Wait, c.Log)
+	pool.FreeIdle = 2 * time.Second // a quiet server gives argon2's memory back (issue 10: RSS after load)
 	m := newMetrics(pool, c.DB)
 	c.Hasher = pool
 	if c.Lifetimes == (op.Lifetimes{}) {
