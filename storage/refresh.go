@@ -54,7 +54,7 @@ func (d *DB) insertRefresh(ctx context.Context, q queryer, t *RefreshToken, suff
 // CreateRefreshToken stores a new token. The caller sets everything but
 // CreatedAt.
 func (d *DB) CreateRefreshToken(ctx context.Context, t *RefreshToken) error {
-	if _, err := d.insertRefresh(ctx, d.db, t, ""); err != nil {
+	if _, err := d.insertRefresh(ctx, d.w, t, ""); err != nil {
 		return fmt.Errorf("create refresh token: %w", err)
 	}
 	return nil
@@ -63,7 +63,7 @@ func (d *DB) CreateRefreshToken(ctx context.Context, t *RefreshToken) error {
 // RefreshTokenByHash returns the token whose hash is hash, in any state.
 func (d *DB) RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error) {
 	var t RefreshToken
-	if err := d.get(ctx, d.db, &t, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE token_hash = ?`, hash); err != nil {
+	if err := d.get(ctx, d.r, &t, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE token_hash = ?`, hash); err != nil {
 		return nil, fmt.Errorf("get refresh token: %w", err)
 	}
 	return &t, nil
@@ -72,7 +72,7 @@ func (d *DB) RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken
 // GetRefreshToken returns the token with this ID.
 func (d *DB) GetRefreshToken(ctx context.Context, id string) (*RefreshToken, error) {
 	var t RefreshToken
-	if err := d.get(ctx, d.db, &t, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE id = ?`, id); err != nil {
+	if err := d.get(ctx, d.r, &t, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get refresh token: %w", err)
 	}
 	return &t, nil
@@ -114,7 +114,7 @@ func (d *DB) RotateRefreshToken(ctx context.Context, id string, grace time.Durat
 // RefreshFamily returns every token of a family, oldest first.
 func (d *DB) RefreshFamily(ctx context.Context, familyID string) ([]RefreshToken, error) {
 	var out []RefreshToken
-	err := d.db.SelectContext(ctx, &out, d.q(`SELECT `+refreshColumns+` FROM refresh_tokens WHERE family_id = ? ORDER BY created_at, id`), familyID)
+	err := d.sel(ctx, d.r, &out, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE family_id = ? ORDER BY created_at, id`, familyID)
 	if err != nil {
 		return nil, fmt.Errorf("list refresh token family: %w", err)
 	}
@@ -136,7 +136,7 @@ func (d *DB) RevokeFamily(ctx context.Context, familyID string) error {
 func (d *DB) CountLiveRefreshTokens(ctx context.Context, userID string) (int, error) {
 	now := d.Now()
 	var n int
-	err := d.get(ctx, d.db, &n, `SELECT COUNT(*) FROM refresh_tokens
+	err := d.get(ctx, d.r, &n, `SELECT COUNT(*) FROM refresh_tokens
 		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND family_expires_at > ?`, userID, now, now)
 	if err != nil {
 		return 0, fmt.Errorf("count live refresh tokens: %w", err)
