@@ -112,6 +112,15 @@ func (d *DB) PinnedAlgorithms(ctx context.Context) ([]string, error) {
 // them a no-op.
 func (d *DB) PromoteDueKey(ctx context.Context, publishFor time.Duration) (bool, error) {
 	now := d.Now()
+	// Nothing is due almost always: look on the read pool first, rather
+	// than take SQLite's write lock for a read on every call.
+	var due int
+	if err := d.get(ctx, d.r, &due, `SELECT COUNT(*) FROM signing_keys WHERE state = 'next' AND activate_after <= ?`, now); err != nil {
+		return false, fmt.Errorf("look for a due signing key: %w", err)
+	}
+	if due == 0 {
+		return false, nil
+	}
 	promoted := false
 	err := d.tx(ctx, func(q queryer) error {
 		var next SigningKey

@@ -87,6 +87,14 @@ func (d *DB) GetRefreshToken(ctx context.Context, id string) (*RefreshToken, err
 // CONFLICT DO NOTHING), and the family never holds two live successors.
 // With grace 0, of many concurrent uses exactly one wins.
 func (d *DB) RotateRefreshToken(ctx context.Context, id string, grace time.Duration, next *RefreshToken) (bool, error) {
+	return d.RotateRefreshTokenWithAccess(ctx, id, grace, next, nil)
+}
+
+// RotateRefreshTokenWithAccess is RotateRefreshToken that also stores the
+// access token the refresh grant hands out with next, in the same
+// transaction and only if the rotation is allowed: a refresh grant's
+// writes cost one commit. access may be nil.
+func (d *DB) RotateRefreshTokenWithAccess(ctx context.Context, id string, grace time.Duration, next *RefreshToken, access *AccessToken) (bool, error) {
 	now := d.Now()
 	q := `UPDATE refresh_tokens SET rotated_at = ? WHERE id = ? AND revoked_at IS NULL AND rotated_at IS NULL`
 	args := []any{now, id}
@@ -102,8 +110,10 @@ func (d *DB) RotateRefreshToken(ctx context.Context, id string, grace time.Durat
 			return err
 		}
 		ok = true
-		_, err = d.insertRefresh(ctx, tx, next, ` ON CONFLICT DO NOTHING`)
-		return err
+		if _, err = d.insertRefresh(ctx, tx, next, ` ON CONFLICT DO NOTHING`); err != nil || access == nil {
+			return err
+		}
+		return d.insertAccess(ctx, tx, access)
 	})
 	if err != nil {
 		return false, fmt.Errorf("rotate refresh token: %w", err)

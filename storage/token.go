@@ -36,16 +36,20 @@ const accessTokenColumns = `id, client_id, COALESCE(user_id, '') AS user_id, aut
 // CreateAccessToken stores a new access token. The caller sets the ID and
 // ExpiresAt.
 func (d *DB) CreateAccessToken(ctx context.Context, t *AccessToken) error {
-	t.CreatedAt = d.Now()
-	const q = `INSERT INTO access_tokens (id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
-		created_at, expires_at, userinfo_claims, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	user := NullString{String: t.UserID, Valid: t.UserID != ""}
-	_, err := d.exec(ctx, d.w, q, t.ID, t.ClientID, user, t.AuthRequestID, t.FamilyID, t.SessionID, t.Scopes,
-		t.Audience, t.CreatedAt, t.ExpiresAt.UTC(), t.UserinfoClaims, t.AuthTime)
-	if err != nil {
+	if err := d.insertAccess(ctx, d.w, t); err != nil {
 		return fmt.Errorf("create access token: %w", err)
 	}
 	return nil
+}
+
+func (d *DB) insertAccess(ctx context.Context, q queryer, t *AccessToken) error {
+	t.CreatedAt = d.Now()
+	const insert = `INSERT INTO access_tokens (id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
+		created_at, expires_at, userinfo_claims, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	user := NullString{String: t.UserID, Valid: t.UserID != ""}
+	_, err := d.exec(ctx, q, insert, t.ID, t.ClientID, user, t.AuthRequestID, t.FamilyID, t.SessionID, t.Scopes,
+		t.Audience, t.CreatedAt, t.ExpiresAt.UTC(), t.UserinfoClaims, t.AuthTime)
+	return err
 }
 
 // GetAccessToken returns the access token with this ID.
