@@ -41,13 +41,14 @@ const (
 // retrying in busy_timeout, and r is a separate pool opened query_only,
 // reading WAL snapshots while the writer works.
 type DB struct {
-	w, r    *sqlx.DB
-	ws, rs  *stmtCache // prepared statements of w and r (the same cache when w == r)
-	dialect Dialect
-	path    string // SQLite file, for the migration lock
-	now     func() time.Time
-	pool    PoolConfig
-	hook    atomic.Pointer[func(query string)] // sees every statement, for tests that count them
+	w, r        *sqlx.DB
+	ws, rs      *stmtCache // prepared statements of w and r (the same cache when w == r)
+	dialect     Dialect
+	path        string // SQLite file, for the migration lock
+	now         func() time.Time
+	pool        PoolConfig
+	busyTimeout time.Duration                      // SQLite: how long to wait for another process's write lock
+	hook        atomic.Pointer[func(query string)] // sees every statement, for tests that count them
 }
 
 // Option configures Open.
@@ -62,7 +63,7 @@ func WithClock(now func() time.Time) Option {
 // Open connects to the database named by rawURL: "sqlite:PATH" for an
 // embedded SQLite file, or a "postgres://…" URL. It does not migrate.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
-	d := &DB{now: time.Now}
+	d := &DB{now: time.Now, busyTimeout: defaultBusyTimeout}
 	for _, o := range opts {
 		o(d)
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"net/url"
 	"runtime"
 	"time"
@@ -16,29 +17,38 @@ type PoolConfig struct {
 	MaxLifetime time.Duration // a connection is closed after this long; negative: never
 }
 
-// DefaultPool is the pool stile uses unless told otherwise: on PostgreSQL
-// the one pool, on SQLite the read pool (its writer always has one
-// connection). 4×GOMAXPROCS connections, because a token request holds a
-// connection only for a few short statements between CPU work (signing,
-// hashing) that needs this process's cores: more connections than that
-// only queue inside the database, fewer leave cores idle waiting on round
-// trips. Every connection stays open while idle, because each one carries
-// its own prepared statements and a closed one must prepare them again.
-// Connections are recycled after 30 minutes, so a pool rebalances after a
-// PostgreSQL failover or a load balancer change.
+// DefaultPool is PostgreSQL's pool unless told otherwise: 4×GOMAXPROCS
+// connections (at least 4), because a token request holds a connection
+// only for a few short statements between CPU work (signing, hashing) that
+// needs this process's cores: enough connections that the cores never
+// idle waiting on round trips, and no more, since more only queue inside
+// the database server. Every connection stays open while idle, because
+// each one carries its own prepared statements and a closed one must
+// prepare them again. Connections are recycled after 30 minutes, so a pool
+// rebalances after a PostgreSQL failover or a load balancer change.
 func DefaultPool() PoolConfig {
 	n := max(4, 4*runtime.GOMAXPROCS(0))
 	return PoolConfig{MaxOpen: n, MaxIdle: n, MaxLifetime: 30 * time.Minute}
 }
 
-// WithPool sizes the PostgreSQL pool, or SQLite's read pool.
+// defaultReadPool is SQLite's read pool unless told otherwise:
+// 2×GOMAXPROCS connections (at least 4). An SQLite read is CPU work in
+// this process, not a wait on a server, so more connections than that
+// only add page caches; the connections live as long as the process.
+func defaultReadPool() PoolConfig {
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	return PoolConfig{MaxOpen: n, MaxIdle: n}
+}
+
+// WithPool sizes the PostgreSQL pool, or SQLite's read pool; zero fields
+// keep the defaults (DefaultPool, or 2×GOMAXPROCS readers on SQLite).
 func WithPool(p PoolConfig) Option {
 	return func(d *DB) { d.pool = p }
 }
 
-// poolConfig fills what the operator left zero with the defaults.
-func (d *DB) poolConfig() PoolConfig {
-	p, def := d.pool, DefaultPool()
+// poolConfig fills what the operator left zero with def.
+func (d *DB) poolConfig(def PoolConfig) PoolConfig {
+	p := d.pool
 	if p.MaxOpen <= 0 {
 		p.MaxOpen = def.MaxOpen
 	}
@@ -67,7 +77,9 @@ func (d *DB) openPostgres(rawURL string) error {
 	if err != nil {
 		return err
 	}
-	applyPool(db, d.poolConfig())
+	p := d.poolConfig(DefaultPool())
+	p.MaxOpen = max(p.MaxOpen, 2) // the migration lock holds one connection while the migrations use another
+	applyPool(db, p)
 	d.w, d.r = db, db
 	d.ws = newStmtCache(db)
 	d.rs = d.ws
@@ -77,25 +89,25 @@ func (d *DB) openPostgres(rawURL string) error {
 // openSQLite opens the writer (one connection, kept forever with its
 // prepared statements) and the query_only read pool over the same file.
 func (d *DB) openSQLite() error {
-	w, err := sqlx.Open("sqlite", sqliteDSN(d.path, false))
+	w, err := sqlx.Open("sqlite", sqliteDSN(d.path, false, d.busyTimeout))
 	if err != nil {
 		return err
 	}
 	applyPool(w, PoolConfig{MaxOpen: 1, MaxIdle: 1})
-	r, err := sqlx.Open("sqlite", sqliteDSN(d.path, true))
+	r, err := sqlx.Open("sqlite", sqliteDSN(d.path, true, d.busyTimeout))
 	if err != nil {
 		w.Close()
 		return err
 	}
-	p := d.poolConfig()
-	if d.pool.MaxLifetime == 0 {
-		p.MaxLifetime = 0 // a file needs no rebalancing: keep the statements
-	}
-	applyPool(r, p)
+	applyPool(r, d.poolConfig(defaultReadPool()))
 	d.w, d.r = w, r
 	d.ws, d.rs = newStmtCache(w), newStmtCache(r)
 	return nil
 }
+
+// defaultBusyTimeout is how long an SQLite connection waits for another
+// process's write lock.
+const defaultBusyTimeout = 10 * time.Second
 
 // pools lists the distinct pools.
 func (d *DB) pools() []*sqlx.DB {
@@ -113,9 +125,9 @@ func (d *DB) pools() []*sqlx.DB {
 // single writer connection already serialises writes. A reader is
 // query_only: a write sent to it by mistake fails instead of contending
 // for the lock.
-func sqliteDSN(path string, readOnly bool) string {
+func sqliteDSN(path string, readOnly bool, busy time.Duration) string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
