@@ -89,7 +89,12 @@ func (d *DB) expiryArgs(r Retention, limit int) map[string]any {
 // adds the count to out.
 func (d *DB) deleteBatch(ctx context.Context, table, key, where string, args map[string]any, out map[string]int64) (int64, error) {
 	q := fmt.Sprintf(`DELETE FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s LIMIT :limit)`, table, key, key, table, where)
+	unlock, err := d.hold(ctx, d.w)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired %s: %w", table, err)
+	}
 	res, err := d.w.NamedExecContext(ctx, q, args)
+	unlock()
 	if err != nil {
 		return 0, fmt.Errorf("delete expired %s: %w", table, err)
 	}

@@ -42,7 +42,8 @@ const (
 // reading WAL snapshots while the writer works.
 type DB struct {
 	w, r        *sqlx.DB
-	ws, rs      *stmtCache // prepared statements of w and r (the same cache when w == r)
+	ws, rs      *stmtCache    // prepared statements of w and r (the same cache when w == r)
+	writer      chan struct{} // SQLite: held while w is in use, so writers queue in order (see hold)
 	dialect     Dialect
 	path        string // SQLite file, for the migration lock
 	now         func() time.Time

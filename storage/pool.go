@@ -102,6 +102,7 @@ func (d *DB) openSQLite() error {
 	applyPool(r, d.poolConfig(defaultReadPool()))
 	d.w, d.r = w, r
 	d.ws, d.rs = newStmtCache(w), newStmtCache(r)
+	d.writer = make(chan struct{}, 1)
 	return nil
 }
 

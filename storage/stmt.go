@@ -127,13 +127,18 @@ func (d *DB) note(query string) {
 // sqliteDSN). fn must run everything through the queryer it is given:
 // the writer's one connection is the transaction's.
 func (d *DB) tx(ctx context.Context, fn func(q queryer) error) error {
+	unlock, err := d.hold(ctx, d.w)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer unlock()
 	d.note("BEGIN")
 	t, err := d.w.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	q := &txq{Tx: t}
-	defer d.prepareMissed(ctx, q)
+	defer d.prepareMissed(ctx, q) // before unlock: it uses the writer's connection
 	if err := fn(q); err != nil {
 		d.note("ROLLBACK")
 		t.Rollback()
@@ -155,10 +160,32 @@ func (d *DB) prepareMissed(ctx context.Context, q *txq) {
 	}
 }
 
+// hold takes SQLite's writer for a use of q, if q is the writer, and
+// returns its release. database/sql hands a freed connection to a random
+// waiter, which under 32 concurrent writers leaves some waiting for many
+// turns (a long tail); a channel's waiters are served in order, so the
+// writer passes from one to the next first come, first served.
+func (d *DB) hold(ctx context.Context, q queryer) (func(), error) {
+	if d.writer == nil || q != queryer(d.w) {
+		return func() {}, nil
+	}
+	select {
+	case d.writer <- struct{}{}:
+		return func() { <-d.writer }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // q rebinds a query written with ? placeholders for the dialect.
 func (d *DB) q(query string) string { return d.w.Rebind(query) }
 
 func (d *DB) get(ctx context.Context, q queryer, dest any, query string, args ...any) error {
+	unlock, err := d.hold(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	query = d.q(query)
 	s, err := d.stmt(ctx, q, query)
 	if err == nil {
@@ -175,6 +202,11 @@ func (d *DB) get(ctx context.Context, q queryer, dest any, query string, args ..
 }
 
 func (d *DB) sel(ctx context.Context, q queryer, dest any, query string, args ...any) error {
+	unlock, err := d.hold(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	query = d.q(query)
 	s, err := d.stmt(ctx, q, query)
 	if err == nil {
@@ -188,6 +220,11 @@ func (d *DB) sel(ctx context.Context, q queryer, dest any, query string, args ..
 }
 
 func (d *DB) exec(ctx context.Context, q queryer, query string, args ...any) (int64, error) {
+	unlock, err := d.hold(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	query = d.q(query)
 	s, err := d.stmt(ctx, q, query)
 	if err != nil {
