@@ -77,33 +77,52 @@ func (s *Storage) revokeReused(ctx context.Context, t *storage.RefreshToken) {
 // is marked used and its successor stored, atomically (see rotate). The
 // family's absolute expiry never moves.
 func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.TokenRequest, current string) (string, string, time.Time, error) {
-	var next *storage.RefreshToken
-	var raw string
-	var err error
-	switch r := req.(type) {
-	case *authRequest:
-		next, raw, err = s.newFamily(ctx, r)
-	case *refreshRequest:
-		next, raw, err = s.rotate(ctx, r)
-	default:
+	if r, ok := req.(*refreshRequest); ok {
+		return s.refreshGrant(ctx, r)
+	}
+	ar, ok := req.(*authRequest)
+	if !ok {
 		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType()
 	}
+	next, raw, err := s.newFamily(ctx, ar)
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
-	at, err := s.issueAccess(ctx, next.ClientID, next.UserID, req, func(t *storage.AccessToken) {
-		t.FamilyID = sql.NullString{String: next.FamilyID, Valid: true}
-		t.SessionID = next.SessionID
-		t.UserinfoClaims = next.UserinfoClaims
-		t.AuthTime = sql.NullTime{Time: next.AuthTime, Valid: true}
-		if ar, ok := req.(*authRequest); ok {
-			t.AuthRequestID = sql.NullString{String: ar.a.ID, Valid: true}
-		}
-	})
+	at, err := s.issueAccess(ctx, next.ClientID, next.UserID, req, familyAccess(next, ar))
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
 	return at.ID, raw, at.ExpiresAt, nil
+}
+
+// refreshGrant builds the access token first (its checks read the client
+// and the user), so the rotation stores it with the successor in one
+// transaction: a refresh grant's writes cost one commit.
+func (s *Storage) refreshGrant(ctx context.Context, r *refreshRequest) (string, string, time.Time, error) {
+	at, err := s.newAccess(ctx, r.t.ClientID, r.t.UserID, r, familyAccess(r.t, nil))
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	_, raw, err := s.rotate(ctx, r, at)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	return at.ID, raw, at.ExpiresAt, nil
+}
+
+// familyAccess ties an access token to the refresh token family of link
+// (any link: they share family, session, claims and auth time) and, from a
+// sign-in, to its authorization request.
+func familyAccess(link *storage.RefreshToken, ar *authRequest) func(*storage.AccessToken) {
+	return func(t *storage.AccessToken) {
+		t.FamilyID = sql.NullString{String: link.FamilyID, Valid: true}
+		t.SessionID = link.SessionID
+		t.UserinfoClaims = link.UserinfoClaims
+		t.AuthTime = sql.NullTime{Time: link.AuthTime, Valid: true}
+		if ar != nil {
+			t.AuthRequestID = sql.NullString{String: ar.a.ID, Valid: true}
+		}
+	}
 }
 
 // newFamily stores the first token of a family. It records the
@@ -128,14 +147,15 @@ func (s *Storage) newFamily(ctx context.Context, ar *authRequest) (*storage.Refr
 	return t, raw, nil
 }
 
-// rotate replaces the presented token with its successor. The successor
+// rotate replaces the presented token with its successor, and stores
+// access with it. The successor
 // is a function of its parent — its ID a name-based UUID of the parent's,
 // its token an HMAC of the parent's ID under a key derived from the master
 // key — so every use of one token inside the grace window (a client
 // retrying, or racing itself) gets the same successor, and the family keeps
 // exactly one live link. The token cannot be predicted without the key,
 // even by someone who can read the database.
-func (s *Storage) rotate(ctx context.Context, r *refreshRequest) (*storage.RefreshToken, string, error) {
+func (s *Storage) rotate(ctx context.Context, r *refreshRequest, access *storage.AccessToken) (*storage.RefreshToken, string, error) {
 	c, err := s.client(ctx, r.t.ClientID)
 	if err != nil {
 		return nil, "", s.serverError(ctx, "get client", err)
@@ -148,7 +168,7 @@ func (s *Storage) rotate(ctx context.Context, r *refreshRequest) (*storage.Refre
 		next.ExpiresAt = r.t.FamilyExpiresAt
 	}
 	next.RotatedAt, next.RevokedAt = sql.NullTime{}, sql.NullTime{}
-	ok, err := s.db.RotateRefreshToken(ctx, r.t.ID, s.lifetimes.RefreshGrace, &next)
+	ok, err := s.db.RotateRefreshTokenWithAccess(ctx, r.t.ID, s.lifetimes.RefreshGrace, &next, access)
 	if err != nil {
 		return nil, "", s.serverError(ctx, "rotate refresh token", err)
 	}

@@ -39,6 +39,19 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (
 // so userinfo, introspection and revocation can find it. A user disabled
 // since the sign-in gets none.
 func (s *Storage) issueAccess(ctx context.Context, clientID, userID string, req zop.TokenRequest, with func(*storage.AccessToken)) (*storage.AccessToken, error) {
+	t, err := s.newAccess(ctx, clientID, userID, req, with)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.db.CreateAccessToken(ctx, t); err != nil {
+		return nil, s.serverError(ctx, "create access token", err)
+	}
+	return t, nil
+}
+
+// newAccess is issueAccess without the store: the refresh grant stores
+// the token in the transaction that rotates the refresh token.
+func (s *Storage) newAccess(ctx context.Context, clientID, userID string, req zop.TokenRequest, with func(*storage.AccessToken)) (*storage.AccessToken, error) {
 	c, err := s.client(ctx, clientID)
 	if err != nil {
 		return nil, s.serverError(ctx, "get client", err)
@@ -59,9 +72,6 @@ func (s *Storage) issueAccess(ctx context.Context, clientID, userID string, req 
 		ExpiresAt: s.db.Now().Add(c.accessTokenLifetime()),
 	}
 	with(t)
-	if err := s.db.CreateAccessToken(ctx, t); err != nil {
-		return nil, s.serverError(ctx, "create access token", err)
-	}
 	return t, nil
 }
 

@@ -69,7 +69,7 @@ func (d *DB) CreateAuthRequest(ctx context.Context, a *AuthRequest) error {
 		code_challenge, code_challenge_method, prompt, max_age, login_hint, ui_locales, acr_values, hint_subject,
 		amr, created_at, expires_at, userinfo_claims, id_token_claims)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := d.exec(ctx, d.db, q, a.ID, a.ClientID, a.RedirectURI, a.Scopes, a.State, a.Nonce, a.ResponseType,
+	_, err := d.exec(ctx, d.w, q, a.ID, a.ClientID, a.RedirectURI, a.Scopes, a.State, a.Nonce, a.ResponseType,
 		a.ResponseMode, a.CodeChallenge, a.CodeChallengeMethod, a.Prompt, a.MaxAge, a.LoginHint, a.UILocales,
 		a.ACRValues, a.HintSubject, a.AMR, a.CreatedAt, a.ExpiresAt.UTC(), a.UserinfoClaims, a.IDTokenClaims)
 	if err != nil {
@@ -82,7 +82,7 @@ func (d *DB) CreateAuthRequest(ctx context.Context, a *AuthRequest) error {
 // or not; callers decide what expiry means for them.
 func (d *DB) GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error) {
 	var a AuthRequest
-	if err := d.get(ctx, d.db, &a, `SELECT `+authRequestColumns+` FROM auth_requests WHERE id = ?`, id); err != nil {
+	if err := d.get(ctx, d.r, &a, `SELECT `+authRequestColumns+` FROM auth_requests WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get auth request: %w", err)
 	}
 	return &a, nil
@@ -92,11 +92,11 @@ func (d *DB) GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error
 // and returns the binding now in force. The caller compares it with its own:
 // a request bound to another browser must not be continued.
 func (d *DB) BindAuthRequest(ctx context.Context, id string, bindingHash []byte) ([]byte, error) {
-	if _, err := d.exec(ctx, d.db, `UPDATE auth_requests SET binding_hash = ? WHERE id = ? AND binding_hash IS NULL`, bindingHash, id); err != nil {
+	if _, err := d.exec(ctx, d.w, `UPDATE auth_requests SET binding_hash = ? WHERE id = ? AND binding_hash IS NULL`, bindingHash, id); err != nil {
 		return nil, fmt.Errorf("bind auth request: %w", err)
 	}
 	var bound []byte
-	if err := d.get(ctx, d.db, &bound, `SELECT binding_hash FROM auth_requests WHERE id = ?`, id); err != nil {
+	if err := d.get(ctx, d.r, &bound, `SELECT binding_hash FROM auth_requests WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("bind auth request: %w", err)
 	}
 	return bound, nil
@@ -108,7 +108,7 @@ func (d *DB) BindAuthRequest(ctx context.Context, id string, bindingHash []byte)
 func (d *DB) CompleteAuthRequest(ctx context.Context, id string, s *Session) error {
 	const q = `UPDATE auth_requests SET user_id = ?, auth_time = ?, amr = ?, session_id = ?, done = TRUE
 		WHERE id = ? AND done = FALSE AND error_code = '' AND callback_at IS NULL`
-	n, err := d.exec(ctx, d.db, q, s.UserID, s.AuthTime.UTC(), s.AMR, s.ID, id)
+	n, err := d.exec(ctx, d.w, q, s.UserID, s.AuthTime.UTC(), s.AMR, s.ID, id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}
@@ -122,7 +122,7 @@ func (d *DB) CompleteAuthRequest(ctx context.Context, id string, s *Session) err
 // login_required) that the callback will send to the client.
 func (d *DB) FailAuthRequest(ctx context.Context, id, errorCode string) error {
 	const q = `UPDATE auth_requests SET error_code = ? WHERE id = ? AND done = FALSE AND error_code = '' AND callback_at IS NULL`
-	n, err := d.exec(ctx, d.db, q, errorCode, id)
+	n, err := d.exec(ctx, d.w, q, errorCode, id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}
@@ -136,7 +136,7 @@ func (d *DB) FailAuthRequest(ctx context.Context, id, errorCode string) error {
 // call for a finished request succeeds; any later one gets ErrNotFound.
 func (d *DB) ClaimCallback(ctx context.Context, id string) error {
 	const q = `UPDATE auth_requests SET callback_at = ? WHERE id = ? AND callback_at IS NULL AND (done = TRUE OR error_code <> '')`
-	n, err := d.exec(ctx, d.db, q, d.Now(), id)
+	n, err := d.exec(ctx, d.w, q, d.Now(), id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}
@@ -149,7 +149,7 @@ func (d *DB) ClaimCallback(ctx context.Context, id string) error {
 // SaveCode stores the hash of the authorization code issued for a request.
 func (d *DB) SaveCode(ctx context.Context, id string, codeHash []byte, expiresAt time.Time) error {
 	const q = `UPDATE auth_requests SET code_hash = ?, code_expires_at = ? WHERE id = ? AND done = TRUE AND code_hash IS NULL`
-	n, err := d.exec(ctx, d.db, q, codeHash, expiresAt.UTC(), id)
+	n, err := d.exec(ctx, d.w, q, codeHash, expiresAt.UTC(), id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}
@@ -169,13 +169,13 @@ var ErrCodeReused = errors.New("authorization code already redeemed")
 // caller can revoke what the first redemption issued.
 func (d *DB) RedeemCode(ctx context.Context, codeHash []byte) (*AuthRequest, error) {
 	now := d.Now()
-	n, err := d.exec(ctx, d.db, `UPDATE auth_requests SET code_redeemed_at = ?
+	n, err := d.exec(ctx, d.w, `UPDATE auth_requests SET code_redeemed_at = ?
 		WHERE code_hash = ? AND code_redeemed_at IS NULL AND code_expires_at > ?`, now, codeHash, now)
 	if err != nil {
 		return nil, fmt.Errorf("redeem code: %w", err)
 	}
 	var a AuthRequest
-	if err := d.get(ctx, d.db, &a, `SELECT `+authRequestColumns+` FROM auth_requests WHERE code_hash = ?`, codeHash); err != nil {
+	if err := d.get(ctx, d.r, &a, `SELECT `+authRequestColumns+` FROM auth_requests WHERE code_hash = ?`, codeHash); err != nil {
 		return nil, fmt.Errorf("redeem code: %w", err)
 	}
 	switch {

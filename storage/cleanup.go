@@ -89,7 +89,12 @@ func (d *DB) expiryArgs(r Retention, limit int) map[string]any {
 // adds the count to out.
 func (d *DB) deleteBatch(ctx context.Context, table, key, where string, args map[string]any, out map[string]int64) (int64, error) {
 	q := fmt.Sprintf(`DELETE FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s LIMIT :limit)`, table, key, key, table, where)
-	res, err := d.db.NamedExecContext(ctx, q, args)
+	unlock, err := d.hold(ctx, d.w)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired %s: %w", table, err)
+	}
+	res, err := d.w.NamedExecContext(ctx, q, args)
+	unlock()
 	if err != nil {
 		return 0, fmt.Errorf("delete expired %s: %w", table, err)
 	}
@@ -106,7 +111,7 @@ func (d *DB) CountRows(ctx context.Context) (map[string]int64, error) {
 	out := map[string]int64{}
 	for _, e := range expiry {
 		var n int64
-		if err := d.get(ctx, d.db, &n, `SELECT COUNT(*) FROM `+e.table); err != nil {
+		if err := d.get(ctx, d.r, &n, `SELECT COUNT(*) FROM `+e.table); err != nil {
 			return nil, fmt.Errorf("count %s: %w", e.table, err)
 		}
 		out[e.table] = n

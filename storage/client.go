@@ -245,7 +245,7 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 	c.CreatedAt = d.Now()
 	c.UpdatedAt = c.CreatedAt
 	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	if _, err := d.exec(ctx, d.db, q, c.args()...); err != nil {
+	if _, err := d.exec(ctx, d.w, q, c.args()...); err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, err)
 	}
 	return nil
@@ -261,7 +261,7 @@ func (c *Client) args() []any {
 // GetClient returns the client with this ID.
 func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 	var c Client
-	if err := d.get(ctx, d.db, &c, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id); err != nil {
+	if err := d.get(ctx, d.r, &c, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get client %q: %w", id, err)
 	}
 	return &c, nil
@@ -304,7 +304,7 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 // ListClients returns every client, ordered by ID.
 func (d *DB) ListClients(ctx context.Context) ([]Client, error) {
 	var out []Client
-	if err := d.db.SelectContext(ctx, &out, `SELECT `+clientColumns+` FROM clients ORDER BY id`); err != nil {
+	if err := d.sel(ctx, d.r, &out, `SELECT `+clientColumns+` FROM clients ORDER BY id`); err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
 	return out, nil
@@ -313,7 +313,7 @@ func (d *DB) ListClients(ctx context.Context) ([]Client, error) {
 // DeleteClient removes a client and, with it, its authorization requests,
 // consents and tokens.
 func (d *DB) DeleteClient(ctx context.Context, id string) error {
-	n, err := d.exec(ctx, d.db, `DELETE FROM clients WHERE id = ?`, id)
+	n, err := d.exec(ctx, d.w, `DELETE FROM clients WHERE id = ?`, id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}
@@ -327,7 +327,7 @@ func (d *DB) DeleteClient(ctx context.Context, id string) error {
 // lookup ID.
 func (d *DB) ClientByAPIKeyID(ctx context.Context, keyID string) (*Client, error) {
 	var c Client
-	if err := d.get(ctx, d.db, &c, `SELECT `+clientColumns+` FROM clients WHERE api_key_id = ?`, keyID); err != nil {
+	if err := d.get(ctx, d.r, &c, `SELECT `+clientColumns+` FROM clients WHERE api_key_id = ?`, keyID); err != nil {
 		return nil, fmt.Errorf("get client by API key: %w", err)
 	}
 	return &c, nil
@@ -336,7 +336,7 @@ func (d *DB) ClientByAPIKeyID(ctx context.Context, keyID string) (*Client, error
 // AnyHeadless reports whether some client has the direct mode on.
 func (d *DB) AnyHeadless(ctx context.Context) (bool, error) {
 	var n int
-	if err := d.get(ctx, d.db, &n, `SELECT COUNT(*) FROM clients WHERE headless = TRUE`); err != nil {
+	if err := d.get(ctx, d.r, &n, `SELECT COUNT(*) FROM clients WHERE headless = TRUE`); err != nil {
 		return false, fmt.Errorf("count headless clients: %w", err)
 	}
 	return n > 0, nil

@@ -32,7 +32,7 @@ const consentColumns = `user_id, client_id, scopes, created_at, updated_at`
 func (d *DB) GetConsent(ctx context.Context, userID, clientID string) (*Consent, error) {
 	var c Consent
 	q := `SELECT ` + consentColumns + ` FROM consents WHERE user_id = ? AND client_id = ?`
-	if err := d.get(ctx, d.db, &c, q, userID, clientID); err != nil {
+	if err := d.get(ctx, d.r, &c, q, userID, clientID); err != nil {
 		return nil, fmt.Errorf("get consent: %w", err)
 	}
 	return &c, nil
@@ -43,7 +43,7 @@ func (d *DB) SaveConsent(ctx context.Context, userID, clientID string, scopes []
 	now := d.Now()
 	const q = `INSERT INTO consents (` + consentColumns + `) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`
-	if _, err := d.exec(ctx, d.db, q, userID, clientID, Strings(scopes), now, now); err != nil {
+	if _, err := d.exec(ctx, d.w, q, userID, clientID, Strings(scopes), now, now); err != nil {
 		return fmt.Errorf("save consent: %w", err)
 	}
 	return nil
@@ -52,8 +52,8 @@ func (d *DB) SaveConsent(ctx context.Context, userID, clientID string, scopes []
 // ListConsents returns the user's consents, by client.
 func (d *DB) ListConsents(ctx context.Context, userID string) ([]Consent, error) {
 	var out []Consent
-	q := d.q(`SELECT ` + consentColumns + ` FROM consents WHERE user_id = ? ORDER BY client_id`)
-	if err := d.db.SelectContext(ctx, &out, q, userID); err != nil {
+	q := `SELECT ` + consentColumns + ` FROM consents WHERE user_id = ? ORDER BY client_id`
+	if err := d.sel(ctx, d.r, &out, q, userID); err != nil {
 		return nil, fmt.Errorf("list consents: %w", err)
 	}
 	return out, nil

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -32,11 +33,23 @@ const (
 )
 
 // DB is stile's store. It is safe for concurrent use.
+//
+// It holds two pools. w runs every transaction and every write; r runs
+// reads outside transactions. On PostgreSQL they are the same pool. On
+// SQLite w has exactly one connection, so concurrent writers queue in Go's
+// pool (in order, cancellable by their context) instead of sleeping and
+// retrying in busy_timeout, and r is a separate pool opened query_only,
+// reading WAL snapshots while the writer works.
 type DB struct {
-	db      *sqlx.DB
-	dialect Dialect
-	path    string // SQLite file, for the migration lock
-	now     func() time.Time
+	w, r        *sqlx.DB
+	ws, rs      *stmtCache    // prepared statements of w and r (the same cache when w == r)
+	writer      chan struct{} // SQLite: held while w is in use, so writers queue in order (see hold)
+	dialect     Dialect
+	path        string // SQLite file, for the migration lock
+	now         func() time.Time
+	pool        PoolConfig
+	busyTimeout time.Duration                      // SQLite: how long to wait for another process's write lock
+	hook        atomic.Pointer[func(query string)] // sees every statement, for tests that count them
 }
 
 // Option configures Open.
@@ -51,7 +64,7 @@ func WithClock(now func() time.Time) Option {
 // Open connects to the database named by rawURL: "sqlite:PATH" for an
 // embedded SQLite file, or a "postgres://…" URL. It does not migrate.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
-	d := &DB{now: time.Now}
+	d := &DB{now: time.Now, busyTimeout: defaultBusyTimeout}
 	for _, o := range opts {
 		o(d)
 	}
@@ -66,24 +79,21 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 		if err := createPrivate(d.path); err != nil {
 			return nil, err
 		}
-		d.db, err = sqlx.Open("sqlite", sqliteDSN(d.path))
+		err = d.openSQLite()
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		d.dialect = Postgres
-		d.db, err = sqlx.Open("postgres", rawURL)
+		err = d.openPostgres(rawURL)
 	default:
 		return nil, fmt.Errorf("open database: unsupported URL %q: use sqlite:PATH or postgres://…", redact(rawURL))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", d.dialect, err)
 	}
-	if d.dialect == SQLite {
-		// One writer at a time is SQLite's nature; a small pool keeps readers
-		// concurrent without piling up connections waiting on the write lock.
-		d.db.SetMaxOpenConns(8)
-	}
-	if err := d.db.PingContext(ctx); err != nil {
-		d.db.Close()
-		return nil, fmt.Errorf("connect to %s database %s: %w", d.dialect, redact(rawURL), err)
+	for _, p := range d.pools() {
+		if err := p.PingContext(ctx); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("connect to %s database %s: %w", d.dialect, redact(rawURL), err)
+		}
 	}
 	return d, nil
 }
@@ -125,22 +135,6 @@ func checkPrivate(path string) error {
 	return nil
 }
 
-// sqliteDSN turns a file path into a modernc.org/sqlite DSN: WAL for
-// concurrent readers, a busy timeout instead of immediate SQLITE_BUSY,
-// foreign keys on, immediate write transactions (a read-then-write
-// transaction cannot deadlock), and times written as sortable UTC text.
-func sqliteDSN(path string) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Set("_txlock", "immediate")
-	q.Set("_time_format", "sqlite")
-	q.Set("_timezone", "UTC")
-	return "file:" + path + "?" + q.Encode()
-}
-
 // redact hides a password in a database URL before it reaches a message.
 func redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
@@ -159,14 +153,33 @@ func (d *DB) Path() string { return d.path }
 // Dialect reports which database this is.
 func (d *DB) Dialect() Dialect { return d.dialect }
 
-// Close closes the connection pool.
-func (d *DB) Close() error { return d.db.Close() }
+// Close closes the prepared statements and the connection pools.
+func (d *DB) Close() error {
+	var errs []error
+	for _, c := range []*stmtCache{d.ws, d.rs} {
+		if c != nil {
+			c.close()
+		}
+	}
+	for _, p := range d.pools() {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}
 
-// Stats is the connection pool's statistics, for metrics.
-func (d *DB) Stats() sql.DBStats { return d.db.Stats() }
+// Stats is the write pool's statistics (on PostgreSQL, the one pool's),
+// for metrics.
+func (d *DB) Stats() sql.DBStats { return d.w.Stats() }
+
+// ReadStats is the read pool's statistics; on PostgreSQL the same as
+// Stats, since there reads and writes share one pool.
+func (d *DB) ReadStats() sql.DBStats { return d.r.Stats() }
+
+// SeparateReadPool reports whether reads have a pool of their own (SQLite).
+func (d *DB) SeparateReadPool() bool { return d.r != d.w }
 
 // Ping checks that the database answers.
-func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+func (d *DB) Ping(ctx context.Context) error { return d.r.PingContext(ctx) }
 
 // ServerVersion reports the database server's version string.
 func (d *DB) ServerVersion(ctx context.Context) (string, error) {
@@ -175,7 +188,7 @@ func (d *DB) ServerVersion(ctx context.Context) (string, error) {
 		q = "SELECT 'SQLite ' || sqlite_version()"
 	}
 	var v string
-	if err := d.db.GetContext(ctx, &v, q); err != nil {
+	if err := d.get(ctx, d.r, &v, q); err != nil {
 		return "", fmt.Errorf("read server version: %w", err)
 	}
 	return v, nil
@@ -183,49 +196,6 @@ func (d *DB) ServerVersion(ctx context.Context) (string, error) {
 
 // Now is the store's clock, truncated to what PostgreSQL keeps.
 func (d *DB) Now() time.Time { return d.now().UTC().Truncate(time.Microsecond) }
-
-// queryer is what *sqlx.DB and *sqlx.Tx have in common.
-type queryer interface {
-	sqlx.ExtContext
-	GetContext(ctx context.Context, dest any, query string, args ...any) error
-	SelectContext(ctx context.Context, dest any, query string, args ...any) error
-}
-
-// tx runs fn in one transaction and commits if fn returns nil. On SQLite
-// the transaction takes the write lock at BEGIN (see sqliteDSN).
-func (d *DB) tx(ctx context.Context, fn func(q queryer) error) error {
-	t, err := d.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	if err := fn(t); err != nil {
-		t.Rollback()
-		return err
-	}
-	if err := t.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// q rebinds a query written with ? placeholders for the dialect.
-func (d *DB) q(query string) string { return d.db.Rebind(query) }
-
-func (d *DB) get(ctx context.Context, q queryer, dest any, query string, args ...any) error {
-	err := q.GetContext(ctx, dest, d.q(query), args...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
-	return mapErr(err)
-}
-
-func (d *DB) exec(ctx context.Context, q queryer, query string, args ...any) (int64, error) {
-	res, err := q.ExecContext(ctx, d.q(query), args...)
-	if err != nil {
-		return 0, mapErr(err)
-	}
-	return res.RowsAffected()
-}
 
 // mapErr turns a unique-constraint violation into ErrConflict.
 func mapErr(err error) error {

@@ -50,7 +50,7 @@ func (d *DB) CreateEnrollmentLink(ctx context.Context, l *EnrollmentLink) error 
 // EnrollmentLinkByToken returns the link whose token hash is hash.
 func (d *DB) EnrollmentLinkByToken(ctx context.Context, hash []byte) (*EnrollmentLink, error) {
 	var l EnrollmentLink
-	if err := d.get(ctx, d.db, &l, `SELECT `+linkColumns+` FROM enrollment_links WHERE token_hash = ?`, hash); err != nil {
+	if err := d.get(ctx, d.r, &l, `SELECT `+linkColumns+` FROM enrollment_links WHERE token_hash = ?`, hash); err != nil {
 		return nil, fmt.Errorf("get enrollment link: %w", err)
 	}
 	return &l, nil
@@ -62,7 +62,7 @@ func (d *DB) EnrollmentLinkByToken(ctx context.Context, hash []byte) (*Enrollmen
 func (d *DB) ClaimEnrollmentLink(ctx context.Context, id string, binding, sealedSecret []byte) error {
 	const q = `UPDATE enrollment_links SET binding_hash = ?, secret_sealed = ?
 		WHERE id = ? AND binding_hash IS NULL AND used_at IS NULL AND expires_at > ?`
-	n, err := d.exec(ctx, d.db, q, binding, sealedSecret, id, d.Now())
+	n, err := d.exec(ctx, d.w, q, binding, sealedSecret, id, d.Now())
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}
@@ -74,7 +74,7 @@ func (d *DB) ClaimEnrollmentLink(ctx context.Context, id string, binding, sealed
 
 // UseEnrollmentLink marks a link used; only the first call succeeds.
 func (d *DB) UseEnrollmentLink(ctx context.Context, id string) error {
-	n, err := d.exec(ctx, d.db, `UPDATE enrollment_links SET used_at = ? WHERE id = ? AND used_at IS NULL`, d.Now(), id)
+	n, err := d.exec(ctx, d.w, `UPDATE enrollment_links SET used_at = ? WHERE id = ? AND used_at IS NULL`, d.Now(), id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}

@@ -64,7 +64,7 @@ func (d *DB) CreateSigningKey(ctx context.Context, k *SigningKey) error {
 		k.ActivatedAt = sql.NullTime{Time: k.CreatedAt, Valid: true}
 	}
 	const q = `INSERT INTO signing_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := d.exec(ctx, d.db, q, k.ID, k.Algorithm, k.PrivateSealed, k.PublicJWK, k.State, k.CreatedAt, k.ActivatedAt,
+	_, err := d.exec(ctx, d.w, q, k.ID, k.Algorithm, k.PrivateSealed, k.PublicJWK, k.State, k.CreatedAt, k.ActivatedAt,
 		k.RetiredAt, k.ActivateAfter, k.PublishUntil, k.Default)
 	if err != nil {
 		return fmt.Errorf("create signing key: %w", err)
@@ -77,7 +77,7 @@ func (d *DB) CreateSigningKey(ctx context.Context, k *SigningKey) error {
 func (d *DB) ActiveSigningKey(ctx context.Context) (*SigningKey, error) {
 	var k SigningKey
 	const q = `SELECT ` + keyColumns + ` FROM signing_keys WHERE state = 'active' AND is_default = TRUE`
-	if err := d.get(ctx, d.db, &k, q); err != nil {
+	if err := d.get(ctx, d.r, &k, q); err != nil {
 		return nil, fmt.Errorf("active signing key: %w", err)
 	}
 	return &k, nil
@@ -86,7 +86,7 @@ func (d *DB) ActiveSigningKey(ctx context.Context) (*SigningKey, error) {
 // ListSigningKeys returns every stored key, newest first.
 func (d *DB) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 	var out []SigningKey
-	if err := d.db.SelectContext(ctx, &out, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at DESC, id`); err != nil {
+	if err := d.sel(ctx, d.r, &out, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at DESC, id`); err != nil {
 		return nil, fmt.Errorf("list signing keys: %w", err)
 	}
 	return out, nil
@@ -96,7 +96,7 @@ func (d *DB) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 func (d *DB) PinnedAlgorithms(ctx context.Context) ([]string, error) {
 	var out []string
 	const q = `SELECT DISTINCT id_token_signed_response_alg FROM clients WHERE id_token_signed_response_alg <> '' ORDER BY 1`
-	if err := d.db.SelectContext(ctx, &out, q); err != nil {
+	if err := d.sel(ctx, d.r, &out, q); err != nil {
 		return nil, fmt.Errorf("pinned signing algorithms: %w", err)
 	}
 	return out, nil
@@ -112,6 +112,15 @@ func (d *DB) PinnedAlgorithms(ctx context.Context) ([]string, error) {
 // them a no-op.
 func (d *DB) PromoteDueKey(ctx context.Context, publishFor time.Duration) (bool, error) {
 	now := d.Now()
+	// Nothing is due almost always: look on the read pool first, rather
+	// than take SQLite's write lock for a read on every call.
+	var due int
+	if err := d.get(ctx, d.r, &due, `SELECT COUNT(*) FROM signing_keys WHERE state = 'next' AND activate_after <= ?`, now); err != nil {
+		return false, fmt.Errorf("look for a due signing key: %w", err)
+	}
+	if due == 0 {
+		return false, nil
+	}
 	promoted := false
 	err := d.tx(ctx, func(q queryer) error {
 		var next SigningKey

@@ -44,7 +44,7 @@ func (d *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 		dialect = goose.DialectSQLite3
 		opts = append(opts, goose.WithLocker(&fileLocker{path: d.path + ".migrate.lock"}))
 	}
-	p, err := goose.NewProvider(dialect, d.db.DB, fsys, opts...)
+	p, err := goose.NewProvider(dialect, d.w.DB, fsys, opts...)
 	if err != nil {
 		return fmt.Errorf("prepare migrations: %w", err)
 	}

@@ -37,7 +37,7 @@ func (d *DB) Hit(ctx context.Context, key string, r Rate) (bool, time.Duration, 
 			window_start = CASE WHEN rate_limits.window_start <= ? THEN excluded.window_start ELSE rate_limits.window_start END
 		RETURNING hits, window_start`
 	ended := now.Add(-r.Per)
-	if err := d.get(ctx, d.db, &out, q, key, now, ended, ended); err != nil {
+	if err := d.get(ctx, d.w, &out, q, key, now, ended, ended); err != nil {
 		return false, 0, fmt.Errorf("count hit %s: %w", key, err)
 	}
 	if out.Hits <= r.Limit {

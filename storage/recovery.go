@@ -31,7 +31,7 @@ func (d *DB) ReplaceRecoveryCodes(ctx context.Context, userID string, macs [][]b
 // unused code of the user's. Check and spend are one statement, so a code
 // works once across all instances.
 func (d *DB) UseRecoveryCode(ctx context.Context, userID string, mac []byte) (bool, error) {
-	n, err := d.exec(ctx, d.db, `UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND code_mac = ? AND used_at IS NULL`,
+	n, err := d.exec(ctx, d.w, `UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND code_mac = ? AND used_at IS NULL`,
 		d.Now(), userID, mac)
 	if err != nil {
 		return false, fmt.Errorf("use recovery code: %w", err)
@@ -42,7 +42,7 @@ func (d *DB) UseRecoveryCode(ctx context.Context, userID string, mac []byte) (bo
 // RecoveryCodesLeft counts the user's unused recovery codes.
 func (d *DB) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
 	var n int
-	if err := d.get(ctx, d.db, &n, `SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL`, userID); err != nil {
+	if err := d.get(ctx, d.r, &n, `SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL`, userID); err != nil {
 		return 0, fmt.Errorf("count recovery codes: %w", err)
 	}
 	return n, nil
@@ -53,7 +53,7 @@ func (d *DB) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) 
 func (d *DB) SetPendingTOTP(ctx context.Context, userID string, sealed []byte, expiresAt time.Time) error {
 	const q = `INSERT INTO pending_totp (user_id, secret_sealed, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, expires_at = excluded.expires_at`
-	if _, err := d.exec(ctx, d.db, q, userID, sealed, expiresAt.UTC()); err != nil {
+	if _, err := d.exec(ctx, d.w, q, userID, sealed, expiresAt.UTC()); err != nil {
 		return fmt.Errorf("set pending TOTP: %w", err)
 	}
 	return nil
@@ -63,7 +63,7 @@ func (d *DB) SetPendingTOTP(ctx context.Context, userID string, sealed []byte, e
 func (d *DB) PendingTOTP(ctx context.Context, userID string) ([]byte, error) {
 	var sealed []byte
 	q := `SELECT secret_sealed FROM pending_totp WHERE user_id = ? AND expires_at > ?`
-	if err := d.get(ctx, d.db, &sealed, q, userID, d.Now()); err != nil {
+	if err := d.get(ctx, d.r, &sealed, q, userID, d.Now()); err != nil {
 		return nil, fmt.Errorf("get pending TOTP: %w", err)
 	}
 	return sealed, nil
@@ -71,7 +71,7 @@ func (d *DB) PendingTOTP(ctx context.Context, userID string) ([]byte, error) {
 
 // DeletePendingTOTP forgets a pending secret.
 func (d *DB) DeletePendingTOTP(ctx context.Context, userID string) error {
-	if _, err := d.exec(ctx, d.db, `DELETE FROM pending_totp WHERE user_id = ?`, userID); err != nil {
+	if _, err := d.exec(ctx, d.w, `DELETE FROM pending_totp WHERE user_id = ?`, userID); err != nil {
 		return fmt.Errorf("delete pending TOTP: %w", err)
 	}
 	return nil

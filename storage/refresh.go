@@ -54,7 +54,7 @@ func (d *DB) insertRefresh(ctx context.Context, q queryer, t *RefreshToken, suff
 // CreateRefreshToken stores a new token. The caller sets everything but
 // CreatedAt.
 func (d *DB) CreateRefreshToken(ctx context.Context, t *RefreshToken) error {
-	if _, err := d.insertRefresh(ctx, d.db, t, ""); err != nil {
+	if _, err := d.insertRefresh(ctx, d.w, t, ""); err != nil {
 		return fmt.Errorf("create refresh token: %w", err)
 	}
 	return nil
@@ -63,7 +63,7 @@ func (d *DB) CreateRefreshToken(ctx context.Context, t *RefreshToken) error {
 // RefreshTokenByHash returns the token whose hash is hash, in any state.
 func (d *DB) RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error) {
 	var t RefreshToken
-	if err := d.get(ctx, d.db, &t, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE token_hash = ?`, hash); err != nil {
+	if err := d.get(ctx, d.r, &t, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE token_hash = ?`, hash); err != nil {
 		return nil, fmt.Errorf("get refresh token: %w", err)
 	}
 	return &t, nil
@@ -72,7 +72,7 @@ func (d *DB) RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken
 // GetRefreshToken returns the token with this ID.
 func (d *DB) GetRefreshToken(ctx context.Context, id string) (*RefreshToken, error) {
 	var t RefreshToken
-	if err := d.get(ctx, d.db, &t, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE id = ?`, id); err != nil {
+	if err := d.get(ctx, d.r, &t, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get refresh token: %w", err)
 	}
 	return &t, nil
@@ -87,6 +87,14 @@ func (d *DB) GetRefreshToken(ctx context.Context, id string) (*RefreshToken, err
 // CONFLICT DO NOTHING), and the family never holds two live successors.
 // With grace 0, of many concurrent uses exactly one wins.
 func (d *DB) RotateRefreshToken(ctx context.Context, id string, grace time.Duration, next *RefreshToken) (bool, error) {
+	return d.RotateRefreshTokenWithAccess(ctx, id, grace, next, nil)
+}
+
+// RotateRefreshTokenWithAccess is RotateRefreshToken that also stores the
+// access token the refresh grant hands out with next, in the same
+// transaction and only if the rotation is allowed: a refresh grant's
+// writes cost one commit. access may be nil.
+func (d *DB) RotateRefreshTokenWithAccess(ctx context.Context, id string, grace time.Duration, next *RefreshToken, access *AccessToken) (bool, error) {
 	now := d.Now()
 	q := `UPDATE refresh_tokens SET rotated_at = ? WHERE id = ? AND revoked_at IS NULL AND rotated_at IS NULL`
 	args := []any{now, id}
@@ -95,6 +103,9 @@ func (d *DB) RotateRefreshToken(ctx context.Context, id string, grace time.Durat
 			WHERE id = ? AND revoked_at IS NULL AND (rotated_at IS NULL OR rotated_at >= ?)`
 		args = append(args, now.Add(-grace))
 	}
+	if d.dialect == Postgres {
+		return d.rotateInOne(ctx, q, args, next, access)
+	}
 	var ok bool
 	err := d.tx(ctx, func(tx queryer) error {
 		n, err := d.exec(ctx, tx, q, args...)
@@ -102,8 +113,10 @@ func (d *DB) RotateRefreshToken(ctx context.Context, id string, grace time.Durat
 			return err
 		}
 		ok = true
-		_, err = d.insertRefresh(ctx, tx, next, ` ON CONFLICT DO NOTHING`)
-		return err
+		if _, err = d.insertRefresh(ctx, tx, next, ` ON CONFLICT DO NOTHING`); err != nil || access == nil {
+			return err
+		}
+		return d.insertAccess(ctx, tx, access)
 	})
 	if err != nil {
 		return false, fmt.Errorf("rotate refresh token: %w", err)
@@ -111,10 +124,42 @@ func (d *DB) RotateRefreshToken(ctx context.Context, id string, grace time.Durat
 	return ok, nil
 }
 
+// rotateInOne is the rotation as one PostgreSQL statement, one round trip
+// where a transaction takes five (BEGIN, UPDATE, two INSERTs, COMMIT):
+// the successor and the access token are inserted from the rows the
+// conditional UPDATE returns, so from none when it matched none.
+// Parameters in INSERT … SELECT carry no column type, hence the casts.
+func (d *DB) rotateInOne(ctx context.Context, update string, args []any, next *RefreshToken, access *AccessToken) (bool, error) {
+	next.CreatedAt = d.Now()
+	q := `WITH used AS (` + update + ` RETURNING id),
+		successor AS (INSERT INTO refresh_tokens (` + refreshColumns + `)
+			SELECT ?::text, ?::bytea, ?::text, ?::text, ?::text, ?::text, ?::jsonb, ?::jsonb, ?::timestamptz, ?::jsonb,
+				?::timestamptz, ?::timestamptz, ?::timestamptz, NULL, NULL, ?::jsonb, ?::text FROM used
+			ON CONFLICT DO NOTHING)`
+	args = append(args, next.ID, next.TokenHash, next.FamilyID, next.ClientID, next.UserID, next.SessionID, next.Scopes,
+		next.Audience, next.AuthTime.UTC(), next.AMR, next.CreatedAt, next.ExpiresAt.UTC(), next.FamilyExpiresAt.UTC(),
+		next.UserinfoClaims, next.AuthRequestID)
+	if access != nil {
+		access.CreatedAt = next.CreatedAt
+		q += `, access AS (INSERT INTO access_tokens (id, client_id, user_id, auth_request_id, family_id, session_id, scopes,
+				audience, created_at, expires_at, userinfo_claims, auth_time)
+			SELECT ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::jsonb, ?::jsonb, ?::timestamptz, ?::timestamptz,
+				?::jsonb, ?::timestamptz FROM used)`
+		args = append(args, access.ID, access.ClientID, NullString{String: access.UserID, Valid: access.UserID != ""},
+			access.AuthRequestID, access.FamilyID, access.SessionID, access.Scopes, access.Audience, access.CreatedAt,
+			access.ExpiresAt.UTC(), access.UserinfoClaims, access.AuthTime)
+	}
+	var n int
+	if err := d.get(ctx, d.w, &n, q+` SELECT COUNT(*) FROM used`, args...); err != nil {
+		return false, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	return n == 1, nil
+}
+
 // RefreshFamily returns every token of a family, oldest first.
 func (d *DB) RefreshFamily(ctx context.Context, familyID string) ([]RefreshToken, error) {
 	var out []RefreshToken
-	err := d.db.SelectContext(ctx, &out, d.q(`SELECT `+refreshColumns+` FROM refresh_tokens WHERE family_id = ? ORDER BY created_at, id`), familyID)
+	err := d.sel(ctx, d.r, &out, `SELECT `+refreshColumns+` FROM refresh_tokens WHERE family_id = ? ORDER BY created_at, id`, familyID)
 	if err != nil {
 		return nil, fmt.Errorf("list refresh token family: %w", err)
 	}
@@ -136,7 +181,7 @@ func (d *DB) RevokeFamily(ctx context.Context, familyID string) error {
 func (d *DB) CountLiveRefreshTokens(ctx context.Context, userID string) (int, error) {
 	now := d.Now()
 	var n int
-	err := d.get(ctx, d.db, &n, `SELECT COUNT(*) FROM refresh_tokens
+	err := d.get(ctx, d.r, &n, `SELECT COUNT(*) FROM refresh_tokens
 		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND family_expires_at > ?`, userID, now, now)
 	if err != nil {
 		return 0, fmt.Errorf("count live refresh tokens: %w", err)

@@ -24,7 +24,7 @@ func (d *DB) SetRolePolicy(ctx context.Context, role, policy string) error {
 	if !slices.Contains(EnrollmentPolicies, policy) {
 		return fmt.Errorf("%w: enrollment_policy %q: use one of %v", ErrInvalid, policy, EnrollmentPolicies)
 	}
-	_, err := d.exec(ctx, d.db, `INSERT INTO role_policies (role, enrollment_policy, updated_at) VALUES (?, ?, ?)
+	_, err := d.exec(ctx, d.w, `INSERT INTO role_policies (role, enrollment_policy, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (role) DO UPDATE SET enrollment_policy = excluded.enrollment_policy, updated_at = excluded.updated_at`,
 		role, policy, d.Now())
 	if err != nil {
@@ -35,7 +35,7 @@ func (d *DB) SetRolePolicy(ctx context.Context, role, policy string) error {
 
 // DeleteRolePolicy removes a role's policy: its users get the client's again.
 func (d *DB) DeleteRolePolicy(ctx context.Context, role string) error {
-	n, err := d.exec(ctx, d.db, `DELETE FROM role_policies WHERE role = ?`, role)
+	n, err := d.exec(ctx, d.w, `DELETE FROM role_policies WHERE role = ?`, role)
 	if err != nil {
 		return fmt.Errorf("delete policy of role %q: %w", role, err)
 	}
@@ -48,7 +48,7 @@ func (d *DB) DeleteRolePolicy(ctx context.Context, role string) error {
 // RolePolicies lists the roles that have a policy, by role.
 func (d *DB) RolePolicies(ctx context.Context) ([]RolePolicy, error) {
 	var out []RolePolicy
-	if err := d.db.SelectContext(ctx, &out, `SELECT role, enrollment_policy, updated_at FROM role_policies ORDER BY role`); err != nil {
+	if err := d.sel(ctx, d.r, &out, `SELECT role, enrollment_policy, updated_at FROM role_policies ORDER BY role`); err != nil {
 		return nil, fmt.Errorf("list role policies: %w", err)
 	}
 	return out, nil

@@ -35,7 +35,7 @@ func (d *DB) CreateSession(ctx context.Context, s *Session) error {
 	s.CreatedAt = d.Now()
 	s.LastSeenAt = s.CreatedAt
 	const q = `INSERT INTO sessions (` + sessionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`
-	_, err := d.exec(ctx, d.db, q, s.ID, s.CookieHash, s.UserID, s.AuthTime.UTC(), s.AMR, s.CreatedAt, s.LastSeenAt, s.ExpiresAt.UTC())
+	_, err := d.exec(ctx, d.w, q, s.ID, s.CookieHash, s.UserID, s.AuthTime.UTC(), s.AMR, s.CreatedAt, s.LastSeenAt, s.ExpiresAt.UTC())
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -46,7 +46,7 @@ func (d *DB) CreateSession(ctx context.Context, s *Session) error {
 // not.
 func (d *DB) SessionByCookie(ctx context.Context, hash []byte) (*Session, error) {
 	var s Session
-	if err := d.get(ctx, d.db, &s, `SELECT `+sessionColumns+` FROM sessions WHERE cookie_hash = ?`, hash); err != nil {
+	if err := d.get(ctx, d.r, &s, `SELECT `+sessionColumns+` FROM sessions WHERE cookie_hash = ?`, hash); err != nil {
 		return nil, fmt.Errorf("get session: %w", err)
 	}
 	return &s, nil
@@ -55,7 +55,7 @@ func (d *DB) SessionByCookie(ctx context.Context, hash []byte) (*Session, error)
 // GetSession returns the session with this ID.
 func (d *DB) GetSession(ctx context.Context, id string) (*Session, error) {
 	var s Session
-	if err := d.get(ctx, d.db, &s, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id); err != nil {
+	if err := d.get(ctx, d.r, &s, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get session: %w", err)
 	}
 	return &s, nil
@@ -64,7 +64,7 @@ func (d *DB) GetSession(ctx context.Context, id string) (*Session, error) {
 // TouchSession records that the session was just used, which restarts its
 // idle lifetime.
 func (d *DB) TouchSession(ctx context.Context, id string) error {
-	if _, err := d.exec(ctx, d.db, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND ended_at IS NULL`, d.Now(), id); err != nil {
+	if _, err := d.exec(ctx, d.w, `UPDATE sessions SET last_seen_at = ? WHERE id = ? AND ended_at IS NULL`, d.Now(), id); err != nil {
 		return fmt.Errorf("touch session: %w", err)
 	}
 	return nil
@@ -119,7 +119,7 @@ func (d *DB) revokeTokensWhere(ctx context.Context, q queryer, where string, arg
 // can redeem until expiresAt to receive the session's cookie.
 func (d *DB) SetHandover(ctx context.Context, id string, mac []byte, expiresAt time.Time) error {
 	const q = `UPDATE sessions SET handover_mac = ?, handover_expires_at = ? WHERE id = ? AND ended_at IS NULL`
-	n, err := d.exec(ctx, d.db, q, mac, expiresAt.UTC(), id)
+	n, err := d.exec(ctx, d.w, q, mac, expiresAt.UTC(), id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}
@@ -134,7 +134,7 @@ func (d *DB) SetHandover(ctx context.Context, id string, mac []byte, expiresAt t
 func (d *DB) ClaimHandover(ctx context.Context, mac, cookieHash []byte) (*Session, error) {
 	const q = `UPDATE sessions SET cookie_hash = ?, handover_mac = NULL, handover_expires_at = NULL
 		WHERE handover_mac = ? AND handover_expires_at > ? AND ended_at IS NULL`
-	n, err := d.exec(ctx, d.db, q, cookieHash, mac, d.Now())
+	n, err := d.exec(ctx, d.w, q, cookieHash, mac, d.Now())
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}

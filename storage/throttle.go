@@ -25,7 +25,7 @@ type FailedAttempts struct {
 func (d *DB) GetFailedAttempts(ctx context.Context, subject string) (*FailedAttempts, error) {
 	f := FailedAttempts{Subject: subject}
 	const q = `SELECT subject, failures, last_failure_at, locked_until FROM failed_attempts WHERE subject = ?`
-	err := d.get(ctx, d.db, &f, q, subject)
+	err := d.get(ctx, d.r, &f, q, subject)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("get failed attempts: %w", err)
 	}
@@ -35,7 +35,7 @@ func (d *DB) GetFailedAttempts(ctx context.Context, subject string) (*FailedAtte
 // ClearFailures forgets the subjects' failures after a successful sign-in.
 func (d *DB) ClearFailures(ctx context.Context, subjects ...string) error {
 	for _, s := range subjects {
-		if _, err := d.exec(ctx, d.db, `DELETE FROM failed_attempts WHERE subject = ?`, s); err != nil {
+		if _, err := d.exec(ctx, d.w, `DELETE FROM failed_attempts WHERE subject = ?`, s); err != nil {
 			return fmt.Errorf("clear failures: %w", err)
 		}
 	}
@@ -129,7 +129,7 @@ func (d *DB) ReleaseAttempt(ctx context.Context, subjects ...string) error {
 	const q = `UPDATE failed_attempts SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END, locked_until = NULL
 		WHERE subject = ?`
 	for _, s := range subjects {
-		if _, err := d.exec(ctx, d.db, q, s); err != nil {
+		if _, err := d.exec(ctx, d.w, q, s); err != nil {
 			return fmt.Errorf("release attempt: %w", err)
 		}
 	}

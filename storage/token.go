@@ -36,22 +36,26 @@ const accessTokenColumns = `id, client_id, COALESCE(user_id, '') AS user_id, aut
 // CreateAccessToken stores a new access token. The caller sets the ID and
 // ExpiresAt.
 func (d *DB) CreateAccessToken(ctx context.Context, t *AccessToken) error {
-	t.CreatedAt = d.Now()
-	const q = `INSERT INTO access_tokens (id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
-		created_at, expires_at, userinfo_claims, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	user := NullString{String: t.UserID, Valid: t.UserID != ""}
-	_, err := d.exec(ctx, d.db, q, t.ID, t.ClientID, user, t.AuthRequestID, t.FamilyID, t.SessionID, t.Scopes,
-		t.Audience, t.CreatedAt, t.ExpiresAt.UTC(), t.UserinfoClaims, t.AuthTime)
-	if err != nil {
+	if err := d.insertAccess(ctx, d.w, t); err != nil {
 		return fmt.Errorf("create access token: %w", err)
 	}
 	return nil
 }
 
+func (d *DB) insertAccess(ctx context.Context, q queryer, t *AccessToken) error {
+	t.CreatedAt = d.Now()
+	const insert = `INSERT INTO access_tokens (id, client_id, user_id, auth_request_id, family_id, session_id, scopes, audience,
+		created_at, expires_at, userinfo_claims, auth_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	user := NullString{String: t.UserID, Valid: t.UserID != ""}
+	_, err := d.exec(ctx, q, insert, t.ID, t.ClientID, user, t.AuthRequestID, t.FamilyID, t.SessionID, t.Scopes,
+		t.Audience, t.CreatedAt, t.ExpiresAt.UTC(), t.UserinfoClaims, t.AuthTime)
+	return err
+}
+
 // GetAccessToken returns the access token with this ID.
 func (d *DB) GetAccessToken(ctx context.Context, id string) (*AccessToken, error) {
 	var t AccessToken
-	if err := d.get(ctx, d.db, &t, `SELECT `+accessTokenColumns+` FROM access_tokens WHERE id = ?`, id); err != nil {
+	if err := d.get(ctx, d.r, &t, `SELECT `+accessTokenColumns+` FROM access_tokens WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get access token: %w", err)
 	}
 	return &t, nil
@@ -60,7 +64,7 @@ func (d *DB) GetAccessToken(ctx context.Context, id string) (*AccessToken, error
 // RevokeAccessToken revokes one access token. Revoking an unknown or
 // already revoked token is not an error.
 func (d *DB) RevokeAccessToken(ctx context.Context, id string) error {
-	if _, err := d.exec(ctx, d.db, `UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, d.Now(), id); err != nil {
+	if _, err := d.exec(ctx, d.w, `UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, d.Now(), id); err != nil {
 		return fmt.Errorf("revoke access token: %w", err)
 	}
 	return nil
@@ -109,7 +113,7 @@ const codeReplayed = "code_replayed"
 // first) and then sees its mark; a revocation that starts after it
 // commits finds the tokens stored.
 func (d *DB) SettleRedemption(ctx context.Context, authRequestID string) error {
-	n, err := d.exec(ctx, d.db, `UPDATE auth_requests SET error_code = error_code WHERE id = ? AND error_code <> ?`,
+	n, err := d.exec(ctx, d.w, `UPDATE auth_requests SET error_code = error_code WHERE id = ? AND error_code <> ?`,
 		authRequestID, codeReplayed)
 	if err == nil && n == 0 {
 		err = ErrCodeReused

@@ -26,7 +26,7 @@ func TOTPSecretAAD(userID string) []byte {
 func (d *DB) SetTOTP(ctx context.Context, userID string, sealed []byte) error {
 	const q = `INSERT INTO totp_enrolments (user_id, secret_sealed, last_step, created_at) VALUES (?, ?, 0, ?)
 		ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, last_step = 0, created_at = excluded.created_at`
-	if _, err := d.exec(ctx, d.db, q, userID, sealed, d.Now()); err != nil {
+	if _, err := d.exec(ctx, d.w, q, userID, sealed, d.Now()); err != nil {
 		return fmt.Errorf("set TOTP for user %s: %w", userID, err)
 	}
 	return nil
@@ -36,7 +36,7 @@ func (d *DB) SetTOTP(ctx context.Context, userID string, sealed []byte) error {
 func (d *DB) GetTOTP(ctx context.Context, userID string) (*TOTP, error) {
 	var t TOTP
 	const q = `SELECT user_id, secret_sealed, last_step, created_at FROM totp_enrolments WHERE user_id = ?`
-	if err := d.get(ctx, d.db, &t, q, userID); err != nil {
+	if err := d.get(ctx, d.r, &t, q, userID); err != nil {
 		return nil, fmt.Errorf("get TOTP for user %s: %w", userID, err)
 	}
 	return &t, nil
@@ -46,7 +46,7 @@ func (d *DB) GetTOTP(ctx context.Context, userID string) (*TOTP, error) {
 // before, and reports whether it was. The check and the write are one
 // statement, so two instances cannot both accept the same code.
 func (d *DB) AcceptTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
-	n, err := d.exec(ctx, d.db, `UPDATE totp_enrolments SET last_step = ? WHERE user_id = ? AND last_step < ?`, step, userID, step)
+	n, err := d.exec(ctx, d.w, `UPDATE totp_enrolments SET last_step = ? WHERE user_id = ? AND last_step < ?`, step, userID, step)
 	if err != nil {
 		return false, fmt.Errorf("accept TOTP step for user %s: %w", userID, err)
 	}
@@ -55,7 +55,7 @@ func (d *DB) AcceptTOTPStep(ctx context.Context, userID string, step int64) (boo
 
 // DeleteTOTP removes a user's enrolment.
 func (d *DB) DeleteTOTP(ctx context.Context, userID string) error {
-	if _, err := d.exec(ctx, d.db, `DELETE FROM totp_enrolments WHERE user_id = ?`, userID); err != nil {
+	if _, err := d.exec(ctx, d.w, `DELETE FROM totp_enrolments WHERE user_id = ?`, userID); err != nil {
 		return fmt.Errorf("delete TOTP for user %s: %w", userID, err)
 	}
 	return nil

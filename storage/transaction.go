@@ -59,7 +59,7 @@ func (d *DB) CreateLoginTransaction(ctx context.Context, t *LoginTransaction) er
 	t.State = TxOTP
 	const q = `INSERT INTO login_transactions (id, auth_request_id, client_id, door, user_id, binding_hash, method, otp_failures,
 		state, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
-	_, err := d.exec(ctx, d.db, q, t.ID, t.AuthRequestID, t.ClientID, t.Door, t.UserID, t.BindingHash, t.Method,
+	_, err := d.exec(ctx, d.w, q, t.ID, t.AuthRequestID, t.ClientID, t.Door, t.UserID, t.BindingHash, t.Method,
 		t.State, t.CreatedAt, t.ExpiresAt.UTC())
 	if err != nil {
 		return fmt.Errorf("create login transaction: %w", err)
@@ -70,7 +70,7 @@ func (d *DB) CreateLoginTransaction(ctx context.Context, t *LoginTransaction) er
 // GetLoginTransaction returns the transaction with this ID.
 func (d *DB) GetLoginTransaction(ctx context.Context, id string) (*LoginTransaction, error) {
 	var t LoginTransaction
-	if err := d.get(ctx, d.db, &t, `SELECT `+txColumns+` FROM login_transactions WHERE id = ?`, id); err != nil {
+	if err := d.get(ctx, d.r, &t, `SELECT `+txColumns+` FROM login_transactions WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get login transaction: %w", err)
 	}
 	return &t, nil
@@ -130,7 +130,7 @@ func (d *DB) ReserveOTPAttempt(ctx context.Context, id string, maxFailures int, 
 func (d *DB) KillSpentTransaction(ctx context.Context, id string, maxFailures int) error {
 	const q = `UPDATE login_transactions SET state = 'dead', code_mac = NULL, pending_secret = NULL
 		WHERE id = ? AND state IN ('otp', 'enroll') AND otp_failures >= ?`
-	if _, err := d.exec(ctx, d.db, q, id, maxFailures); err != nil {
+	if _, err := d.exec(ctx, d.w, q, id, maxFailures); err != nil {
 		return fmt.Errorf("kill spent login transaction: %w", err)
 	}
 	return nil
@@ -139,7 +139,7 @@ func (d *DB) KillSpentTransaction(ctx context.Context, id string, maxFailures in
 // FinishLoginTransaction moves an open transaction to TxDone. Only one
 // caller can do so; the others get ErrNotFound.
 func (d *DB) FinishLoginTransaction(ctx context.Context, id string) error {
-	n, err := d.exec(ctx, d.db, `UPDATE login_transactions SET state = 'done', code_mac = NULL, pending_secret = NULL
+	n, err := d.exec(ctx, d.w, `UPDATE login_transactions SET state = 'done', code_mac = NULL, pending_secret = NULL
 		WHERE id = ? AND state IN ('otp', 'enroll')`, id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
@@ -154,7 +154,7 @@ func (d *DB) FinishLoginTransaction(ctx context.Context, id string) error {
 // transaction, replacing any earlier code, and notes when it was sent.
 func (d *DB) SetTransactionCode(ctx context.Context, id string, mac []byte, expiresAt time.Time) error {
 	const q = `UPDATE login_transactions SET code_mac = ?, code_expires_at = ?, code_sent_at = ? WHERE id = ? AND state = 'otp'`
-	n, err := d.exec(ctx, d.db, q, mac, expiresAt.UTC(), d.Now(), id)
+	n, err := d.exec(ctx, d.w, q, mac, expiresAt.UTC(), d.Now(), id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}
@@ -169,7 +169,7 @@ func (d *DB) SetTransactionCode(ctx context.Context, id string, mac []byte, expi
 func (d *DB) StartEnrollment(ctx context.Context, id string, sealed []byte) error {
 	const q = `UPDATE login_transactions SET state = 'enroll', pending_secret = ?, code_mac = NULL, otp_failures = 0
 		WHERE id = ? AND state = 'otp'`
-	n, err := d.exec(ctx, d.db, q, sealed, id)
+	n, err := d.exec(ctx, d.w, q, sealed, id)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}

@@ -98,7 +98,7 @@ func (d *DB) CreateUser(ctx context.Context, u *User) error {
 	}
 	const q = `INSERT INTO users (id, username, username_key, email, phone, preferred_method, password_hash, roles,
 		attributes, disabled, otp_exempt, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := d.exec(ctx, d.db, q, u.ID, u.Username, UsernameKey(u.Username), u.Email, u.Phone, u.Preferred,
+	_, err := d.exec(ctx, d.w, q, u.ID, u.Username, UsernameKey(u.Username), u.Email, u.Phone, u.Preferred,
 		u.PasswordHash, u.Roles, u.Attributes, u.Disabled, u.OTPExempt, u.CreatedAt, u.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("create user %q: %w", u.Username, err)
@@ -109,7 +109,7 @@ func (d *DB) CreateUser(ctx context.Context, u *User) error {
 // GetUser returns the user with this ID.
 func (d *DB) GetUser(ctx context.Context, id string) (*User, error) {
 	var u User
-	if err := d.get(ctx, d.db, &u, `SELECT `+userColumns+` FROM users WHERE id = ?`, id); err != nil {
+	if err := d.get(ctx, d.r, &u, `SELECT `+userColumns+` FROM users WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get user %s: %w", id, err)
 	}
 	return &u, nil
@@ -118,7 +118,7 @@ func (d *DB) GetUser(ctx context.Context, id string) (*User, error) {
 // GetUserByUsername looks a user up by name, ignoring letter case.
 func (d *DB) GetUserByUsername(ctx context.Context, name string) (*User, error) {
 	var u User
-	if err := d.get(ctx, d.db, &u, `SELECT `+userColumns+` FROM users WHERE username_key = ?`, UsernameKey(name)); err != nil {
+	if err := d.get(ctx, d.r, &u, `SELECT `+userColumns+` FROM users WHERE username_key = ?`, UsernameKey(name)); err != nil {
 		return nil, fmt.Errorf("get user %q: %w", name, err)
 	}
 	return &u, nil
@@ -156,7 +156,7 @@ func (d *DB) UpdateUser(ctx context.Context, id string, fn func(*User) error) (*
 // ListUsers returns every user, ordered by username.
 func (d *DB) ListUsers(ctx context.Context) ([]User, error) {
 	var out []User
-	if err := d.db.SelectContext(ctx, &out, `SELECT `+userColumns+` FROM users ORDER BY username_key`); err != nil {
+	if err := d.sel(ctx, d.r, &out, `SELECT `+userColumns+` FROM users ORDER BY username_key`); err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return out, nil

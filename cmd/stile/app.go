@@ -155,7 +155,13 @@ func newMetrics(pool *login.Pool, db *storage.DB) *metrics.Metrics {
 	m := metrics.New("/keys") // the library serves the JWKS under the provider's catch-all
 	pool.Waited = m.HashWaited
 	m.WatchHashPool(pool)
-	m.WatchDB(string(db.Dialect()), db.Stats)
+	name := string(db.Dialect())
+	if db.SeparateReadPool() {
+		m.WatchDB(name, "write", db.Stats)
+		m.WatchDB(name, "read", db.ReadStats)
+	} else {
+		m.WatchDB(name, "shared", db.Stats)
+	}
 	return m
 }
 

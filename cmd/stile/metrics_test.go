@@ -46,6 +46,7 @@ func TestMetrics(t *testing.T) {
 			if _, ok := s["go_sql_open_connections"]; !ok || s.value("go_sql_open_connections", "db_name", d.Name) < 1 {
 				t.Errorf("database pool: %v open connections for db_name %q", s.value("go_sql_open_connections", "db_name", d.Name), d.Name)
 			}
+			testMetricsPools(t, s, d.Name)
 		})
 	}
 }
@@ -249,4 +250,22 @@ func (s scrape) labelValues(name, label string) []string {
 		}
 	}
 	return out
+}
+
+// testMetricsPools: SQLite reports its one-connection writer and its read
+// pool apart; PostgreSQL its one shared pool.
+func testMetricsPools(t *testing.T, s scrape, name string) {
+	t.Helper()
+	if name != string(storage.SQLite) {
+		if v := s.value("go_sql_max_open_connections", "db_name", name, "pool", "shared"); v < 1 {
+			t.Errorf("shared pool: max open %v", v)
+		}
+		return
+	}
+	if v := s.value("go_sql_max_open_connections", "db_name", name, "pool", "write"); v != 1 {
+		t.Errorf("SQLite write pool: max open %v, want 1", v)
+	}
+	if v := s.value("go_sql_max_open_connections", "db_name", name, "pool", "read"); v < 4 {
+		t.Errorf("SQLite read pool: max open %v, want at least 4", v)
+	}
 }

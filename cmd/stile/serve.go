@@ -33,6 +33,7 @@ type serveOptions struct {
 	loginLimits    login.Limits
 	side           sideOptions
 	signingAlg     string
+	dbPool         dbPoolOptions
 }
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -69,6 +70,7 @@ func (c *cli) serveCommand() *cobra.Command {
 	registerLoginLimits(f, &o.loginLimits)
 	o.delivery.register(f)
 	o.side.register(f)
+	o.dbPool.register(f)
 	envFlag(f, &o.signingAlg, "signing-alg", "", "STILE_SIGNING_ALG", "the algorithm tokens are signed with: RS256, ES256 or EdDSA; "+
 		"a change publishes a key of it that signs after 1h; empty: keep the current one (RS256 on a new database)")
 	return cmd
@@ -107,6 +109,9 @@ func (o *serveOptions) validate() error {
 	if _, err := o.hashPool.pool(); err != nil {
 		return err
 	}
+	if err := o.dbPool.validate(); err != nil {
+		return err
+	}
 	return o.side.validate()
 }
 
@@ -115,7 +120,7 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	issuer, listen := o.issuer, o.listen
-	env, err := c.open(ctx)
+	env, err := c.open(ctx, o.dbPool.option())
 	if err != nil {
 		return err
 	}

@@ -9,18 +9,20 @@ import (
 // WatchDB exports a database/sql pool's statistics under the names of
 // client_golang's own DB collector (go_sql_*, with db_name), which needs
 // the *sql.DB itself; storage.DB hands out only its Stats. Register one
-// per pool, each under its own name.
-func (m *Metrics) WatchDB(name string, stats func() sql.DBStats) {
-	m.reg.MustRegister(&dbCollector{stats: stats, descs: newDBDescs(name)})
+// per pool: name is the database (db_name), pool which of its pools
+// (SQLite has a "write" pool of one connection and a "read" pool;
+// PostgreSQL one "shared" pool).
+func (m *Metrics) WatchDB(name, pool string, stats func() sql.DBStats) {
+	m.reg.MustRegister(&dbCollector{stats: stats, descs: newDBDescs(name, pool)})
 }
 
 type dbDescs struct {
 	maxOpen, open, inUse, idle, waitCount, waitDuration *prometheus.Desc
 }
 
-func newDBDescs(name string) dbDescs {
+func newDBDescs(name, pool string) dbDescs {
 	d := func(fq, help string) *prometheus.Desc {
-		return prometheus.NewDesc("go_sql_"+fq, help, nil, prometheus.Labels{"db_name": name})
+		return prometheus.NewDesc("go_sql_"+fq, help, nil, prometheus.Labels{"db_name": name, "pool": pool})
 	}
 	return dbDescs{
 		maxOpen:      d("max_open_connections", "Maximum number of open connections to the database."),
