@@ -50,7 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, []string, error) {
 	fs.StringVar(&o.bin, "stile", "stile", "the stile binary: runs the CLI for provisioning and, with -launch, the server")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "the server's pid, for CPU and RSS (default: the process listening on the issuer's port)")
 	fs.StringVar(&o.procRoot, "proc", "/proc", "where procfs is mounted")
-	fs.IntVar(&o.requests, "requests", 300, "requests per step (scenario × concurrency)")
+	fs.IntVar(&o.requests, "requests", 500, "requests per step (scenario × concurrency)")
 	fs.IntVar(&o.signins, "signin-requests", 30, "two-step sign-ins per step: each needs a fresh user (argon2id-bound, provisioning costs one hash per user)")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "time cap per step")
 	conc := fs.String("concurrency", "1,8,32", "comma-separated concurrencies")
