@@ -32,8 +32,12 @@ func drive(ctx context.Context, o *options, pr probe, info *serverInfo, log io.W
 	}
 	maxC := slices.Max(o.concurrency)
 	cli := stileCLI{bin: o.bin, database: o.database, secretFile: o.secretFile}
-	fmt.Fprintf(log, "provisioning %d users and 2 clients through %s …\n", maxC+o.signins*len(o.concurrency), o.bin)
-	fx, err := provision(ctx, cli, maxC, o.signins*len(o.concurrency), o.workers)
+	fresh := 0 // one user per two-step sign-in: at least one per worker in each step
+	for _, c := range o.concurrency {
+		fresh += max(o.signins, c)
+	}
+	fmt.Fprintf(log, "provisioning %d users and 2 clients through %s …\n", maxC+fresh, o.bin)
+	fx, err := provision(ctx, cli, maxC, fresh, o.workers)
 	defer func() {
 		if cerr := fx.cleanup(o.workers); cerr != nil {
 			fmt.Fprintln(log, "stile-bench:", cerr)

@@ -39,7 +39,7 @@ trap pg_stop EXIT
 
 pg_start() {
 	if [ -z "${PG_BIN:-}" ]; then
-		if command -v initdb >/dev/null; then PG_BIN=$(dirname "$(command -v initdb)")
+		if command -v initdb >/dev/null; then PG_BIN=$(dirname "$(readlink -f "$(command -v initdb)")")
 		else PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1); fi
 	fi
 	[ -x "$PG_BIN/initdb" ] || { echo "no PostgreSQL binaries (apt-get install postgresql, or set PG_BIN)" >&2; exit 1; }
@@ -67,7 +67,7 @@ for db in $databases; do
 			database="postgres://postgres@127.0.0.1:$pg_port/$database_name?sslmode=disable"
 		fi
 		taskset -c "$driver_cpus" "$bin/stile-bench" -launch -stile "$bin/stile" -database "$database" -alg "$alg" \
-			-server-cpus "$server_cpus" -label "$name" -json "$out/$name.json" "$@" 2> >(sed "s/^/[$name] /" >&2) | tee "$out/$name.txt"
+			-server-cpus "$server_cpus" -label "$name" -json "$out/$name.json" "$@" 2> >(sed -u "s/^/[$name] /" >&2) | tee "$out/$name.txt"
 		reports+=("$out/$name.json")
 	done
 	[ "$db" = postgres ] && { pg_stop; pg_dir=""; }

@@ -25,9 +25,18 @@ type work func() (cost, error)
 // function; state that must not be shared (a session, a refresh chain)
 // belongs to the worker.
 type scenario struct {
-	name     string
-	requests int
-	worker   func(w int) work
+	name      string
+	requests  int
+	worker    func(w int) work
+	perWorker bool // at least one request per worker: a c=32 step of 30 sign-ins would be a c=30 one
+}
+
+// stepRequests is how many requests a step of c workers makes.
+func (sc scenario) stepRequests(c int) int {
+	if sc.perWorker {
+		return max(sc.requests, c)
+	}
+	return sc.requests
 }
 
 // seed is a worker's signed-in browser: its SSO cookie for silent
@@ -76,15 +85,15 @@ func (d *driver) scenarios(seeds []*seed, n, signins int) []scenario {
 	}
 	var fresh atomic.Int64
 	return []scenario{
-		{"discovery", n, static(d.ep.Discovery)},
-		{"jwks", n, static(d.ep.JWKS)},
-		{"client_credentials", n, func(int) work { return tokenWork(d.clientCredentials, 0) }},
+		{"discovery", n, static(d.ep.Discovery), false},
+		{"jwks", n, static(d.ep.JWKS), false},
+		{"client_credentials", n, func(int) work { return tokenWork(d.clientCredentials, 0) }, false},
 		{"userinfo", n, func(w int) work {
 			return func() (cost, error) { _, err := d.get(d.ep.Userinfo, seeds[w].access); return cost{}, err }
-		}},
+		}, false},
 		{"introspection", n, func(w int) work {
 			return func() (cost, error) { return cost{}, d.introspect(seeds[w].access) }
-		}},
+		}, false},
 		{"refresh", n, func(w int) work {
 			s := seeds[w]
 			return tokenWork(func() (tokens, error) {
@@ -94,10 +103,10 @@ func (d *driver) scenarios(seeds []*seed, n, signins int) []scenario {
 				}
 				return t, err
 			}, 0)
-		}},
+		}, false},
 		{"silent_sso", n, func(w int) work {
 			return tokenWork(func() (tokens, error) { return d.silent(seeds[w].browser) }, 0)
-		}},
+		}, false},
 		{"signin", signins, func(w int) work {
 			return tokenWork(func() (tokens, error) {
 				i := int(fresh.Add(1) - 1)
@@ -106,7 +115,7 @@ func (d *driver) scenarios(seeds []*seed, n, signins int) []scenario {
 				}
 				return d.signIn(d.browserFrom(w), d.fx.fresh[i], "openid profile")
 			}, 1)
-		}},
+		}, true},
 	}
 }
 
@@ -163,12 +172,13 @@ func runStep(ctx context.Context, sc scenario, c int, limit time.Duration, pr pr
 		costOK bool
 		wg     sync.WaitGroup
 	)
+	n := int64(sc.stepRequests(c))
 	cpu0, haveCPU := pr.cpu()
 	start := time.Now()
 	for w := range c {
 		do := sc.worker(w)
 		wg.Go(func() {
-			for ctx.Err() == nil && issued.Add(1) <= int64(sc.requests) {
+			for ctx.Err() == nil && issued.Add(1) <= n {
 				t0 := time.Now()
 				k, err := do()
 				d := time.Since(t0)
