@@ -30,6 +30,9 @@ func (c stileCLI) run(ctx context.Context, stdin string, out any, args ...string
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stile %s: interrupted: %w", strings.Join(args[:2], " "), ctx.Err())
+		}
 		return fmt.Errorf("stile %s: %w: %s", strings.Join(args[:2], " "), err, lastLine(stderr.String()))
 	}
 	if out == nil {
