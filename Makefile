@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 GO ?= go
 
-.PHONY: run test fuzz build lint interop-deps
+.PHONY: run test fuzz build lint interop-deps bench
 
 # Start stile on http://localhost:8080 over an embedded SQLite file, with a
 # demo client and user; it prints how to sign in.
@@ -43,3 +43,14 @@ lint:
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+# The load driver's matrix (issue 10): stile pinned to CPU 1, the driver to
+# CPU 0, SQLite and a throwaway PostgreSQL cluster, RS256, ES256 and EdDSA;
+# about 10 minutes on 2 cores. Prints each run's table, then a summary with
+# the targets as PASS/MISS; the JSON reports go to BENCH_OUT (default: a new
+# temporary directory, printed). Longer: make bench BENCH_ARGS='-requests 3000'.
+BENCH_ARGS ?=
+bench:
+	$(GO) build -o bin/stile ./cmd/stile
+	$(GO) build -o bin/stile-bench ./cmd/stile-bench
+	cmd/stile-bench/matrix.sh bin $(BENCH_ARGS)
