@@ -125,7 +125,7 @@ func TestLaunch(t *testing.T) {
 		t.Fatalf("stile-bench -launch: %v", err)
 	}
 	r := checkReport(t, out, []int{2}, 2, 1)
-	if s := r.Server; s == nil || s.ReadyMs <= 0 || s.FirstReadyMs <= 0 || s.IdleRSS <= 0 || s.RSSAfter <= 0 || s.HWMAfter < s.RSSAfter {
+	if s := r.Server; s == nil || s.ReadyMs <= 0 || s.FirstReadyMs <= 0 || s.IdleRSS <= 0 || s.RSSAfter <= 0 || s.RSSSettled <= 0 || s.HWMAfter < s.RSSAfter {
 		t.Fatalf("server info %+v: want both start times, idle and final RSS, a peak at least the final", r.Server)
 	}
 }

@@ -17,6 +17,11 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
+// settleAfterRun is how long the driver waits after the last step before it
+// reads the RSS a server keeps: longer than stile's hashing pool takes to
+// give argon2's memory back once idle (2 s, login.Pool.FreeIdle).
+const settleAfterRun = 3 * time.Second
+
 // drive provisions, signs the seed users in, measures the primitives and
 // runs every scenario at every concurrency against o.issuer. info, for a
 // server the driver started, gets the RSS after the run.
@@ -65,6 +70,14 @@ func drive(ctx context.Context, o *options, pr probe, info *serverInfo, log io.W
 	}
 	if m, ok := pr.memory(); ok && info != nil {
 		info.RSSAfter, info.HWMAfter = m.RSS, m.HWM
+		fmt.Fprintf(log, "waiting %s for the server to settle …\n", settleAfterRun)
+		select {
+		case <-time.After(settleAfterRun):
+		case <-ctx.Done():
+		}
+		if m, ok := pr.memory(); ok {
+			info.RSSSettled = m.RSS
+		}
 	}
 	r.summarise()
 	r.evaluate()

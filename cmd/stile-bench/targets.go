@@ -105,7 +105,7 @@ func (r *report) serverTargets() {
 		return
 	}
 	r.check("idle RSS after start", float64(s.IdleRSS)/(1<<20), 25, true, " MiB", "")
-	r.check("RSS after the whole run", float64(s.RSSAfter)/(1<<20), 60, true, " MiB", "")
+	r.check("RSS after the whole run (settled)", float64(s.RSSSettled)/(1<<20), 60, true, " MiB", "")
 	if r.Database == "sqlite" {
 		r.check("ready after start (SQLite)", s.ReadyMs, 300, true, " ms", "")
 	}
