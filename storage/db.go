@@ -37,6 +37,7 @@ type DB struct {
 	dialect Dialect
 	path    string // SQLite file, for the migration lock
 	now     func() time.Time
+	cache   cache // clients in memory, once StartCache turns it on (cache.go)
 }
 
 // Option configures Open.
@@ -160,7 +161,10 @@ func (d *DB) Path() string { return d.path }
 func (d *DB) Dialect() Dialect { return d.dialect }
 
 // Close closes the connection pool.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	d.stopCache()
+	return d.db.Close()
+}
 
 // Stats is the connection pool's statistics, for metrics.
 func (d *DB) Stats() sql.DBStats { return d.db.Stats() }

@@ -119,7 +119,7 @@ func launch(t *testing.T, dbURL string, o launchOptions) *server {
 	s.keyFile = filepath.Join(t.TempDir(), "master.key")
 	os.WriteFile(s.keyFile, []byte(base64.StdEncoding.EncodeToString(raw)), 0o600)
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := appConfig{Issuer: s.URL, DB: s.db, Master: master, Now: s.clock.Now, Log: log, Hasher: s.hasher}
+	cfg := appConfig{Issuer: s.URL, DB: s.db, DatabaseURL: dbURL, Master: master, Now: s.clock.Now, Log: log, Hasher: s.hasher}
 	for _, f := range o.app {
 		f(&cfg)
 	}
