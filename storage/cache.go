@@ -54,6 +54,10 @@ type CacheOptions struct {
 	// how fresh this copy is.
 	Clock func() time.Time
 	Log   *slog.Logger
+	// Isolated keeps the cache out of the process's registry: writes
+	// through other stores of the process reach it only as another
+	// process's would. For tests that play two processes in one.
+	Isolated bool
 }
 
 // cache is DB's in-memory copy of the clients. Its zero value is off: a
@@ -101,7 +105,9 @@ func (d *DB) StartCache(ctx context.Context, o CacheOptions) error {
 	c.version, c.checked = v, o.Clock()
 	c.dropLocked()
 	c.mu.Unlock()
-	register(d)
+	if !o.Isolated {
+		register(d)
+	}
 	if d.dialect == Postgres && o.ListenURL != "" {
 		stop, err := c.listen(ctx, o.ListenURL)
 		if err != nil {

@@ -20,8 +20,9 @@ const ListenerName = "stile-cache-listener"
 
 // listenerState counts what the listener went through, for tests and logs.
 type listenerState struct {
-	connected  atomic.Bool
-	reconnects atomic.Int64
+	connected     atomic.Bool
+	reconnects    atomic.Int64
+	notifications atomic.Int64
 }
 
 // listen keeps a connection LISTENing on CacheChannel. Any notification
@@ -73,8 +74,11 @@ func (c *cache) listen(ctx context.Context, rawURL string) (func(), error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for range l.Notify { // nil after a reconnect; closed by Close
+		for n := range l.Notify { // nil after a reconnect; closed by Close
 			c.drop()
+			if n != nil {
+				c.listener.notifications.Add(1)
+			}
 		}
 	}()
 	return func() {
@@ -83,8 +87,15 @@ func (c *cache) listen(ctx context.Context, rawURL string) (func(), error) {
 	}, nil
 }
 
-// ListenerReconnects reports how often the cache listener reconnected, and
-// whether it is connected now.
-func (d *DB) ListenerReconnects() (int64, bool) {
-	return d.cache.listener.reconnects.Load(), d.cache.listener.connected.Load()
+// ListenerStats is what the cache listener went through.
+type ListenerStats struct {
+	Connected     bool
+	Reconnects    int64
+	Notifications int64
+}
+
+// Listener reports the cache listener's state.
+func (d *DB) Listener() ListenerStats {
+	l := &d.cache.listener
+	return ListenerStats{Connected: l.connected.Load(), Reconnects: l.reconnects.Load(), Notifications: l.notifications.Load()}
 }

@@ -32,6 +32,7 @@ type appConfig struct {
 	// CacheRevalidate bounds how long the client cache answers without
 	// checking the database's cache_version; zero: storage's default.
 	CacheRevalidate time.Duration
+	CacheIsolated   bool // see storage.CacheOptions.Isolated; tests only
 	Master          *keys.Master
 	Now             func() time.Time
 	Log             *slog.Logger
@@ -73,7 +74,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	}
 	// Clients and keys are read from memory from now on (storage/cache.go).
 	if err := c.DB.StartCache(ctx, storage.CacheOptions{ListenURL: c.DatabaseURL, Revalidate: c.CacheRevalidate,
-		Log: c.Log}); err != nil {
+		Log: c.Log, Isolated: c.CacheIsolated}); err != nil {
 		return nil, fmt.Errorf("start the client cache: %w", err)
 	}
 	// Every hash goes through the pool, a test's own hasher too: the bound
