@@ -264,8 +264,25 @@ func (d *DB) keepClient(gen uint64, cl *Client) {
 
 // clientsChanged is called after every write to clients or signing_keys
 // through this store: every cache of this database in the process drops.
-func (d *DB) clientsChanged() {
-	d.cache.drop()
+// This store's own cache also takes the version its write left, read after
+// the commit: an empty cache at that version holds nothing older, and its
+// next check does not drop it again for its own write.
+func (d *DB) clientsChanged(ctx context.Context) {
+	c := &d.cache
+	c.mu.Lock()
+	on := c.on
+	c.mu.Unlock()
+	if on {
+		v, err := d.cacheVersion(context.WithoutCancel(ctx))
+		c.mu.Lock()
+		c.dropLocked()
+		if err == nil {
+			c.version, c.checked = v, c.clock()
+		}
+		c.mu.Unlock()
+	} else {
+		c.drop() // Generation still moves, for keys.Manager
+	}
 	for _, o := range registered(d) {
 		o.cache.drop()
 	}
