@@ -134,15 +134,20 @@ func (m *Manager) rotate(ctx context.Context, alg string, activateAfter time.Dur
 }
 
 // Promote lets a next key whose time has come sign, retiring the one it
-// replaces. The server calls it periodically; it is cheap when nothing is
-// due.
+// replaces, and retires the keys of an algorithm no client pins any more
+// (the last pin removed). The server calls it periodically; it is cheap
+// when nothing is due.
 func (m *Manager) Promote(ctx context.Context) (bool, error) {
 	publishFor, err := m.retiredFor(ctx)
 	if err != nil {
 		return false, err
 	}
 	ok, err := m.db.PromoteDueKey(ctx, publishFor)
-	if ok {
+	if err != nil {
+		return false, err
+	}
+	retired, err := m.db.RetireUnpinned(ctx, publishFor)
+	if ok || retired > 0 {
 		m.invalidate()
 	}
 	return ok, err
