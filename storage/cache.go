@@ -87,6 +87,12 @@ type cache struct {
 // ListenURL starts listening for changes. Close stops it.
 func (d *DB) StartCache(ctx context.Context, o CacheOptions) error {
 	c := &d.cache
+	c.mu.Lock()
+	started := c.on
+	c.mu.Unlock()
+	if started { // one listener per store, whoever else starts it
+		return nil
+	}
 	if o.Revalidate <= 0 {
 		o.Revalidate = DefaultRevalidate
 	}
