@@ -202,3 +202,27 @@ func TestDisabledUserRefreshRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestReadsPerClientCredentials: a client_credentials grant reads its
+// client at most once (the library asks for it twice), none while cached,
+// and no user.
+func TestReadsPerClientCredentials(t *testing.T) {
+	f := newCCFixture(t, storagetest.SQLite(t))
+	f.token(t, "svc-opaque", "api:read") // fills the cache
+	reads := countReads(f.s)
+	f.token(t, "svc-opaque", "api:read")
+	if got := reads.take(); got["clients"] != 0 || got["users"] != 0 {
+		t.Fatalf("a client_credentials grant with the client cached read %v, want nothing", got)
+	}
+	if _, err := f.s.db.UpdateClient(context.Background(), "svc-opaque", func(c *storage.Client) error {
+		c.Name = "renamed"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	reads.take()
+	f.token(t, "svc-opaque", "api:read")
+	if got := reads.take(); got["clients"] != 1 || got["users"] != 0 {
+		t.Fatalf("a client_credentials grant after the client changed read %v, want clients:1", got)
+	}
+}
