@@ -51,6 +51,7 @@ type Provider struct {
 	sessions     SessionEnder
 	csrf         *http.CrossOriginProtection
 	count        Counter
+	leases       *tokenLeases // the token endpoints' per-address limit (lease.go)
 }
 
 // SecretKey is the HMAC key client secrets are digested with.
@@ -105,7 +106,7 @@ func New(c Config) (*Provider, error) {
 	doc := &discoveryDoc{issuer: c.Issuer, algs: c.Keys.Algorithms}
 	return &Provider{zop: zp, storage: st, db: c.DB, issuer: c.Issuer, discovery: doc,
 		cors: cors.New(*corsPolicy.options()), log: c.Log, checkBrowser: c.CheckBrowser, sessions: c.Sessions,
-		csrf: http.NewCrossOriginProtection(), count: c.Counter}, nil
+		csrf: http.NewCrossOriginProtection(), count: c.Counter, leases: newTokenLeases(c.DB)}, nil
 }
 
 func checkIssuer(issuer string) error {
