@@ -268,12 +268,12 @@ func (d *DB) keepClient(gen uint64, cl *Client) {
 	}
 }
 
-// clientsChanged is called after every write to clients or signing_keys
+// cachedTablesChanged is called after every write to clients or signing_keys
 // through this store: every cache of this database in the process drops.
 // This store's own cache also takes the version its write left, read after
 // the commit: an empty cache at that version holds nothing older, and its
 // next check does not drop it again for its own write.
-func (d *DB) clientsChanged(ctx context.Context) {
+func (d *DB) cachedTablesChanged(ctx context.Context) {
 	c := &d.cache
 	c.mu.Lock()
 	on := c.on

@@ -248,7 +248,7 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 	if _, err := d.exec(ctx, d.db, q, c.args()...); err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, err)
 	}
-	d.clientsChanged(ctx)
+	d.cachedTablesChanged(ctx)
 	return nil
 }
 
@@ -303,7 +303,7 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 		_, err := d.exec(ctx, q, upd, args...)
 		return err
 	})
-	d.clientsChanged(ctx) // even on failure: whatever happened, a reread is safe
+	d.cachedTablesChanged(ctx) // even on failure: whatever happened, a reread is safe
 	if err != nil {
 		return nil, fmt.Errorf("update client %q: %w", id, err)
 	}
@@ -323,7 +323,7 @@ func (d *DB) ListClients(ctx context.Context) ([]Client, error) {
 // consents and tokens.
 func (d *DB) DeleteClient(ctx context.Context, id string) error {
 	n, err := d.exec(ctx, d.db, `DELETE FROM clients WHERE id = ?`, id)
-	d.clientsChanged(ctx)
+	d.cachedTablesChanged(ctx)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}

@@ -66,7 +66,7 @@ func (d *DB) CreateSigningKey(ctx context.Context, k *SigningKey) error {
 	const q = `INSERT INTO signing_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err := d.exec(ctx, d.db, q, k.ID, k.Algorithm, k.PrivateSealed, k.PublicJWK, k.State, k.CreatedAt, k.ActivatedAt,
 		k.RetiredAt, k.ActivateAfter, k.PublishUntil, k.Default)
-	d.clientsChanged(ctx) // and keys: every cache of this database
+	d.cachedTablesChanged(ctx) // and keys: every cache of this database
 	if err != nil {
 		return fmt.Errorf("create signing key: %w", err)
 	}
@@ -151,7 +151,7 @@ func (d *DB) PromoteDueKey(ctx context.Context, publishFor time.Duration) (bool,
 		return err
 	})
 	if promoted {
-		d.clientsChanged(ctx)
+		d.cachedTablesChanged(ctx)
 	}
 	if err != nil {
 		return false, fmt.Errorf("promote signing key: %w", err)

@@ -21,7 +21,7 @@ func (d *DB) RetireUnpinned(ctx context.Context, publishFor time.Duration) (int6
 		return 0, fmt.Errorf("retire unpinned signing keys: %w", err)
 	}
 	if n > 0 {
-		d.clientsChanged(ctx)
+		d.cachedTablesChanged(ctx)
 	}
 	return n, nil
 }
