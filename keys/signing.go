@@ -32,9 +32,11 @@ type PublicKey struct {
 
 // Manager keeps the signing keys: it creates the first ones, unseals the
 // active ones (one per algorithm: the default's, and one for each algorithm
-// a client pins), and lists the ones to publish. It caches them briefly so
-// a token does not cost a database read and a key parse; every instance
-// picks up a change within cacheFor.
+// a client pins), and lists the ones to publish. It keeps them parsed, so a
+// token costs neither a database read nor an unseal: it reloads when the
+// store's cache generation moves (any change to the keys, on any instance:
+// storage/cache.go) and at least every cacheFor, so a next key whose time
+// has come is promoted.
 type Manager struct {
 	db       *storage.DB
 	sealer   *Sealer
@@ -47,7 +49,9 @@ type Manager struct {
 	dflt     *Signer
 	algs     []string // the algorithms of the active keys: the default's first
 	public   []PublicKey
+	jwks     []byte // public as a JWKS document, marshalled once per load
 	loadedAt time.Time
+	gen      uint64 // the store's cache generation when loaded
 }
 
 // NewManager returns a Manager over the store's signing_keys table.
@@ -130,15 +134,20 @@ func (m *Manager) rotate(ctx context.Context, alg string, activateAfter time.Dur
 }
 
 // Promote lets a next key whose time has come sign, retiring the one it
-// replaces. The server calls it periodically; it is cheap when nothing is
-// due.
+// replaces, and retires the keys of an algorithm no client pins any more
+// (the last pin removed). The server calls it periodically; it is cheap
+// when nothing is due.
 func (m *Manager) Promote(ctx context.Context) (bool, error) {
 	publishFor, err := m.retiredFor(ctx)
 	if err != nil {
 		return false, err
 	}
 	ok, err := m.db.PromoteDueKey(ctx, publishFor)
-	if ok {
+	if err != nil {
+		return false, err
+	}
+	retired, err := m.db.RetireUnpinned(ctx, publishFor)
+	if ok || retired > 0 {
 		m.invalidate()
 	}
 	return ok, err
@@ -229,10 +238,12 @@ func (m *Manager) Published(ctx context.Context) ([]PublicKey, error) {
 	return m.public, nil
 }
 
-// load refreshes the cache when it is older than cacheFor.
+// load refreshes the cache when it is older than cacheFor or the keys may
+// have changed.
 func (m *Manager) load(ctx context.Context) error {
+	gen := m.db.Generation(ctx)
 	m.mu.Lock()
-	fresh := m.dflt != nil && m.now().Sub(m.loadedAt) < m.cacheFor
+	fresh := m.dflt != nil && m.now().Sub(m.loadedAt) < m.cacheFor && gen == m.gen
 	m.mu.Unlock()
 	if fresh {
 		return nil
@@ -278,10 +289,37 @@ func (m *Manager) load(ctx context.Context) error {
 			algs = append(algs, a)
 		}
 	}
+	jwks, err := marshalJWKS(public)
+	if err != nil {
+		return err
+	}
 	m.mu.Lock()
-	m.signers, m.dflt, m.algs, m.public, m.loadedAt = signers, dflt, algs, public, m.now()
+	m.signers, m.dflt, m.algs, m.public, m.jwks, m.loadedAt, m.gen = signers, dflt, algs, public, jwks, m.now(), gen
 	m.mu.Unlock()
 	return nil
+}
+
+// JWKS returns the published keys as a JWKS document (RFC 7517), each with
+// kid, alg and use.
+func (m *Manager) JWKS(ctx context.Context) ([]byte, error) {
+	if err := m.load(ctx); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.jwks, nil
+}
+
+func marshalJWKS(public []PublicKey) ([]byte, error) {
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, len(public))}
+	for i, k := range public {
+		set.Keys[i] = jose.JSONWebKey{KeyID: k.ID, Algorithm: string(k.Algorithm), Use: "sig", Key: k.Key}
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("marshal JWKS: %w", err)
+	}
+	return b, nil
 }
 
 // hasKey reports whether a key of alg in one of the states exists.

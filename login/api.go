@@ -190,17 +190,20 @@ func (h *Handler) apiCORS(next http.Handler) http.Handler {
 	})
 }
 
-// originSet caches the web origins all clients registered.
+// originSet caches the web origins all clients registered; a change to a
+// client reloads it (the store's cache generation, storage/cache.go).
 type originSet struct {
 	mu       sync.Mutex
 	set      map[string]bool
 	loadedAt time.Time
+	gen      uint64
 }
 
 func (o *originSet) known(ctx context.Context, db *storage.DB, origin string) bool {
+	gen := db.Generation(ctx)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.set == nil || time.Since(o.loadedAt) > 30*time.Second {
+	if o.set == nil || time.Since(o.loadedAt) > 30*time.Second || gen != o.gen {
 		clients, err := db.ListClients(ctx)
 		if err != nil {
 			return o.set[origin]
@@ -211,7 +214,7 @@ func (o *originSet) known(ctx context.Context, db *storage.DB, origin string) bo
 				o.set[w] = true
 			}
 		}
-		o.loadedAt = time.Now()
+		o.loadedAt, o.gen = time.Now(), gen
 	}
 	return o.set[origin]
 }

@@ -62,7 +62,7 @@ func (s *Storage) SetUserinfoFromScopes(_ context.Context, ui *oidc.UserInfo, us
 // SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest: the
 // claims of the ID token.
 func (s *Storage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req zop.IDTokenRequest, scopes []string) error {
-	u, err := s.db.GetUser(ctx, req.GetSubject())
+	u, err := s.user(ctx, req.GetSubject())
 	if err != nil {
 		return s.serverError(ctx, "get user for ID token", err)
 	}
@@ -136,7 +136,7 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 // GetPrivateClaimsFromScopes implements op.Storage; GetPrivateClaimsFromRequest
 // takes its place for access tokens.
 func (s *Storage) GetPrivateClaimsFromScopes(ctx context.Context, userID, _ string, scopes []string) (map[string]any, error) {
-	u, err := s.db.GetUser(ctx, userID)
+	u, err := s.user(ctx, userID)
 	if err != nil {
 		return nil, s.serverError(ctx, "get user for access token", err)
 	}

@@ -142,7 +142,7 @@ func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 }
 
 func (s *Storage) client(ctx context.Context, id string) (*client, error) {
-	c, err := s.db.GetClient(ctx, id)
+	c, err := s.storedClient(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (s *Storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string
 // authenticate returns the client whose secret this is: its digest must
 // match, compared in constant time. A public client has no secret to match.
 func (s *Storage) authenticate(ctx context.Context, id, secret string) (*storage.Client, error) {
-	c, err := s.db.GetClient(ctx, id)
+	c, err := s.storedClient(ctx, id)
 	if err != nil && !notFound(err) {
 		return nil, s.serverError(ctx, "get client", err)
 	}

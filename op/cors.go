@@ -22,6 +22,7 @@ type corsPolicy struct {
 	mu       sync.Mutex
 	origins  map[string]bool
 	loadedAt time.Time
+	gen      uint64 // the store's cache generation when loaded: a client change reloads (storage/cache.go)
 }
 
 // corsCacheFor bounds how long a newly registered origin waits to be seen.
@@ -48,9 +49,10 @@ func (p *corsPolicy) allow(r *http.Request, origin string) (bool, []string) {
 }
 
 func (p *corsPolicy) registered(ctx context.Context, origin string) bool {
+	gen := p.db.Generation(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.origins == nil || time.Since(p.loadedAt) > corsCacheFor {
+	if p.origins == nil || time.Since(p.loadedAt) > corsCacheFor || gen != p.gen {
 		clients, err := p.db.ListClients(ctx)
 		if err != nil {
 			return p.origins[origin] // keep the last known set through a database hiccup
@@ -61,7 +63,7 @@ func (p *corsPolicy) registered(ctx context.Context, origin string) bool {
 				p.origins[o] = true
 			}
 		}
-		p.loadedAt = time.Now()
+		p.loadedAt, p.gen = time.Now(), gen
 	}
 	return p.origins[origin]
 }

@@ -29,7 +29,7 @@ type DirectTokens struct {
 // exchange gives, from an authorization request recorded as already
 // answered, so every token is recorded, revocable and introspectable.
 func (p *Provider) IssueDirect(ctx context.Context, clientID, userID string, amr []string, authTime time.Time) (*DirectTokens, error) {
-	ctx = withPinSlot(ctx) // the client's pinned signing algorithm (keys.go)
+	ctx = withMemo(withPinSlot(ctx)) // the client's pinned signing algorithm (keys.go)
 	c, err := p.storage.client(ctx, clientID)
 	if err != nil {
 		return nil, err

@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"sync"
 
+	httphelper "github.com/zitadel/oidc/v3/pkg/http"
+
 	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/stile-id/stile/keys"
@@ -123,4 +126,18 @@ func (s *Storage) KeySet(ctx context.Context) ([]zop.Key, error) {
 		out[i] = publicKey{k}
 	}
 	return out, nil
+}
+
+// serveKeys answers /keys with the JWKS document keys.Manager marshalled
+// when it loaded the key set, instead of the library's marshalling on every
+// request.
+func (p *Provider) serveKeys(w http.ResponseWriter, r *http.Request) {
+	body, err := p.storage.keys.JWKS(r.Context())
+	if err != nil {
+		p.log.ErrorContext(r.Context(), "key set", "err", err)
+		httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError().WithDescription("internal error"), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
 }

@@ -51,6 +51,7 @@ type Provider struct {
 	sessions     SessionEnder
 	csrf         *http.CrossOriginProtection
 	count        Counter
+	leases       *tokenLeases // the token endpoints' per-address limit (lease.go)
 }
 
 // SecretKey is the HMAC key client secrets are digested with.
@@ -105,7 +106,7 @@ func New(c Config) (*Provider, error) {
 	doc := &discoveryDoc{issuer: c.Issuer, algs: c.Keys.Algorithms}
 	return &Provider{zop: zp, storage: st, db: c.DB, issuer: c.Issuer, discovery: doc,
 		cors: cors.New(*corsPolicy.options()), log: c.Log, checkBrowser: c.CheckBrowser, sessions: c.Sessions,
-		csrf: http.NewCrossOriginProtection(), count: c.Counter}, nil
+		csrf: http.NewCrossOriginProtection(), count: c.Counter, leases: newTokenLeases(c.DB)}, nil
 }
 
 func checkIssuer(issuer string) error {
@@ -138,7 +139,7 @@ func (p *Provider) CallbackURL(authRequestID string) string {
 //	/end_session                        stile's: ends the SSO session and its tokens
 //	/signed-out                         where a logout without a redirect ends
 //	/oauth/introspect, /revoke          library, with Cache-Control: no-store, limited per address
-//	/keys                               library
+//	/keys                               stile's: the JWKS, marshalled once per key set
 func (p *Provider) Mount(r *mux.Router) {
 	issuer := zop.NewIssuerInterceptor(p.zop.IssuerFromRequest) // the library's verifiers read the issuer from the context
 	r.Handle("/.well-known/openid-configuration", p.cors.Handler(http.HandlerFunc(p.serveDiscovery)))
@@ -146,11 +147,12 @@ func (p *Provider) Mount(r *mux.Router) {
 	never := func(string) bool { return false }
 	r.Handle("/authorize", withIss(p.issuer, toLogin, errorPage(withExtras(p.zop))))
 	r.Handle("/authorize/callback", withIss(p.issuer, never, p.callback(p.zop)))
-	r.Handle("/oauth/token", p.limitTokens(p.countTokens(noStore(noAssertion(onlyGrants(withSigningPins(p.zop)))))))
-	r.Handle("/oauth/introspect", p.limitTokens(noStore(noAssertion(p.zop))))
-	r.Handle("/revoke", p.limitTokens(noStore(noAssertion(p.zop))))
+	r.Handle("/oauth/token", p.limitTokens(p.countTokens(noStore(noAssertion(onlyGrants(withSigningPins(withRequestMemo(p.zop))))))))
+	r.Handle("/oauth/introspect", p.limitTokens(noStore(noAssertion(withRequestMemo(p.zop)))))
+	r.Handle("/revoke", p.limitTokens(noStore(noAssertion(withRequestMemo(p.zop)))))
 	r.Handle("/end_session", issuer.HandlerFunc(p.serveEndSession))
 	r.HandleFunc(SignedOutPath, p.serveSignedOut)
-	r.Handle("/userinfo", p.cors.Handler(issuer.HandlerFunc(p.serveUserinfo)))
+	r.Handle("/userinfo", p.cors.Handler(issuer.Handler(withRequestMemo(http.HandlerFunc(p.serveUserinfo)))))
+	r.Handle("/keys", p.cors.Handler(http.HandlerFunc(p.serveKeys)))
 	r.PathPrefix("/").Handler(p.zop)
 }

@@ -60,7 +60,7 @@ func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, raw string) (z
 		s.revokeReused(ctx, t)
 		return nil, errInvalidRefresh
 	}
-	if u, err := s.db.GetUser(ctx, t.UserID); err != nil || u.Disabled {
+	if u, err := s.user(ctx, t.UserID); err != nil || u.Disabled {
 		return nil, errInvalidRefresh
 	}
 	return &refreshRequest{t: t, scopes: t.Scopes}, nil

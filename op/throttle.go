@@ -92,7 +92,7 @@ func (p *Provider) limitTokens(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		key := "token:" + clientip.Subject(clientip.From(ctx))
-		ok, retry, err := p.db.Hit(ctx, key, p.storage.limits.TokenPerAddress)
+		ok, retry, err := p.leases.admit(ctx, key, p.storage.limits.TokenPerAddress)
 		if err != nil {
 			p.log.ErrorContext(ctx, "count token request", "err", err)
 			httphelper.MarshalJSONWithStatus(w, oidc.ErrServerError().WithDescription("internal error"), http.StatusInternalServerError)

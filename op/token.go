@@ -56,7 +56,7 @@ func (s *Storage) newAccess(ctx context.Context, clientID, userID string, req zo
 	if err != nil {
 		return nil, s.serverError(ctx, "get client", err)
 	}
-	user, err := s.db.GetUser(ctx, userID)
+	user, err := s.user(ctx, userID)
 	if notFound(err) || (err == nil && user.Disabled) {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the user cannot sign in")
 	}
@@ -126,7 +126,7 @@ func (s *Storage) userToken(ctx context.Context, t *storage.AccessToken, subject
 	if t.UserID == "" || !t.Active(s.db.Now()) || t.UserID != subject {
 		return nil, nil, errInactive
 	}
-	u, err := s.db.GetUser(ctx, t.UserID)
+	u, err := s.user(ctx, t.UserID)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -248,6 +248,7 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 	if _, err := d.exec(ctx, d.w, q, c.args()...); err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, err)
 	}
+	d.cachedTablesChanged(ctx)
 	return nil
 }
 
@@ -258,12 +259,19 @@ func (c *Client) args() []any {
 		c.Headless, c.APIKeyID, c.APIKeyMAC, c.EnrollmentPolicy, c.SigningAlg, c.AllowedScopes, c.CreatedAt, c.UpdatedAt}
 }
 
-// GetClient returns the client with this ID.
+// GetClient returns the client with this ID, from memory when the cache
+// is on (cache.go).
 func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
+	cached, gen, ok := d.cachedClient(ctx, id)
+	if ok {
+		return cached, nil
+	}
 	var c Client
+	d.countRead("clients")
 	if err := d.get(ctx, d.r, &c, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get client %q: %w", id, err)
 	}
+	d.keepClient(gen, &c)
 	return &c, nil
 }
 
@@ -295,6 +303,7 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 		_, err := d.exec(ctx, q, upd, args...)
 		return err
 	})
+	d.cachedTablesChanged(ctx) // even on failure: whatever happened, a reread is safe
 	if err != nil {
 		return nil, fmt.Errorf("update client %q: %w", id, err)
 	}
@@ -314,6 +323,7 @@ func (d *DB) ListClients(ctx context.Context) ([]Client, error) {
 // consents and tokens.
 func (d *DB) DeleteClient(ctx context.Context, id string) error {
 	n, err := d.exec(ctx, d.w, `DELETE FROM clients WHERE id = ?`, id)
+	d.cachedTablesChanged(ctx)
 	if err == nil && n == 0 {
 		err = ErrNotFound
 	}
@@ -326,10 +336,16 @@ func (d *DB) DeleteClient(ctx context.Context, id string) error {
 // ClientByAPIKeyID returns the client whose direct-mode API key has this
 // lookup ID.
 func (d *DB) ClientByAPIKeyID(ctx context.Context, keyID string) (*Client, error) {
+	cached, gen, ok := d.cachedAPIKey(ctx, keyID)
+	if ok {
+		return cached, nil
+	}
 	var c Client
+	d.countRead("clients")
 	if err := d.get(ctx, d.r, &c, `SELECT `+clientColumns+` FROM clients WHERE api_key_id = ?`, keyID); err != nil {
 		return nil, fmt.Errorf("get client by API key: %w", err)
 	}
+	d.keepClient(gen, &c)
 	return &c, nil
 }
 

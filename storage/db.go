@@ -50,6 +50,7 @@ type DB struct {
 	pool        PoolConfig
 	busyTimeout time.Duration                      // SQLite: how long to wait for another process's write lock
 	hook        atomic.Pointer[func(query string)] // sees every statement, for tests that count them
+	cache       cache                              // clients in memory, once StartCache turns it on (cache.go)
 }
 
 // Option configures Open.
@@ -155,6 +156,7 @@ func (d *DB) Dialect() Dialect { return d.dialect }
 
 // Close closes the prepared statements and the connection pools.
 func (d *DB) Close() error {
+	d.stopCache()
 	var errs []error
 	for _, c := range []*stmtCache{d.ws, d.rs} {
 		if c != nil {

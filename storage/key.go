@@ -66,6 +66,7 @@ func (d *DB) CreateSigningKey(ctx context.Context, k *SigningKey) error {
 	const q = `INSERT INTO signing_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	_, err := d.exec(ctx, d.w, q, k.ID, k.Algorithm, k.PrivateSealed, k.PublicJWK, k.State, k.CreatedAt, k.ActivatedAt,
 		k.RetiredAt, k.ActivateAfter, k.PublishUntil, k.Default)
+	d.cachedTablesChanged(ctx) // and keys: every cache of this database
 	if err != nil {
 		return fmt.Errorf("create signing key: %w", err)
 	}
@@ -158,6 +159,9 @@ func (d *DB) PromoteDueKey(ctx context.Context, publishFor time.Duration) (bool,
 		promoted = n == 1
 		return err
 	})
+	if promoted {
+		d.cachedTablesChanged(ctx)
+	}
 	if err != nil {
 		return false, fmt.Errorf("promote signing key: %w", err)
 	}

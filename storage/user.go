@@ -109,6 +109,7 @@ func (d *DB) CreateUser(ctx context.Context, u *User) error {
 // GetUser returns the user with this ID.
 func (d *DB) GetUser(ctx context.Context, id string) (*User, error) {
 	var u User
+	d.countRead("users")
 	if err := d.get(ctx, d.r, &u, `SELECT `+userColumns+` FROM users WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("get user %s: %w", id, err)
 	}

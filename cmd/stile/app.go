@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -25,11 +26,18 @@ import (
 type appConfig struct {
 	Issuer string
 	DB     *storage.DB
-	Master *keys.Master
-	Now    func() time.Time
-	Log    *slog.Logger
-	Hasher login.Hasher // nil: login.DefaultArgon2id; always run inside the hashing pool
-	Demo   *demo.Config // nil unless --demo
+	// DatabaseURL is DB's URL: on PostgreSQL the cache listens for
+	// changes on a connection of its own. Empty: it only polls.
+	DatabaseURL string
+	// CacheRevalidate bounds how long the client cache answers without
+	// checking the database's cache_version; zero: storage's default.
+	CacheRevalidate time.Duration
+	CacheIsolated   bool // see storage.CacheOptions.Isolated; tests only
+	Master          *keys.Master
+	Now             func() time.Time
+	Log             *slog.Logger
+	Hasher          login.Hasher // nil: login.DefaultArgon2id; always run inside the hashing pool
+	Demo            *demo.Config // nil unless --demo
 
 	// HashPool bounds how many password hashes run at once; zero: derived.
 	HashPool hashPool
@@ -63,6 +71,11 @@ type app struct {
 func newApp(ctx context.Context, c appConfig) (*app, error) {
 	if c.Hasher == nil {
 		c.Hasher = login.DefaultArgon2id
+	}
+	// Clients and keys are read from memory from now on (storage/cache.go).
+	if err := c.DB.StartCache(ctx, storage.CacheOptions{ListenURL: c.DatabaseURL, Revalidate: c.CacheRevalidate,
+		Log: c.Log, Isolated: c.CacheIsolated}); err != nil {
+		return nil, fmt.Errorf("start the client cache: %w", err)
 	}
 	// Every hash goes through the pool, a test's own hasher too: the bound
 	// is part of what the tests exercise.

@@ -31,6 +31,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The test binary doubles as the CLI in a process of its own
+	// (runCLIProcess): a writer the server's process hears nothing from.
+	if os.Getenv(cliProcessEnv) == "1" {
+		if err := run(context.Background(), os.Args[1:], func(string) string { return "" }, os.Stdin, os.Stdout, os.Stderr); err != nil {
+			os.Stderr.WriteString("stile: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	// The OpenID library logs through the default logger; each test server
 	// has its own log, shown when its test fails.
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -119,7 +128,7 @@ func launch(t *testing.T, dbURL string, o launchOptions) *server {
 	s.keyFile = filepath.Join(t.TempDir(), "master.key")
 	os.WriteFile(s.keyFile, []byte(base64.StdEncoding.EncodeToString(raw)), 0o600)
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := appConfig{Issuer: s.URL, DB: s.db, Master: master, Now: s.clock.Now, Log: log, Hasher: s.hasher}
+	cfg := appConfig{Issuer: s.URL, DB: s.db, DatabaseURL: dbURL, Master: master, Now: s.clock.Now, Log: log, Hasher: s.hasher}
 	for _, f := range o.app {
 		f(&cfg)
 	}
