@@ -34,6 +34,8 @@ type Config struct {
 	Limits *Limits
 	// Counter counts issued tokens and refusals, for metrics; nil: none.
 	Counter Counter
+	// Admission bounds the token path's requests at once; zero: DefaultAdmission.
+	Admission Admission
 }
 
 // Provider is stile's OpenID provider: the library's provider over stile's
@@ -52,6 +54,7 @@ type Provider struct {
 	csrf         *http.CrossOriginProtection
 	count        Counter
 	leases       *tokenLeases // the token endpoints' per-address limit (lease.go)
+	admit        *admission   // the token path's requests at once (admit.go)
 }
 
 // SecretKey is the HMAC key client secrets are digested with.
@@ -106,7 +109,8 @@ func New(c Config) (*Provider, error) {
 	doc := &discoveryDoc{issuer: c.Issuer, algs: c.Keys.Algorithms}
 	return &Provider{zop: zp, storage: st, db: c.DB, issuer: c.Issuer, discovery: doc,
 		cors: cors.New(*corsPolicy.options()), log: c.Log, checkBrowser: c.CheckBrowser, sessions: c.Sessions,
-		csrf: http.NewCrossOriginProtection(), count: c.Counter, leases: newTokenLeases(c.DB)}, nil
+		csrf: http.NewCrossOriginProtection(), count: c.Counter, leases: newTokenLeases(c.DB),
+		admit: newAdmission(c.Admission, c.Counter)}, nil
 }
 
 func checkIssuer(issuer string) error {
@@ -134,7 +138,7 @@ func (p *Provider) CallbackURL(authRequestID string) string {
 //	/.well-known/openid-configuration  stile's precomputed discovery
 //	/authorize                          library; size caps and a per-address limit first (throttle.go); HTML error page when it cannot redirect
 //	/authorize/callback                 browser binding checked, answered once, then library
-//	/oauth/token                        library, with Cache-Control: no-store, limited per address
+//	/oauth/token                        library, with Cache-Control: no-store, limited per address, admitted a few at a time (admit.go)
 //	/userinfo                           stile's, with RFC 6750 errors
 //	/end_session                        stile's: ends the SSO session and its tokens
 //	/signed-out                         where a logout without a redirect ends
@@ -147,12 +151,13 @@ func (p *Provider) Mount(r *mux.Router) {
 	never := func(string) bool { return false }
 	r.Handle("/authorize", withIss(p.issuer, toLogin, errorPage(withExtras(p.zop))))
 	r.Handle("/authorize/callback", withIss(p.issuer, never, p.callback(p.zop)))
-	r.Handle("/oauth/token", p.limitTokens(p.countTokens(noStore(noAssertion(onlyGrants(withSigningPins(withRequestMemo(p.zop))))))))
-	r.Handle("/oauth/introspect", p.limitTokens(noStore(noAssertion(withRequestMemo(p.zop)))))
-	r.Handle("/revoke", p.limitTokens(noStore(noAssertion(withRequestMemo(p.zop)))))
+	admit := p.admit.handler
+	r.Handle("/oauth/token", p.limitTokens(p.countTokens(noStore(noAssertion(onlyGrants(withSigningPins(withRequestMemo(admit(p.zop)))))))))
+	r.Handle("/oauth/introspect", p.limitTokens(noStore(noAssertion(withRequestMemo(admit(p.zop))))))
+	r.Handle("/revoke", p.limitTokens(noStore(noAssertion(withRequestMemo(admit(p.zop))))))
 	r.Handle("/end_session", issuer.HandlerFunc(p.serveEndSession))
 	r.HandleFunc(SignedOutPath, p.serveSignedOut)
-	r.Handle("/userinfo", p.cors.Handler(issuer.Handler(withRequestMemo(http.HandlerFunc(p.serveUserinfo)))))
+	r.Handle("/userinfo", p.cors.Handler(issuer.Handler(withRequestMemo(admit(http.HandlerFunc(p.serveUserinfo))))))
 	r.Handle("/keys", p.cors.Handler(http.HandlerFunc(p.serveKeys)))
 	r.PathPrefix("/").Handler(p.zop)
 }

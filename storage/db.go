@@ -43,7 +43,8 @@ const (
 type DB struct {
 	w, r        *sqlx.DB
 	ws, rs      *stmtCache    // prepared statements of w and r (the same cache when w == r)
-	writer      chan struct{} // SQLite: held while w is in use, so writers queue in order (see hold)
+	wgate       chan struct{} // a slot per connection of w, so its waiters queue in order (see hold)
+	rgate       chan struct{} // the same for r (the same gate when r == w)
 	dialect     Dialect
 	path        string // SQLite file, for the migration lock
 	now         func() time.Time

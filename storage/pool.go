@@ -83,6 +83,8 @@ func (d *DB) openPostgres(rawURL string) error {
 	d.w, d.r = db, db
 	d.ws = newStmtCache(db)
 	d.rs = d.ws
+	d.wgate = make(chan struct{}, p.MaxOpen)
+	d.rgate = d.wgate
 	return nil
 }
 
@@ -99,10 +101,11 @@ func (d *DB) openSQLite() error {
 		w.Close()
 		return err
 	}
-	applyPool(r, d.poolConfig(defaultReadPool()))
+	rp := d.poolConfig(defaultReadPool())
+	applyPool(r, rp)
 	d.w, d.r = w, r
 	d.ws, d.rs = newStmtCache(w), newStmtCache(r)
-	d.writer = make(chan struct{}, 1)
+	d.wgate, d.rgate = make(chan struct{}, 1), make(chan struct{}, rp.MaxOpen)
 	return nil
 }
 

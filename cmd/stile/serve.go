@@ -147,6 +147,7 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	atLeastTwoProcs(env.log)
 	closeSide, err := o.side.listenSide(a.metrics.Handler(), env.log)
 	if err != nil {
 		return err
