@@ -189,7 +189,10 @@ func (d *DB) hold(ctx context.Context, q queryer) (func(), error) {
 // q rebinds a query written with ? placeholders for the dialect.
 func (d *DB) q(query string) string { return d.w.Rebind(query) }
 
-func (d *DB) get(ctx context.Context, q queryer, dest any, query string, args ...any) error {
+// run runs query (written with ? placeholders) on q in a slot of its
+// pool: through prepared when the statement cache has it, else through
+// direct with the rebound query.
+func (d *DB) run(ctx context.Context, q queryer, query string, prepared func(*sqlx.Stmt) error, direct func(string) error) error {
 	unlock, err := d.hold(ctx, q)
 	if err != nil {
 		return err
@@ -197,56 +200,39 @@ func (d *DB) get(ctx context.Context, q queryer, dest any, query string, args ..
 	defer unlock()
 	query = d.q(query)
 	s, err := d.stmt(ctx, q, query)
-	if err == nil {
-		if s != nil {
-			err = s.GetContext(ctx, dest, args...)
-		} else {
-			err = q.GetContext(ctx, dest, query, args...)
-		}
+	switch {
+	case err != nil:
+	case s != nil:
+		err = prepared(s)
+	default:
+		err = direct(query)
 	}
+	return mapErr(err)
+}
+
+func (d *DB) get(ctx context.Context, q queryer, dest any, query string, args ...any) error {
+	err := d.run(ctx, q, query,
+		func(s *sqlx.Stmt) error { return s.GetContext(ctx, dest, args...) },
+		func(query string) error { return q.GetContext(ctx, dest, query, args...) })
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
-	return mapErr(err)
+	return err
 }
 
 func (d *DB) sel(ctx context.Context, q queryer, dest any, query string, args ...any) error {
-	unlock, err := d.hold(ctx, q)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	query = d.q(query)
-	s, err := d.stmt(ctx, q, query)
-	if err == nil {
-		if s != nil {
-			err = s.SelectContext(ctx, dest, args...)
-		} else {
-			err = q.SelectContext(ctx, dest, query, args...)
-		}
-	}
-	return mapErr(err)
+	return d.run(ctx, q, query,
+		func(s *sqlx.Stmt) error { return s.SelectContext(ctx, dest, args...) },
+		func(query string) error { return q.SelectContext(ctx, dest, query, args...) })
 }
 
 func (d *DB) exec(ctx context.Context, q queryer, query string, args ...any) (int64, error) {
-	unlock, err := d.hold(ctx, q)
+	var res sql.Result
+	err := d.run(ctx, q, query,
+		func(s *sqlx.Stmt) (err error) { res, err = s.ExecContext(ctx, args...); return err },
+		func(query string) (err error) { res, err = q.ExecContext(ctx, query, args...); return err })
 	if err != nil {
 		return 0, err
-	}
-	defer unlock()
-	query = d.q(query)
-	s, err := d.stmt(ctx, q, query)
-	if err != nil {
-		return 0, mapErr(err)
-	}
-	var res sql.Result
-	if s != nil {
-		res, err = s.ExecContext(ctx, args...)
-	} else {
-		res, err = q.ExecContext(ctx, query, args...)
-	}
-	if err != nil {
-		return 0, mapErr(err)
 	}
 	return res.RowsAffected()
 }

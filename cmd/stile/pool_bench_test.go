@@ -120,21 +120,7 @@ func benchFlood(b *testing.B, pool hashPool) {
 // issuer, the login's authRequestID and the browser holding its binding.
 func benchServer(b *testing.B, hasher login.Hasher, pool hashPool) (string, string, *http.Client) {
 	ctx := context.Background()
-	db := storagetest.Open(b, storagetest.SQLite(b))
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	master, err := keys.NewMaster(raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := master.Check(ctx, db); err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	issuer := "http://" + ln.Addr().String()
+	db, master, ln, issuer := benchStore(b, storagetest.SQLite(b))
 	a, err := newApp(ctx, appConfig{Issuer: issuer, DB: db, Master: master, Now: time.Now,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Hasher: hasher, HashPool: pool,
 		TrustedProxies: loopback})
@@ -202,4 +188,24 @@ func procStatus(b *testing.B, field string) int64 {
 	}
 	b.Fatalf("no %s in /proc/self/status", field)
 	return 0
+}
+
+// benchStore opens the database at dbURL with a new master key, and a
+// loopback listener for a benchmark's server at issuer.
+func benchStore(b *testing.B, dbURL string) (*storage.DB, *keys.Master, net.Listener, string) {
+	db := storagetest.Open(b, dbURL)
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	master, err := keys.NewMaster(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := master.Check(context.Background(), db); err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, master, ln, "http://" + ln.Addr().String()
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/op"
 	"github.com/stile-id/stile/storage"
 	"github.com/stile-id/stile/storage/storagetest"
@@ -83,21 +80,7 @@ func processCPU(b *testing.B) time.Duration {
 // secret and the raw refresh token.
 func refreshBenchServer(b *testing.B, dbURL, alg string) (string, string, string) {
 	ctx := context.Background()
-	db := storagetest.Open(b, dbURL)
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	master, err := keys.NewMaster(raw)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := master.Check(ctx, db); err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	issuer := "http://" + ln.Addr().String()
+	db, master, ln, issuer := benchStore(b, dbURL)
 	lim := op.DefaultLimits
 	lim.TokenPerAddress.Limit = 1 << 30 // one address sends every request
 	a, err := newApp(ctx, appConfig{Issuer: issuer, DB: db, DatabaseURL: dbURL, Master: master, Now: time.Now,
