@@ -88,9 +88,12 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Toke
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
-	at, err := s.issueAccess(ctx, next.ClientID, next.UserID, req, familyAccess(next, ar))
+	at, err := s.newAccess(ctx, next.ClientID, next.UserID, req, familyAccess(next, ar))
 	if err != nil {
 		return "", "", time.Time{}, err
+	}
+	if err := s.db.CreateRefreshTokenWithAccess(ctx, next, at); err != nil {
+		return "", "", time.Time{}, s.serverError(ctx, "create refresh and access token", err)
 	}
 	return at.ID, raw, at.ExpiresAt, nil
 }
@@ -125,8 +128,9 @@ func familyAccess(link *storage.RefreshToken, ar *authRequest) func(*storage.Acc
 	}
 }
 
-// newFamily stores the first token of a family. It records the
-// authorization request, so a replay of its code revokes the family.
+// newFamily makes the first token of a family, for the caller to store
+// with its access token. It records the authorization request, so a
+// replay of its code revokes the family.
 func (s *Storage) newFamily(ctx context.Context, ar *authRequest) (*storage.RefreshToken, string, error) {
 	c, err := s.client(ctx, ar.a.ClientID)
 	if err != nil {
@@ -140,9 +144,6 @@ func (s *Storage) newFamily(ctx context.Context, ar *authRequest) (*storage.Refr
 		AuthTime: ar.GetAuthTime(), AMR: ar.a.AMR, UserinfoClaims: ar.a.UserinfoClaims,
 		ExpiresAt: now.Add(c.refreshIdle()), FamilyExpiresAt: now.Add(c.refreshAbsolute()),
 		AuthRequestID: sql.NullString{String: ar.a.ID, Valid: true},
-	}
-	if err := s.db.CreateRefreshToken(ctx, t); err != nil {
-		return nil, "", s.serverError(ctx, "create refresh token", err)
 	}
 	return t, raw, nil
 }

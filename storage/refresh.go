@@ -60,6 +60,22 @@ func (d *DB) CreateRefreshToken(ctx context.Context, t *RefreshToken) error {
 	return nil
 }
 
+// CreateRefreshTokenWithAccess stores the first token of a family and
+// the access token issued with it in one transaction: a code exchange's
+// writes cost one commit, and neither is stored without the other.
+func (d *DB) CreateRefreshTokenWithAccess(ctx context.Context, t *RefreshToken, a *AccessToken) error {
+	err := d.tx(ctx, func(q queryer) error {
+		if _, err := d.insertRefresh(ctx, q, t, ""); err != nil {
+			return err
+		}
+		return d.insertAccess(ctx, q, a)
+	})
+	if err != nil {
+		return fmt.Errorf("create refresh and access token: %w", err)
+	}
+	return nil
+}
+
 // RefreshTokenByHash returns the token whose hash is hash, in any state.
 func (d *DB) RefreshTokenByHash(ctx context.Context, hash []byte) (*RefreshToken, error) {
 	var t RefreshToken

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -65,5 +66,49 @@ func checkOneWriteTransaction(t *testing.T, stmts []string) {
 	t.Logf("%d statements, %d commits of the grant's writes", len(stmts), commits)
 	if commits != 1 {
 		t.Errorf("a refresh committed its writes %d times, want once; writes outside a transaction: %q", commits, writes)
+	}
+}
+
+// TestCodeExchangeStatements checks that a code exchange with
+// offline_access stores its refresh token and its access token in one
+// transaction (on both databases): one commit, and never one without the
+// other.
+func TestCodeExchangeStatements(t *testing.T) {
+	for _, d := range storagetest.Dialects() {
+		t.Run(d.Name, func(t *testing.T) {
+			f := newFixture(t, d.URL(t))
+			b := newBrowser(t, f.s)
+			az := f.rp.authorize("scope", "openid profile offline_access")
+			code := f.signIn(t, b, az, f.alice)
+			var mu sync.Mutex
+			var stmts []string
+			f.s.db.OnStatement(func(q string) {
+				mu.Lock()
+				defer mu.Unlock()
+				stmts = append(stmts, strings.Join(strings.Fields(q), " "))
+			})
+			resp, body := rawToken(t, f.s, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+				"redirect_uri": {appRedirect}, "code_verifier": {az.verifier}}, "app", f.secret)
+			f.s.db.OnStatement(nil)
+			if resp.StatusCode != http.StatusOK || body["refresh_token"] == nil { // the positive control
+				t.Fatalf("code exchange with offline_access: %d %v", resp.StatusCode, body)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			inTx := false
+			for i, q := range stmts {
+				t.Logf("%2d %.110s", i+1, q)
+				switch {
+				case q == "BEGIN":
+					inTx = true
+				case q == "COMMIT" || q == "ROLLBACK":
+					inTx = false
+				case strings.HasPrefix(q, "INSERT INTO refresh_tokens ") || strings.HasPrefix(q, "INSERT INTO access_tokens "):
+					if !inTx {
+						t.Errorf("statement %d stores a token outside a transaction: %.60s", i+1, q)
+					}
+				}
+			}
+		})
 	}
 }
