@@ -3,11 +3,13 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stile-id/stile/storage"
 	"github.com/stile-id/stile/storage/storagetest"
 )
 
@@ -21,21 +23,13 @@ func TestRefreshStatements(t *testing.T) {
 			f := newFixture(t, d.URL(t))
 			rt := f.offline(t)["refresh_token"].(string)
 			f.s.clock.Advance(time.Minute)
-			var mu sync.Mutex
-			var stmts []string
-			f.s.db.OnStatement(func(q string) {
-				mu.Lock()
-				defer mu.Unlock()
-				stmts = append(stmts, strings.Join(strings.Fields(q), " "))
-			})
+			stop := recordStatements(f.s.db)
 			status, body := f.refresh(t, rt, "app", f.secret)
-			f.s.db.OnStatement(nil)
+			stmts := stop()
 			if status != http.StatusOK {
 				t.Fatalf("refresh: %d %v", status, body)
 			}
 			f.verifyID(t, body) // the positive control: the grant worked and its tokens verify
-			mu.Lock()
-			defer mu.Unlock()
 			checkOneWriteTransaction(t, stmts)
 		})
 	}
@@ -80,21 +74,13 @@ func TestCodeExchangeStatements(t *testing.T) {
 			b := newBrowser(t, f.s)
 			az := f.rp.authorize("scope", "openid profile offline_access")
 			code := f.signIn(t, b, az, f.alice)
-			var mu sync.Mutex
-			var stmts []string
-			f.s.db.OnStatement(func(q string) {
-				mu.Lock()
-				defer mu.Unlock()
-				stmts = append(stmts, strings.Join(strings.Fields(q), " "))
-			})
+			stop := recordStatements(f.s.db)
 			resp, body := rawToken(t, f.s, url.Values{"grant_type": {"authorization_code"}, "code": {code},
 				"redirect_uri": {appRedirect}, "code_verifier": {az.verifier}}, "app", f.secret)
-			f.s.db.OnStatement(nil)
+			stmts := stop()
 			if resp.StatusCode != http.StatusOK || body["refresh_token"] == nil { // the positive control
 				t.Fatalf("code exchange with offline_access: %d %v", resp.StatusCode, body)
 			}
-			mu.Lock()
-			defer mu.Unlock()
 			inTx := false
 			for i, q := range stmts {
 				t.Logf("%2d %.110s", i+1, q)
@@ -110,5 +96,23 @@ func TestCodeExchangeStatements(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// recordStatements records every statement db runs, whitespace folded,
+// until the returned stop is called; stop returns them in order.
+func recordStatements(db *storage.DB) (stop func() []string) {
+	var mu sync.Mutex
+	var stmts []string
+	db.OnStatement(func(q string) {
+		mu.Lock()
+		defer mu.Unlock()
+		stmts = append(stmts, strings.Join(strings.Fields(q), " "))
+	})
+	return func() []string {
+		db.OnStatement(nil)
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(stmts)
 	}
 }

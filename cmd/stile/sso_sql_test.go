@@ -2,7 +2,6 @@ package main
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,21 +31,13 @@ func TestSilentSSOStatements(t *testing.T) {
 func silentTouches(t *testing.T, f *fixture, b *browser, want int) {
 	t.Helper()
 	hashes := f.s.hasher.verifies.Load()
-	var mu sync.Mutex
-	var stmts []string
-	f.s.db.OnStatement(func(q string) {
-		mu.Lock()
-		defer mu.Unlock()
-		stmts = append(stmts, strings.Join(strings.Fields(q), " "))
-	})
+	stop := recordStatements(f.s.db)
 	az := f.rp.authorize("prompt", "none")
 	f.tokens(t, f.silent(t, b, az), az) // the positive control: the tokens verify
-	f.s.db.OnStatement(nil)
+	stmts := stop()
 	if n := f.s.hasher.verifies.Load() - hashes; n != 0 {
 		t.Errorf("a silent sign-in checked %d passwords, want none", n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	touches := 0
 	for i, q := range stmts {
 		t.Logf("%2d %.120s", i+1, q)
