@@ -204,3 +204,17 @@ func (d *DB) CountLiveRefreshTokens(ctx context.Context, userID string) (int, er
 	}
 	return n, nil
 }
+
+// ListLiveRefreshTokens returns the user's refresh tokens that are
+// neither revoked nor expired, newest first: one per grant still in use.
+func (d *DB) ListLiveRefreshTokens(ctx context.Context, userID string) ([]RefreshToken, error) {
+	now := d.Now()
+	var out []RefreshToken
+	q := `SELECT ` + refreshColumns + ` FROM refresh_tokens
+		WHERE user_id = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ? AND family_expires_at > ?
+		ORDER BY created_at DESC, id`
+	if err := d.sel(ctx, d.r, &out, q, userID, now, now); err != nil {
+		return nil, fmt.Errorf("list refresh tokens of user %s: %w", userID, err)
+	}
+	return out, nil
+}

@@ -169,3 +169,27 @@ func (d *DB) DropHandover(ctx context.Context, mac []byte) error {
 	}
 	return nil
 }
+
+// ListUserSessions returns the user's sessions that have not ended and
+// have not passed their absolute lifetime, newest first. (Whether one is
+// still inside its idle lifetime is Session.Active's to say.)
+func (d *DB) ListUserSessions(ctx context.Context, userID string) ([]Session, error) {
+	var out []Session
+	q := `SELECT ` + sessionColumns + ` FROM sessions WHERE user_id = ? AND ended_at IS NULL AND expires_at > ?
+		ORDER BY created_at DESC, id`
+	if err := d.sel(ctx, d.r, &out, q, userID, d.Now()); err != nil {
+		return nil, fmt.Errorf("list sessions of user %s: %w", userID, err)
+	}
+	return out, nil
+}
+
+// RevokeUserTokens revokes the user's refresh and access tokens but keeps
+// their sessions: after a change to what the tokens say (roles), the next
+// sign-in is silent and its tokens carry the change.
+func (d *DB) RevokeUserTokens(ctx context.Context, userID string) error {
+	err := d.tx(ctx, func(q queryer) error { return d.revokeTokensWhere(ctx, q, "user_id = ?", userID) })
+	if err != nil {
+		return fmt.Errorf("revoke tokens of user %s: %w", userID, err)
+	}
+	return nil
+}

@@ -35,6 +35,20 @@ type User struct {
 	OTPExempt    bool       `db:"otp_exempt" json:"otp_exempt"` // signs in with the password alone: test accounts only
 	CreatedAt    time.Time  `db:"created_at" json:"created_at"`
 	UpdatedAt    time.Time  `db:"updated_at" json:"updated_at"`
+	Version      int64      `db:"version" json:"version"` // bumped by every change: the management API's ETag
+}
+
+// EmailKey is the form of an email address that uniqueness and lookups
+// use: trimmed and lower-cased. "" (no address) is never a conflict.
+func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// ConflictField names the field a unique-constraint violation (ErrConflict)
+// is about: "email" or "username".
+func ConflictField(err error) string {
+	if strings.Contains(err.Error(), "email_key") {
+		return "email"
+	}
+	return "username"
 }
 
 // UsernameKey is the form of a username that uniqueness and lookups use:
@@ -78,32 +92,49 @@ func (u *User) validate() error {
 }
 
 const userColumns = `id, username, email, phone, preferred_method, password_hash, roles, attributes, disabled, otp_exempt,
-	created_at, updated_at`
+	created_at, updated_at, version`
 
 // CreateUser stores a new user and fills in its ID and timestamps.
-// A username already taken, in any letter case, is ErrConflict.
+// A username already taken, in any letter case, or an email address
+// another account has, is ErrConflict (ConflictField says which).
 func (d *DB) CreateUser(ctx context.Context, u *User) error {
+	if err := d.prepareNewUser(u); err != nil {
+		return err
+	}
+	if err := d.insertUser(ctx, d.w, u); err != nil {
+		return fmt.Errorf("create user %q: %w", u.Username, err)
+	}
+	return nil
+}
+
+// prepareNewUser validates u and fills in what a new user gets: an ID,
+// timestamps, version 1, empty roles and attributes.
+func (d *DB) prepareNewUser(u *User) error {
 	if err := u.validate(); err != nil {
 		return err
 	}
 	u.ID = uuid.NewString()
 	u.Username = strings.TrimSpace(u.Username)
+	u.Email = strings.TrimSpace(u.Email)
 	u.CreatedAt = d.Now()
 	u.UpdatedAt = u.CreatedAt
+	u.Version = 1
 	if u.Roles == nil {
 		u.Roles = Strings{}
 	}
 	if u.Attributes == nil {
 		u.Attributes = Attributes{}
 	}
-	const q = `INSERT INTO users (id, username, username_key, email, phone, preferred_method, password_hash, roles,
-		attributes, disabled, otp_exempt, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := d.exec(ctx, d.w, q, u.ID, u.Username, UsernameKey(u.Username), u.Email, u.Phone, u.Preferred,
-		u.PasswordHash, u.Roles, u.Attributes, u.Disabled, u.OTPExempt, u.CreatedAt, u.UpdatedAt)
-	if err != nil {
-		return fmt.Errorf("create user %q: %w", u.Username, err)
-	}
 	return nil
+}
+
+func (d *DB) insertUser(ctx context.Context, q queryer, u *User) error {
+	const ins = `INSERT INTO users (id, username, username_key, email, email_key, phone, preferred_method, password_hash,
+		roles, attributes, disabled, otp_exempt, created_at, updated_at, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err := d.exec(ctx, q, ins, u.ID, u.Username, UsernameKey(u.Username), u.Email, EmailKey(u.Email), u.Phone,
+		u.Preferred, u.PasswordHash, u.Roles, u.Attributes, u.Disabled, u.OTPExempt, u.CreatedAt, u.UpdatedAt, u.Version)
+	return err
 }
 
 // GetUser returns the user with this ID.
@@ -125,12 +156,45 @@ func (d *DB) GetUserByUsername(ctx context.Context, name string) (*User, error) 
 	return &u, nil
 }
 
+// GetUserByEmail looks a user up by email address, ignoring letter case.
+func (d *DB) GetUserByEmail(ctx context.Context, email string) (*User, error) {
+	var u User
+	key := EmailKey(email)
+	if key == "" {
+		return nil, fmt.Errorf("get user by email: %w", ErrNotFound)
+	}
+	if err := d.get(ctx, d.r, &u, `SELECT `+userColumns+` FROM users WHERE email_key = ?`, key); err != nil {
+		return nil, fmt.Errorf("get user by email: %w", err)
+	}
+	return &u, nil
+}
+
+// DeleteUser deletes the user and, through the schema's cascades,
+// everything of theirs: sessions, tokens, factors, consents. The audit
+// trail keeps its events.
+func (d *DB) DeleteUser(ctx context.Context, id string) error {
+	n, err := d.exec(ctx, d.w, `DELETE FROM users WHERE id = ?`, id)
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete user %s: %w", id, err)
+	}
+	return nil
+}
+
 // UpdateUser reads the user, lets fn change it, and writes it back in one
-// transaction. The ID and creation time cannot change.
+// transaction, bumping its version. The ID and creation time cannot
+// change. On PostgreSQL the row is locked from the read, so concurrent
+// updates apply one after the other and fn sees the version it replaces.
 func (d *DB) UpdateUser(ctx context.Context, id string, fn func(*User) error) (*User, error) {
 	var out User
+	sel := `SELECT ` + userColumns + ` FROM users WHERE id = ?`
+	if d.dialect == Postgres {
+		sel += ` FOR UPDATE`
+	}
 	err := d.tx(ctx, func(q queryer) error {
-		if err := d.get(ctx, q, &out, `SELECT `+userColumns+` FROM users WHERE id = ?`, id); err != nil {
+		if err := d.get(ctx, q, &out, sel, id); err != nil {
 			return err
 		}
 		if err := fn(&out); err != nil {
@@ -141,11 +205,15 @@ func (d *DB) UpdateUser(ctx context.Context, id string, fn func(*User) error) (*
 		}
 		out.ID = id
 		out.Username = strings.TrimSpace(out.Username)
+		out.Email = strings.TrimSpace(out.Email)
 		out.UpdatedAt = d.Now()
-		const upd = `UPDATE users SET username = ?, username_key = ?, email = ?, phone = ?, preferred_method = ?,
-			password_hash = ?, roles = ?, attributes = ?, disabled = ?, otp_exempt = ?, updated_at = ? WHERE id = ?`
-		_, err := d.exec(ctx, q, upd, out.Username, UsernameKey(out.Username), out.Email, out.Phone, out.Preferred,
-			out.PasswordHash, out.Roles, out.Attributes, out.Disabled, out.OTPExempt, out.UpdatedAt, id)
+		out.Version++
+		const upd = `UPDATE users SET username = ?, username_key = ?, email = ?, email_key = ?, phone = ?,
+			preferred_method = ?, password_hash = ?, roles = ?, attributes = ?, disabled = ?, otp_exempt = ?,
+			updated_at = ?, version = ? WHERE id = ?`
+		_, err := d.exec(ctx, q, upd, out.Username, UsernameKey(out.Username), out.Email, EmailKey(out.Email), out.Phone,
+			out.Preferred, out.PasswordHash, out.Roles, out.Attributes, out.Disabled, out.OTPExempt, out.UpdatedAt,
+			out.Version, id)
 		return err
 	})
 	if err != nil {
