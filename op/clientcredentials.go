@@ -52,8 +52,8 @@ func (s *Storage) ClientCredentials(ctx context.Context, id, secret string) (zop
 
 // ClientCredentialsTokenRequest implements op.ClientCredentialsStorage: it
 // grants the requested scopes if the operator allowed each of them to this
-// client, and every allowed scope when none is requested (RFC 6749 §3.3's
-// "pre-defined default").
+// client, and every allowed scope but the privileged ones when none is
+// requested (RFC 6749 §3.3's "pre-defined default").
 func (s *Storage) ClientCredentialsTokenRequest(ctx context.Context, id string, scopes []string) (zop.TokenRequest, error) {
 	c, err := s.client(ctx, id)
 	if err != nil {
@@ -66,9 +66,14 @@ func (s *Storage) ClientCredentialsTokenRequest(ctx context.Context, id string, 
 	return &clientCredentialsRequest{c: c, scopes: granted}, nil
 }
 
+// privilegedScopes are granted only when asked for by name: a token
+// requested without a scope parameter, by a library's default, never
+// carries the power to manage accounts.
+var privilegedScopes = []string{ScopeAdmin}
+
 func grantScopes(allowed storage.Strings, requested []string) ([]string, error) {
 	if len(requested) == 0 {
-		return slices.Clone(allowed), nil
+		return slices.DeleteFunc(slices.Clone(allowed), func(sc string) bool { return slices.Contains(privilegedScopes, sc) }), nil
 	}
 	var out []string
 	for _, sc := range requested {
