@@ -58,6 +58,8 @@ type appConfig struct {
 	// SigningAlg is the signing algorithm chosen for clients that pin
 	// none; empty: keep the database's (RS256 on a new one).
 	SigningAlg string
+	// AdminRate is each client's request budget at /api/v1; zero: admin.DefaultRate.
+	AdminRate storage.Rate
 }
 
 // app is the wired application: its handler, and what runs beside it.
@@ -154,6 +156,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	if c.Demo != nil {
 		demo.New(*c.Demo).Mount(r)
 	}
+	mountAdmin(r, c, provider, sealer)
 	provider.Mount(r) // last: it ends in a catch-all
 	return &app{
 		handler:  m.HTTP(limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, edge.Text(r))))),

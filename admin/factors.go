@@ -1,0 +1,138 @@
+package admin
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+func (h *Handler) mountFactors(s *mux.Router) {
+	s.Handle("/users/{id}/sessions", h.api(h.listSessions)).Methods(http.MethodGet)
+	s.Handle("/users/{id}/sessions", h.api(h.endSessions)).Methods(http.MethodDelete)
+	s.Handle("/users/{id}/factors", h.api(h.factors)).Methods(http.MethodGet)
+	s.Handle("/users/{id}/factors/{which}", h.api(h.resetFactor)).Methods(http.MethodDelete)
+	s.Handle("/users/{id}/enrollment-link", h.api(h.enrollmentLink)).Methods(http.MethodPost)
+}
+
+// Session is a user's SSO session: when and how they signed in, never
+// its cookie's digest.
+type Session struct {
+	ID         string    `json:"id"`
+	AuthTime   time.Time `json:"auth_time"`
+	AMR        []string  `json:"amr"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// Grant is a live refresh token family's current link, as a list of what
+// a user has allowed which client: no token, no digest.
+type Grant struct {
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	SessionID string    `json:"session_id,omitempty"`
+	AuthTime  time.Time `json:"auth_time"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type sessionList struct {
+	Sessions []Session `json:"sessions"`
+	Grants   []Grant   `json:"grants"`
+}
+
+func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request, _ *Caller) error {
+	got, err := h.accounts.Sessions(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	out := sessionList{Sessions: []Session{}, Grants: []Grant{}}
+	for _, s := range got.Sessions {
+		out.Sessions = append(out.Sessions, Session{ID: s.ID, AuthTime: s.AuthTime.UTC(), AMR: nonNil(s.AMR),
+			CreatedAt: s.CreatedAt.UTC(), LastSeenAt: s.LastSeenAt.UTC(), ExpiresAt: s.ExpiresAt.UTC()})
+	}
+	for _, g := range got.Grants {
+		out.Grants = append(out.Grants, Grant{ClientID: g.ClientID, Scopes: nonNil(g.Scopes), SessionID: g.SessionID.String,
+			AuthTime: g.AuthTime.UTC(), CreatedAt: g.CreatedAt.UTC(), ExpiresAt: g.ExpiresAt.UTC()})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// endSessions ends every session of the user and revokes their tokens.
+func (h *Handler) endSessions(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	if err := h.accounts.EndSessions(r.Context(), actor(r, c), mux.Vars(r)["id"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// Factors is a user's second-factor state.
+type Factors struct {
+	Methods           []string `json:"methods"`
+	Preferred         string   `json:"preferred"`
+	TOTP              bool     `json:"totp"`
+	RecoveryCodesLeft int      `json:"recovery_codes_left"`
+	OTPExempt         bool     `json:"otp_exempt"`
+}
+
+func (h *Handler) factors(w http.ResponseWriter, r *http.Request, _ *Caller) error {
+	f, err := h.accounts.Factors(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, Factors{Methods: nonNil(f.Methods), Preferred: f.Preferred, TOTP: f.TOTP,
+		RecoveryCodesLeft: f.RecoveryCodesLeft, OTPExempt: f.OTPExempt})
+}
+
+// factorKinds are what DELETE /factors/{which} resets.
+var factorKinds = []string{"totp", "recovery_codes", "all"}
+
+// resetFactor removes a second factor; the service ends the user's
+// sessions and revokes their tokens.
+func (h *Handler) resetFactor(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	which := mux.Vars(r)["which"]
+	if !slices.Contains(factorKinds, which) {
+		return badField("which", "use totp, recovery_codes or all")
+	}
+	if err := h.accounts.ResetFactor(r.Context(), actor(r, c), mux.Vars(r)["id"], which); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type enrollmentBody struct {
+	TTLSeconds int64 `json:"ttl_seconds"`
+}
+
+// maxEnrollTTL bounds how long an enrolment link lives: it stands in for
+// a password until used.
+const maxEnrollTTL = 7 * 24 * time.Hour
+
+// enrollmentLink issues a single-use enrolment link (the body, and its
+// ttl_seconds, are optional; the service's default applies).
+func (h *Handler) enrollmentLink(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	var b enrollmentBody
+	if _, err := decodeObject(w, r, typeJSON, &b, true); err != nil {
+		return err
+	}
+	ttl := time.Duration(b.TTLSeconds) * time.Second
+	if b.TTLSeconds < 0 || ttl > maxEnrollTTL {
+		return badField("ttl_seconds", "use 1 to 604800 seconds, or leave it out")
+	}
+	url, exp, err := h.accounts.EnrollLink(r.Context(), actor(r, c), mux.Vars(r)["id"], ttl)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, Enrollment{URL: url, ExpiresAt: exp.UTC()})
+}
