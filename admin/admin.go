@@ -26,7 +26,7 @@ type Caller struct {
 
 // Errors Config.Authorize returns for a request the API must refuse.
 var (
-	ErrNoToken = errors.New("no active access token")                  // 401
+	ErrNoToken = errors.New("no active access token")                   // 401
 	ErrScope   = errors.New("the access token does not carry " + Scope) // 403
 )
 

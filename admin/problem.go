@@ -31,7 +31,9 @@ type FieldIssue struct {
 // invalid is a request the API refuses before the account service sees it.
 type invalid struct{ issues []FieldIssue }
 
-func (e *invalid) Error() string { return "invalid request: " + e.issues[0].Field + ": " + e.issues[0].Reason }
+func (e *invalid) Error() string {
+	return "invalid request: " + e.issues[0].Field + ": " + e.issues[0].Reason
+}
 
 func badField(field, reason string) error { return &invalid{issues: []FieldIssue{{field, reason}}} }
 
