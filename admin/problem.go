@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -158,22 +157,34 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	json.NewEncoder(w).Encode(p)
 }
 
-func (h *Handler) notFound(w http.ResponseWriter, _ *http.Request) {
+// notFound answers 404, or 405 where the path exists for other methods:
+// gorilla/mux 1.8.1 reports a method mismatch as "not found" whenever a
+// later route's path differs, so the router is asked for each method.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	if len(h.allowed(r)) > 0 {
+		h.methodNotAllowed(w, r)
+		return
+	}
 	writeProblem(w, newProblem(http.StatusNotFound, "No such resource in the management API."))
 }
 
 // methodNotAllowed answers 405 with the methods the path does allow
-// (RFC 9110 §15.5.6), found by asking the router for each.
+// (RFC 9110 §15.5.6).
 func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", strings.Join(h.allowed(r), ", "))
+	writeProblem(w, newProblem(http.StatusMethodNotAllowed, "This resource does not answer "+r.Method+"."))
+}
+
+// allowed lists the methods the router answers at r's path.
+func (h *Handler) allowed(r *http.Request) []string {
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		var match mux.RouteMatch
-		if h.router.Match(probe, &match) && match.MatchErr == nil {
+		if m != r.Method && h.router.Match(probe, &match) && match.MatchErr == nil {
 			allow = append(allow, m)
 		}
 	}
-	w.Header().Set("Allow", strings.Join(slices.Compact(allow), ", "))
-	writeProblem(w, newProblem(http.StatusMethodNotAllowed, "This resource does not answer "+r.Method+"."))
+	return allow
 }
