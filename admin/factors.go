@@ -3,9 +3,12 @@ package admin
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/stile-id/stile/account"
 )
 
 func (h *Handler) mountFactors(s *mux.Router) {
@@ -115,10 +118,6 @@ type enrollmentBody struct {
 	TTLSeconds int64 `json:"ttl_seconds"`
 }
 
-// maxEnrollTTL bounds how long an enrolment link lives: it stands in for
-// a password until used.
-const maxEnrollTTL = 7 * 24 * time.Hour
-
 // enrollmentLink issues a single-use enrolment link (the body, and its
 // ttl_seconds, are optional; the service's default applies).
 func (h *Handler) enrollmentLink(w http.ResponseWriter, r *http.Request, c *Caller) error {
@@ -127,8 +126,11 @@ func (h *Handler) enrollmentLink(w http.ResponseWriter, r *http.Request, c *Call
 		return err
 	}
 	ttl := time.Duration(b.TTLSeconds) * time.Second
-	if b.TTLSeconds < 0 || ttl > maxEnrollTTL {
-		return badField("ttl_seconds", "use 1 to 604800 seconds, or leave it out")
+	switch {
+	case b.TTLSeconds < 0 || ttl > account.MaxEnrollmentLinkTTL:
+		return badField("ttl_seconds", "use 1 to "+strconv.Itoa(int(account.MaxEnrollmentLinkTTL/time.Second))+" seconds, or leave it out")
+	case ttl == 0:
+		ttl = account.DefaultEnrollmentLinkTTL
 	}
 	url, exp, err := h.accounts.EnrollLink(r.Context(), actor(r, c), mux.Vars(r)["id"], ttl)
 	if err != nil {
