@@ -313,7 +313,7 @@ func (ch *Change) fields(rolesChanged bool) storage.Attributes {
 	for name, set := range map[string]bool{"username": ch.Username != nil, "email": ch.Email != nil,
 		"phone": ch.Phone != nil, "preferred_method": ch.Preferred != nil, "otp_exempt": ch.OTPExempt != nil,
 		"attributes": ch.Attributes != nil || len(ch.AttributesPatch) > 0 || len(ch.RemoveAttributes) > 0,
-		"roles": ch.Roles != nil || len(ch.AddRoles) > 0 || len(ch.RemoveRoles) > 0} {
+		"roles":      ch.Roles != nil || len(ch.AddRoles) > 0 || len(ch.RemoveRoles) > 0} {
 		if set {
 			f = append(f, name)
 		}
