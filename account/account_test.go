@@ -65,7 +65,9 @@ func TestService(t *testing.T) {
 					var sent []string
 					svc := account.New(account.Config{DB: db, Hasher: tagHasher{}, Sealer: sealer{},
 						RecoveryKey: []byte("recovery-key"), Issuer: "https://id.example.com", IssuerLabel: "stile test",
-						Notify: func(_ context.Context, u *storage.User, subject, _ string) { sent = append(sent, u.Username+": "+subject) }})
+						Notify: func(_ context.Context, u *storage.User, subject, _ string) {
+							sent = append(sent, u.Username+": "+subject)
+						}})
 					tc.fn(t, fixture{db: db, clock: clock, svc: svc, sent: &sent})
 				})
 			}
