@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/storage"
+	"github.com/stile-id/stile/storage/storagetest"
 )
 
 func TestCLIUserManagement(t *testing.T) {
@@ -195,5 +197,40 @@ func (c *stileCmd) openDB(t *testing.T) {
 	t.Cleanup(env.Close)
 	if err := keys.NewManager(env.db, env.sealer, time.Now, 10*time.Minute).Ensure(context.Background(), ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCLIAuditTrail: what an operator changes at the CLI is in the audit
+// trail, as done by the operator, with no secret; a refused change is
+// recorded as a failure, and a command that only reads records nothing.
+func TestCLIAuditTrail(t *testing.T) {
+	c := newCLI(t)
+	c.ok("a long passphrase\n", "user", "add", "--username", "ann", "--password-stdin")
+	c.fails("--username", "", "user", "add", "--username", "ANN")
+	c.ok("", "user", "update", "ann", "--add-role", "editor")
+	c.ok("", "user", "list")
+	c.ok("", "user", "show", "ann")
+	c.ok("", "user", "disable", "ann")
+	c.ok("", "client", "add", "--id", "cms", "--type", "web", "--redirect-uri", "https://cms.example.com/cb")
+	c.ok("", "client", "update", "cms", "--rotate-secret")
+	c.ok("", "client", "remove", "cms")
+
+	db := storagetest.Open(t, c.env["STILE_DATABASE"])
+	evs, err := db.ListEvents(context.Background(), storage.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Type+"/"+e.Outcome)
+		b, _ := json.Marshal(e)
+		if !strings.HasPrefix(e.Actor, "cli:") || strings.Contains(string(b), "passphrase") {
+			t.Errorf("event %s", b)
+		}
+	}
+	want := "user.created/success,user.created/failure,user.updated/success,user.disabled/success," +
+		"client.created/success,client.updated/success,client.removed/success"
+	if strings.Join(got, ",") != want {
+		t.Errorf("trail:\n got %s\nwant %s", strings.Join(got, ","), want)
 	}
 }
