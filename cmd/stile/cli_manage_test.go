@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -233,4 +234,47 @@ func TestCLIAuditTrail(t *testing.T) {
 	if strings.Join(got, ",") != want {
 		t.Errorf("trail:\n got %s\nwant %s", strings.Join(got, ","), want)
 	}
+}
+
+func TestCLIUserListDeleteSessions(t *testing.T) {
+	c := newCLI(t)
+	c.ok("", "user", "add", "--username", "ann", "--email", "ann@example.com", "--role", "editor", "--attribute", "team=blue")
+	c.ok("", "user", "add", "--username", "bob", "--email", "bob@example.org", "--disabled")
+	c.fails("--email", "", "user", "add", "--username", "carl", "--email", "ANN@example.com")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "ann,bob"},
+		{[]string{"--username-prefix", "A"}, "ann"},
+		{[]string{"--email-prefix", "bob@"}, "bob"},
+		{[]string{"--role", "editor"}, "ann"},
+		{[]string{"--attribute", "team=blue"}, "ann"},
+		{[]string{"--disabled"}, "bob"},
+		{[]string{"--disabled=false"}, "ann"},
+		{[]string{"--role", "nobody"}, ""},
+	} {
+		var users []map[string]any
+		c.json(&users, "", append([]string{"user", "list", "--json"}, tc.args...)...)
+		var names []string
+		for _, u := range users {
+			names = append(names, fmt.Sprint(u["username"]))
+		}
+		if strings.Join(names, ",") != tc.want {
+			t.Errorf("user list %v = %v, want %s", tc.args, names, tc.want)
+		}
+	}
+	c.fails("--attribute", "", "user", "list", "--attribute", "novalue")
+
+	var s map[string]any
+	c.json(&s, "", "user", "sessions", "ann", "--end", "--json")
+	if fmt.Sprint(s["sessions"]) != "[]" || fmt.Sprint(s["grants"]) != "[]" {
+		t.Errorf("sessions = %v", s)
+	}
+	c.fails("--yes", "", "user", "delete", "ann")
+	c.ok("", "user", "show", "ann")
+	c.ok("", "user", "delete", "ann", "--yes")
+	c.fails(`no user "ann"`, "", "user", "show", "ann")
+	// The name and the address are free again.
+	c.ok("", "user", "add", "--username", "ann", "--email", "ann@example.com")
 }
