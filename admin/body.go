@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"sort"
@@ -140,7 +141,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // queryParams returns the request's query parameters after refusing any
 // that is not in allowed, or given twice.
 func queryParams(r *http.Request, allowed ...string) (map[string]string, error) {
-	q := r.URL.Query()
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badField("query", "not a valid query string")
+	}
 	var issues []FieldIssue
 	out := map[string]string{}
 	for k, vs := range q {

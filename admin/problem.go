@@ -123,7 +123,15 @@ func classify(err error) *Problem {
 	if errors.As(err, &fe) {
 		return newProblem(status, "", FieldIssue{Field: fe.Field, Reason: fe.Reason})
 	}
-	return newProblem(status, "")
+	return newProblem(status, genericDetail[status])
+}
+
+// genericDetail explains an account error that names no field.
+var genericDetail = map[int]string{
+	http.StatusBadRequest:         "The request is not valid.",
+	http.StatusNotFound:           "No such user.",
+	http.StatusConflict:           "The request conflicts with the account's state.",
+	http.StatusPreconditionFailed: errStaleMatch.detail,
 }
 
 // accountStatus is the status of an error from the account service or
