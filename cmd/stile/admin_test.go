@@ -79,6 +79,11 @@ func testAdminAuthorization(t *testing.T, f *adminFixture) {
 	refused("no token", "", http.StatusUnauthorized)
 	refused("a garbage token", "not-a-token", http.StatusUnauthorized)
 	refused("a user's access token", f.accessToken(t), http.StatusForbidden)
+	// A user who asks for stile:admin at /authorize still gets no way in.
+	f.nextStep()
+	az := f.rp.authorize("scope", "openid "+admin.Scope)
+	refused("a user's token asked with stile:admin", f.tokens(t, f.signIn(t, newBrowser(t, f.s), az, f.alice), az).AccessToken,
+		http.StatusForbidden)
 
 	// A client allowed another scope only; and cms asking for no scope gets
 	// its defaults, which never include stile:admin.

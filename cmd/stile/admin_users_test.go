@@ -94,6 +94,21 @@ func testAdminUsers(t *testing.T, f *adminFixture) {
 	f.call(t, http.MethodDelete, userPath(bob), nil).problem(t, http.StatusNotFound)
 	f.call(t, http.MethodPost, userPath(bob, "/disable"), nil).problem(t, http.StatusNotFound)
 	f.call(t, http.MethodGet, "/api/v1/users/by-username/carol", nil).want(t, http.StatusOK) // others stay
+
+	// Every operation on a user that does not exist is a 404 problem.
+	for _, op := range []struct {
+		method, rest string
+		body         any
+	}{
+		{http.MethodGet, "", nil}, {http.MethodPut, "", map[string]any{"username": "x"}}, {http.MethodDelete, "", nil},
+		{http.MethodPut, "/password", map[string]any{"password": "long enough, surely"}},
+		{http.MethodPost, "/disable", nil}, {http.MethodPost, "/enable", nil},
+		{http.MethodGet, "/sessions", nil}, {http.MethodDelete, "/sessions", nil},
+		{http.MethodGet, "/factors", nil}, {http.MethodDelete, "/factors/totp", nil},
+		{http.MethodPost, "/enrollment-link", nil},
+	} {
+		f.call(t, op.method, userPath(bob, op.rest), op.body).problem(t, http.StatusNotFound)
+	}
 }
 
 // testAdminPatchPut: PATCH merges attributes (null deletes a key) and
