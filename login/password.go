@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/internal/passhash"
 )
 
@@ -114,25 +114,15 @@ func parsePHC(s string) (p Argon2id, salt, sum []byte, err error) {
 	return p, salt, sum, nil
 }
 
-// Password length limits (ASVS 6.2.1, 6.2.9): at least 8 characters, and
-// long passphrases welcome up to a bound that keeps hashing cheap to call.
+// Password rules live with the account operations (account/secrets.go),
+// which every door shares.
 const (
-	MinPasswordLength = 8
-	MaxPasswordLength = 1024
+	MinPasswordLength = account.MinPasswordLength
+	MaxPasswordLength = account.MaxPasswordLength
 )
 
 // CheckPasswordPolicy says what is wrong with a new password, if anything.
-// There are no composition rules (NIST SP 800-63B 5.1.1.2).
-func CheckPasswordPolicy(password string) error {
-	n := utf8.RuneCountInString(password)
-	switch {
-	case n < MinPasswordLength:
-		return fmt.Errorf("the password has %d characters; use at least %d", n, MinPasswordLength)
-	case len(password) > MaxPasswordLength:
-		return fmt.Errorf("the password is longer than %d bytes", MaxPasswordLength)
-	}
-	return nil
-}
+var CheckPasswordPolicy = account.CheckPasswordPolicy
 
 // currentHash reports whether encoded needs no re-hash: stile's argon2id
 // with the parameters of the hasher h (seen through a Pool), or of

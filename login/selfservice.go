@@ -13,6 +13,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -212,7 +213,7 @@ func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, err)
 		return
 	}
-	codes, err := NewRecoveryCodes(r.Context(), h.flow.db, h.flow.keys.Recovery, u.ID)
+	codes, err := account.NewRecoveryCodes(r.Context(), h.flow.db, h.flow.keys.Recovery, u.ID)
 	if err != nil {
 		h.apiError(w, internal(err))
 		return
