@@ -17,7 +17,7 @@ func (c *cli) userCommand() *cobra.Command {
 	cmd := groupCommand("user", "Manage users")
 	cmd.AddCommand(c.userAddCommand(), c.userListCommand(), c.userShowCommand(), c.userUpdateCommand(),
 		c.userDisableCommand(), c.userEnableCommand(), c.userSetPasswordCommand(), c.userTOTPCommand(),
-		c.userResetOTPCommand(), c.userEnrollLinkCommand(), c.userRecoveryCodesCommand())
+		c.userResetOTPCommand(), c.userEnrollLinkCommand(), c.userRecoveryCodesCommand(), c.userImportCommand())
 	return cmd
 }
 
