@@ -114,7 +114,23 @@ type importRecord struct {
 	Attributes   storage.Attributes `json:"attributes"`
 	PasswordHash string             `json:"password_hash"`
 	TOTPSecret   string             `json:"totp_secret"`
-	Disabled     bool               `json:"disabled"`
+	Disabled     flag               `json:"disabled"`
+}
+
+// flag is a JSON boolean that also takes 0 and 1: MySQL's JSON_OBJECT
+// writes a comparison (status = 0) as a number.
+type flag bool
+
+func (f *flag) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "true", "1":
+		*f = true
+	case "false", "0", "null":
+		*f = false
+	default:
+		return errors.New("disabled: want true, false, 1 or 0")
+	}
+	return nil
 }
 
 type importer struct {
@@ -165,7 +181,7 @@ func parseRecord(text []byte) (pending, error) {
 		return pending{}, errors.New("more than one JSON value on the line")
 	}
 	u := storage.User{Username: rec.Username, Email: rec.Email, Phone: rec.Phone, Roles: storage.Strings(rec.Roles),
-		Attributes: rec.Attributes, PasswordHash: rec.PasswordHash, Disabled: rec.Disabled}
+		Attributes: rec.Attributes, PasswordHash: rec.PasswordHash, Disabled: bool(rec.Disabled)}
 	if strings.TrimSpace(u.Username) == "" {
 		return pending{}, errors.New("username: missing")
 	}
