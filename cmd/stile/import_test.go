@@ -184,8 +184,8 @@ func hashes(t *testing.T, db *storage.DB) map[string]string {
 // lines have an unknown hash, a hash over the work bound, an email that is
 // none, a phone that is none, a missing username, a bad TOTP secret and a
 // plain-text password field, reports each by its line number, imports the
-// good lines around them (stdin, through "-"), skips a duplicate in the
-// same file, and exits non-zero.
+// good lines around them (stdin, through "-"), skips a username and an
+// email taken earlier in the same file, and exits non-zero.
 func TestImportBadLines(t *testing.T) {
 	for _, d := range storagetest.Dialects() {
 		t.Run(d.Name, func(t *testing.T) {
@@ -209,6 +209,8 @@ func TestImportBadLines(t *testing.T) {
 				`{"username":"twelve","password":"hunter2"}`,                                    // 12
 				good(3, "ONE"), // 13: one's username again
 				good(4, "fourteen"),
+				`{"username":"fifteen","email":"One@Example.com"}`, // 15: one's email again
+				`{"username":"sixteen","disabled":1}`,              // as MySQL's JSON_OBJECT writes status = 0
 			}, "\n")
 			rep, err, _ := runImport(t, s, input, "-", "--batch", "2")
 			if err == nil || !strings.Contains(err.Error(), "8 line(s) could not be imported") {
@@ -234,8 +236,12 @@ func TestImportBadLines(t *testing.T) {
 					t.Errorf("no reason mentions %q: %+v", want, rep.Failed)
 				}
 			}
-			if rep.Imported != 4 || len(rep.Skipped) != 1 || rep.Skipped[0].Line != 13 || rep.Skipped[0].Reason != storage.SkipUsernameTaken {
-				t.Fatalf("report %+v, want 4 imported and line 13 skipped", rep)
+			if rep.Imported != 5 || len(rep.Skipped) != 2 || rep.Skipped[0] != (account.ImportSkip{Line: 13, Username: "ONE", Reason: storage.SkipUsernameTaken}) ||
+				rep.Skipped[1] != (account.ImportSkip{Line: 15, Username: "fifteen", Reason: storage.SkipEmailTaken}) {
+				t.Fatalf("report %+v, want 5 imported, line 13 skipped for its username and 15 for its email", rep)
+			}
+			if u, err := s.db.GetUserByUsername(t.Context(), "sixteen"); err != nil || !u.Disabled {
+				t.Fatalf("sixteen: %v, want imported disabled", err)
 			}
 			for _, name := range []string{"one", "two", "four", "fourteen"} {
 				if _, err := s.db.GetUserByUsername(t.Context(), name); err != nil {
@@ -251,8 +257,8 @@ func TestImportBadLines(t *testing.T) {
 				v, _ := e.Detail["imported"].(float64)
 				n += v
 			}
-			if n != 4 {
-				t.Fatalf("the audit events count %v imported, want 4", n)
+			if n != 5 {
+				t.Fatalf("the audit events count %v imported, want 5", n)
 			}
 		})
 	}

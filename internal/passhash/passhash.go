@@ -28,19 +28,24 @@ const (
 // Limits are the work bounds: the most expensive parameters a stored hash
 // may ask for. Each is about ten times the cost of stile's own argon2id
 // (a tenth of a second) at most, and above what the originating systems
-// use by default today (noted beside each).
+// use by default today (noted beside each). Argon2's memory is bounded
+// tighter than its time: the login's hashing pool budgets 64 MiB a check
+// (login.Pool), and every guess at an imported hash, right or wrong, holds
+// the hash's whole memory until the user's first sign-in replaces it;
+// 128 MiB takes Django's and argon2-cffi's 100 MiB while keeping a full
+// pool of such checks within twice its budget.
 var Limits = struct {
 	BcryptCost       int    // Laravel 12, PHP 8.4: 12; WordPress 6.8, Strapi: 10
 	PBKDF2Iterations int    // Django 6.0: 1 200 000
 	PhpassLog2       int    // WordPress: 8; Drupal 7: 15, Drupal 8–10.0: 16
-	Argon2MemoryKiB  uint32 // Django: 102 400 (100 MiB); stile: 65 536
+	Argon2MemoryKiB  uint32 // Django, argon2-cffi: 102 400 (100 MiB); stile: 65 536
 	Argon2Time       uint32 // Django: 2; argon2-cffi: 3
 	Argon2Threads    uint8  // Django: 8
 }{
 	BcryptCost:       14,
 	PBKDF2Iterations: 3_000_000,
 	PhpassLog2:       20,
-	Argon2MemoryKiB:  256 << 10,
+	Argon2MemoryKiB:  128 << 10, // see below
 	Argon2Time:       10,
 	Argon2Threads:    16,
 }
