@@ -50,8 +50,8 @@ func readImportFixture(t *testing.T) []importLine {
 }
 
 // runImport runs `stile user import ARGS --json` against s's database and
-// returns the report, the error (a failed line makes one) and stderr.
-func runImport(t *testing.T, s *server, stdin string, args ...string) (*account.ImportReport, error, string) {
+// returns the report, stderr and the error (a failed line makes one).
+func runImport(t *testing.T, s *server, stdin string, args ...string) (*account.ImportReport, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	args = append(append([]string{"user", "import"}, args...), "--json", "--database", s.dbURL, "--secret-file", s.keyFile)
@@ -60,7 +60,7 @@ func runImport(t *testing.T, s *server, stdin string, args ...string) (*account.
 	if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil {
 		t.Fatalf("stile %s printed no report (%v): %s\n%s", strings.Join(args, " "), err, out.String(), errOut.String())
 	}
-	return &rep, err, errOut.String()
+	return &rep, errOut.String(), err
 }
 
 // TestImportSignIn imports the fixture of real hashes (one per format,
@@ -77,7 +77,7 @@ func TestImportSignIn(t *testing.T) {
 			c := h.dmAdd(t, "cms")
 			lines := readImportFixture(t)
 
-			rep, err, _ := runImport(t, s, "", importFixture)
+			rep, _, err := runImport(t, s, "", importFixture)
 			if err != nil || rep.Imported != len(lines) || len(rep.Skipped)+len(rep.Failed) != 0 {
 				t.Fatalf("import: %v %+v, want %d imported", err, rep, len(lines))
 			}
@@ -86,7 +86,7 @@ func TestImportSignIn(t *testing.T) {
 			}
 
 			before := hashes(t, s.db)
-			rep, err, _ = runImport(t, s, "", importFixture)
+			rep, _, err = runImport(t, s, "", importFixture)
 			if err != nil || rep.Imported != 0 || len(rep.Skipped) != len(lines) || len(rep.Failed) != 0 {
 				t.Fatalf("second import: %v %+v, want all %d skipped", err, rep, len(lines))
 			}
@@ -212,7 +212,7 @@ func TestImportBadLines(t *testing.T) {
 				`{"username":"fifteen","email":"One@Example.com"}`, // 15: one's email again
 				`{"username":"sixteen","disabled":1}`,              // as MySQL's JSON_OBJECT writes status = 0
 			}, "\n")
-			rep, err, _ := runImport(t, s, input, "-", "--batch", "2")
+			rep, _, err := runImport(t, s, input, "-", "--batch", "2")
 			if err == nil || !strings.Contains(err.Error(), "8 line(s) could not be imported") {
 				t.Fatalf("err = %v, want a failure naming 8 lines", err)
 			}
@@ -270,7 +270,7 @@ func TestImportProgressLines(t *testing.T) {
 	s := startServer(t, storagetest.SQLite(t))
 	path := filepath.Join(t.TempDir(), "users.jsonl")
 	writeUsers(t, path, 25)
-	_, err, stderr := runImport(t, s, "", path, "--batch", "10", "--progress-every", "10")
+	_, stderr, err := runImport(t, s, "", path, "--batch", "10", "--progress-every", "10")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestImport10000(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "users.jsonl")
 			writeUsers(t, path, 10_000)
 			start := time.Now()
-			rep, err, _ := runImport(t, s, "", path)
+			rep, _, err := runImport(t, s, "", path)
 			t.Logf("%s: imported %d accounts in %s", d.Name, rep.Imported, time.Since(start).Round(time.Millisecond))
 			if err != nil || rep.Imported != 10_000 || len(rep.Skipped)+len(rep.Failed) != 0 {
 				t.Fatalf("import: %v, %d imported, %d skipped, %d failed", err, rep.Imported, len(rep.Skipped), len(rep.Failed))
