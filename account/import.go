@@ -297,6 +297,9 @@ func eachLine(r io.Reader, fn func(line int, text []byte, tooLong bool) error) e
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("read line %d: %w", line, err)
 		}
+		if line == 1 {
+			text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf")) // a byte-order mark, as some exports on Windows begin
+		}
 		if tooLong || len(bytes.TrimSpace(text)) > 0 {
 			if ferr := fn(line, text, tooLong); ferr != nil {
 				return ferr

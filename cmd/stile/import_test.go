@@ -194,7 +194,7 @@ func TestImportBadLines(t *testing.T) {
 			good := func(i int, name string) string {
 				return fmt.Sprintf(`{"username":%q,"email":"%s@example.com","password_hash":%q}`, name, name, lines[i].Hash)
 			}
-			input := strings.Join([]string{
+			input := "\ufeff" + strings.Join([]string{ // a byte-order mark first, as some Windows exports have
 				good(0, "one"),
 				good(1, "two"),
 				`{"username": "three", "password_hash": `, // 3: broken JSON
