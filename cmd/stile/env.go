@@ -136,3 +136,14 @@ func (c *cli) firstMasterKey(ctx context.Context, db *storage.DB, path string, l
 	log.Warn("created a new master key: back it up, separately from the database", "file", path)
 	return m, nil
 }
+
+// audit records an operator's action on something other than a user (a
+// client, a key, a policy) in the audit trail; a failure to record is
+// logged, not fatal.
+func (e *environment) audit(ctx context.Context, typ string, detail storage.Attributes) {
+	a := operator()
+	ev := &storage.Event{Type: typ, Actor: a.Operator, Detail: detail}
+	if err := e.db.RecordEvent(ctx, ev); err != nil {
+		e.log.Error("audit event not recorded", "type", typ, "err", err)
+	}
+}

@@ -17,7 +17,8 @@ func (c *cli) userCommand() *cobra.Command {
 	cmd := groupCommand("user", "Manage users")
 	cmd.AddCommand(c.userAddCommand(), c.userListCommand(), c.userShowCommand(), c.userUpdateCommand(),
 		c.userDisableCommand(), c.userEnableCommand(), c.userSetPasswordCommand(), c.userTOTPCommand(),
-		c.userResetOTPCommand(), c.userEnrollLinkCommand(), c.userRecoveryCodesCommand(), c.userImportCommand())
+		c.userResetOTPCommand(), c.userEnrollLinkCommand(), c.userRecoveryCodesCommand(), c.userDeleteCommand(),
+		c.userSessionsCommand(), c.userImportCommand())
 	return cmd
 }
 
@@ -96,7 +97,7 @@ func userError(err error, roleFlags string) error {
 	}
 	flag := map[string]string{"username": "--username", "email": "--email", "phone": "--phone",
 		"preferred_method": "--preferred-method", "roles": roleFlags, "attributes": "--attribute/--attributes",
-		"password": "--password-stdin"}[fe.Field]
+		"password": "--password-stdin", "attribute": "--attribute"}[fe.Field]
 	if flag == "" {
 		return err
 	}

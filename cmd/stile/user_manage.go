@@ -31,13 +31,23 @@ func groupCommand(use, short string) *cobra.Command {
 }
 
 func (c *cli) userListCommand() *cobra.Command {
+	var (
+		f        account.Filter
+		disabled bool
+	)
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List users",
+		Use:   "list [filters]",
+		Short: "List users, all or those the filters select",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("disabled") {
+				f.Disabled = &disabled
+			}
 			return c.withEnv(cmd.Context(), func(env *environment) error {
-				views, err := listUsers(cmd.Context(), env.accounts(""))
+				views, err := listUsers(cmd.Context(), env.accounts(""), f)
+				if err != nil {
+					return userError(err, "--role")
+				}
 				if err != nil {
 					return err
 				}
@@ -53,15 +63,21 @@ func (c *cli) userListCommand() *cobra.Command {
 			})
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.UsernamePrefix, "username-prefix", "", "only usernames starting so (ignoring letter case)")
+	fl.StringVar(&f.EmailPrefix, "email-prefix", "", "only email addresses starting so (ignoring letter case)")
+	fl.StringVar(&f.Role, "role", "", "only users with this role")
+	fl.StringVar(&f.Attribute, "attribute", "", "only users whose attribute key has this value: key=value")
+	fl.BoolVar(&disabled, "disabled", false, "only disabled users (--disabled=false: only enabled ones)")
 	c.addJSON(cmd)
 	return cmd
 }
 
-// listUsers walks every page of users, with whether each has an
-// authenticator app.
-func listUsers(ctx context.Context, accounts *account.Service) ([]userView, error) {
-	var views []userView
-	for f := (account.Filter{Limit: account.MaxPageSize}); ; {
+// listUsers walks every page of the users f selects, with whether each
+// has an authenticator app.
+func listUsers(ctx context.Context, accounts *account.Service, f account.Filter) ([]userView, error) {
+	views := []userView{}
+	for f.Limit = account.MaxPageSize; ; {
 		p, err := accounts.Search(ctx, f)
 		if err != nil {
 			return nil, err
@@ -327,4 +343,102 @@ func (c *cli) userRecoveryCodesCommand() *cobra.Command {
 	}
 	c.addJSON(cmd)
 	return cmd
+}
+
+func (c *cli) userDeleteCommand() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete USERNAME|UID --yes",
+		Short: "Delete a user with their sessions, tokens and factors (the audit trail keeps its events)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				return fmt.Errorf("deleting %s cannot be undone: add --yes (or disable them: stile user disable %s)", args[0], args[0])
+			}
+			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
+				if err := env.accounts("").Delete(cmd.Context(), operator(), u.ID); err != nil {
+					return err
+				}
+				if c.jsonOut {
+					return c.printJSON(map[string]any{"uid": u.ID, "username": u.Username, "deleted": true})
+				}
+				fmt.Fprintf(c.stdout, "deleted user %s (uid %s) with their sessions, tokens and factors\n", u.Username, u.ID)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "really delete")
+	c.addJSON(cmd)
+	return cmd
+}
+
+func (c *cli) userSessionsCommand() *cobra.Command {
+	var end bool
+	cmd := &cobra.Command{
+		Use:   "sessions USERNAME|UID [--end]",
+		Short: "List a user's sessions and the clients holding refresh tokens; --end signs them out everywhere",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
+				accounts := env.accounts("")
+				if end {
+					if err := accounts.EndSessions(cmd.Context(), operator(), u.ID); err != nil {
+						return err
+					}
+				}
+				s, err := accounts.Sessions(cmd.Context(), u.ID)
+				if err != nil {
+					return err
+				}
+				return c.printSessions(s)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&end, "end", false, "end every session and revoke every token first")
+	c.addJSON(cmd)
+	return cmd
+}
+
+// sessionView and grantView are how sessions and grants are shown: no
+// cookie or token hashes.
+type sessionView struct {
+	ID         string    `json:"id"`
+	AuthTime   time.Time `json:"auth_time"`
+	AMR        []string  `json:"amr"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+type grantView struct {
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	AuthTime  time.Time `json:"auth_time"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (c *cli) printSessions(s *account.Sessions) error {
+	out := struct {
+		Sessions []sessionView `json:"sessions"`
+		Grants   []grantView   `json:"grants"`
+	}{Sessions: []sessionView{}, Grants: []grantView{}}
+	for _, x := range s.Sessions {
+		out.Sessions = append(out.Sessions, sessionView{x.ID, x.AuthTime, x.AMR, x.CreatedAt, x.LastSeenAt, x.ExpiresAt})
+	}
+	for _, g := range s.Grants {
+		out.Grants = append(out.Grants, grantView{g.ClientID, g.Scopes, g.AuthTime, g.CreatedAt, g.ExpiresAt})
+	}
+	if c.jsonOut {
+		return c.printJSON(out)
+	}
+	rows := [][]string{{"SESSION", "SIGNED IN", "LAST SEEN", "AMR"}}
+	for _, x := range out.Sessions {
+		rows = append(rows, []string{x.ID, stamp(&x.AuthTime), stamp(&x.LastSeenAt), strings.Join(x.AMR, " ")})
+	}
+	rows = append(rows, []string{}, []string{"CLIENT", "SCOPES", "SIGNED IN", "EXPIRES"})
+	for _, g := range out.Grants {
+		rows = append(rows, []string{g.ClientID, strings.Join(g.Scopes, " "), stamp(&g.AuthTime), stamp(&g.ExpiresAt)})
+	}
+	return c.printRows(rows)
 }
