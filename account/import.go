@@ -51,7 +51,7 @@ func (s *Service) Import(ctx context.Context, a Actor, r io.Reader, o ImportOpti
 			return err
 		}
 		im.add(line, text, tooLong)
-		if len(im.batch) >= im.o.BatchSize {
+		if len(im.batch) >= im.o.BatchSize || im.done-im.told >= 4*im.o.BatchSize { // a long run of bad lines still shows progress
 			im.flush(ctx)
 		}
 		return nil
@@ -140,6 +140,7 @@ type importer struct {
 	rep   *ImportReport
 	batch []pending
 	done  int // records dealt with, for Progress
+	told  int // done when Progress last heard it
 }
 
 // pending is a valid record waiting for its batch.
@@ -225,7 +226,8 @@ func totpSecret(s string) (string, error) {
 func (im *importer) flush(ctx context.Context) {
 	defer func() {
 		im.batch = im.batch[:0]
-		if im.o.Progress != nil {
+		if im.o.Progress != nil && im.done != im.told {
+			im.told = im.done
 			im.o.Progress(im.done)
 		}
 	}()
