@@ -33,6 +33,7 @@ func TestAdminAPI(t *testing.T) {
 		{"ClientsNeverShowSecrets", testAdminClients},
 		{"Events", testAdminEvents},
 		{"HostileInput", testAdminHostile},
+		{"Import", testAdminImport},
 		{"UnknownRoutes", testAdminRoutes},
 	}
 	for _, d := range storagetest.Dialects() {
