@@ -20,6 +20,7 @@ var profileFields = []string{"username", "email", "phone", "preferred_method", "
 // the stored one (null empties it), attributes are merged key by key
 // (null deletes a key), absent fields stay as they are.
 func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	w.Header().Set("Accept-Patch", typeMergePatch) // RFC 5789 §3.1: what a 415 should have sent
 	m, err := readProfile(w, r, typeMergePatch)
 	if err != nil {
 		return err

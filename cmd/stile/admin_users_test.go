@@ -129,7 +129,10 @@ func testAdminPatchPut(t *testing.T, f *adminFixture) {
 		t.Fatalf("after the replacement: %v", got)
 	}
 	// A merge patch must say so; a PUT is plain JSON.
-	f.raw(t, http.MethodPatch, userPath(u), f.token, "application/json", []byte(`{"roles":[]}`)).problem(t, http.StatusUnsupportedMediaType)
+	r := f.raw(t, http.MethodPatch, userPath(u), f.token, "application/json", []byte(`{"roles":[]}`))
+	if r.problem(t, http.StatusUnsupportedMediaType); r.header.Get("Accept-Patch") != "application/merge-patch+json" {
+		t.Errorf("415 to a PATCH: Accept-Patch %q", r.header.Get("Accept-Patch"))
+	}
 	f.raw(t, http.MethodPut, userPath(u), f.token, "application/merge-patch+json", []byte(`{"username":"erin"}`)).
 		problem(t, http.StatusUnsupportedMediaType)
 	// Taken usernames and emails conflict on update too.
