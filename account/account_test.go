@@ -120,6 +120,8 @@ func testCreate(t *testing.T, f fixture) {
 		{account.NewUser{Username: "bob", Phone: "12"}, account.ErrInvalid, "phone"},
 		{account.NewUser{Username: "bob", Roles: []string{" "}}, account.ErrInvalid, "roles"},
 		{account.NewUser{Username: "bob", Attributes: storage.Attributes{"x": strings.Repeat("a", 5000)}}, account.ErrInvalid, "attributes"},
+		{account.NewUser{Username: "bob", PasswordHash: "md5:5f4dcc3b5aa765d61d8327deb882cf99"}, account.ErrInvalid, "password_hash"},
+		{account.NewUser{Username: "bob", PasswordHash: "$2b$31$" + strings.Repeat("a", 53)}, account.ErrInvalid, "password_hash"},
 	} {
 		_, err := f.svc.Create(ctx, operator, tc.n)
 		if got := fieldOf(err, tc.kind); got != tc.field {
@@ -132,7 +134,7 @@ func testCreate(t *testing.T, f fixture) {
 		!c.EnrollExpires.Equal(f.clock.Now().Add(account.DefaultEnrollmentLinkTTL)) {
 		t.Fatalf("create without a password: %+v, %v", c, err)
 	}
-	// The trail: two successes, eight refusals with their reason, by the operator, no secret.
+	// The trail: two successes, ten refusals with their reason, by the operator, no secret.
 	evs := events(t, f, "user.created")
 	var ok, failed int
 	for _, e := range evs {
@@ -153,8 +155,8 @@ func testCreate(t *testing.T, f fixture) {
 			}
 		}
 	}
-	if ok != 2 || failed != 8 {
-		t.Errorf("user.created events: %d ok, %d failed; want 2 and 8", ok, failed)
+	if ok != 2 || failed != 10 {
+		t.Errorf("user.created events: %d ok, %d failed; want 2 and 10", ok, failed)
 	}
 	for _, ref := range []string{"alice", u.ID} {
 		if got, err := f.svc.Find(ctx, ref); err != nil || got.ID != u.ID {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/stile-id/stile/internal/passhash"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -55,6 +56,9 @@ func (s *Service) create(ctx context.Context, n NewUser) (*Created, error) {
 	if n.Password != "" && n.PasswordHash != "" {
 		return nil, invalid("password", "give a password or a hash, not both")
 	}
+	if err := checkHash(n.PasswordHash); err != nil {
+		return nil, err
+	}
 	if err := checkEmail(n.Email); err != nil {
 		return nil, err
 	}
@@ -91,6 +95,19 @@ func (s *Service) hash(password string) (string, error) {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
 	return h, nil
+}
+
+// checkHash accepts "" or a hash stile can verify within its work bounds
+// (internal/passhash): anything else could never be signed in with, or
+// would make each guess against it expensive.
+func checkHash(h string) error {
+	if h == "" {
+		return nil
+	}
+	if _, err := passhash.Scheme(h); err != nil {
+		return invalid("password_hash", "%s", err.Error())
+	}
+	return nil
 }
 
 // checkEmail accepts "" (no address) or one bare address.
@@ -351,16 +368,21 @@ func mergePatch(target, patch any) any {
 // ends their sessions and tokens, and tells them.
 func (s *Service) SetPassword(ctx context.Context, a Actor, id, password string) error {
 	hash, err := s.hash(password)
-	if err == nil {
-		return s.SetPasswordHash(ctx, a, id, hash)
-	}
-	s.audit(ctx, a, "user.password_set", id, nil, err)
-	return err
+	return s.setHash(ctx, a, id, hash, err)
 }
 
-// SetPasswordHash is SetPassword with the hash already made.
+// SetPasswordHash is SetPassword with a hash made elsewhere (another
+// system's, within passhash's bounds).
 func (s *Service) SetPasswordHash(ctx context.Context, a Actor, id, hash string) error {
-	u, err := s.update(ctx, id, func(u *storage.User) error { u.PasswordHash = hash; return nil }, 0)
+	return s.setHash(ctx, a, id, hash, checkHash(hash))
+}
+
+// setHash stores a password hash unless an earlier check failed (err).
+func (s *Service) setHash(ctx context.Context, a Actor, id, hash string, err error) error {
+	var u *storage.User
+	if err == nil {
+		u, err = s.update(ctx, id, func(u *storage.User) error { u.PasswordHash = hash; return nil }, 0)
+	}
 	if err == nil {
 		err = s.endAll(ctx, u, "Your password was changed",
 			"The password of your account "+u.Username+" was changed, and every session signed out. "+
