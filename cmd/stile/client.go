@@ -55,7 +55,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.grants, "grant-type", nil, "authorization_code (implied by a redirect URI), refresh_token, "+
 		"client_credentials (web clients: a token for the client itself) (repeatable)")
 	fs.StringArrayVar(&f.scopes, "scope", nil, "a scope client_credentials may grant this client, e.g. stile:admin "+
-		"(repeatable; none unless given; --scope '' clears)")
+		"for the management API, which a token request must name (repeatable; none unless given; --scope '' clears)")
 	fs.StringArrayVar(&f.redirects, "redirect-uri", nil, "an allowed redirect URI, matched exactly (repeatable)")
 	fs.StringArrayVar(&f.postLogout, "post-logout-redirect-uri", nil, "an allowed post-logout redirect URI (repeatable)")
 	fs.StringArrayVar(&f.origin, "web-origin", nil, "a browser origin allowed to call the token and userinfo endpoints (repeatable)")
