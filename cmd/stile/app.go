@@ -148,7 +148,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &login.Principal{UserID: b.UserID, Scopes: b.Scopes, AuthTime: b.AuthTime, FirstParty: b.FirstParty}, nil
+		return &login.Principal{UserID: b.UserID, ClientID: b.ClientID, Scopes: b.Scopes, AuthTime: b.AuthTime, FirstParty: b.FirstParty}, nil
 	}
 	login.NewHandler(flow, binder, sessions, authorize, c.Log).Mount(r)
 	if c.Demo != nil {
