@@ -39,7 +39,9 @@ type audit struct {
 	done  bool // recorded already
 }
 
-func newAudit(typ string) *audit { return &audit{Event: storage.Event{Type: typ, Detail: storage.Attributes{}}} }
+func newAudit(typ string) *audit {
+	return &audit{Event: storage.Event{Type: typ, Detail: storage.Attributes{}}}
+}
 
 // user names the account the step is about. Only an existing account is
 // named: for an unknown username nothing is, since people type passwords
