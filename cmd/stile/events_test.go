@@ -1,0 +1,486 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stile-id/stile/login"
+	"github.com/stile-id/stile/storage"
+)
+
+// TestAuditTrail: every sign-in step outcome lands in the audit trail with
+// the right type, outcome, reason, user, client and address, through each
+// door; nothing secret does; `stile events` reads it back; retention
+// deletes what is old. On SQLite and PostgreSQL.
+func TestAuditTrail(t *testing.T) {
+	runHeadless(t, []hscenario{
+		{"Pages", testTrailPages},
+		{"NoSecrets", testTrailNoSecrets},
+		{"Refusals", testTrailRefusals},
+		{"APIAndDirect", testTrailAPIAndDirect},
+		{"CLI", testTrailCLI},
+		{"Follow", testTrailFollow},
+		{"Retention", testTrailRetention},
+	})
+}
+
+// trail returns the events recorded after the one with id after, oldest
+// first.
+func trail(t *testing.T, s *server, after int64) []storage.Event {
+	t.Helper()
+	events, err := s.db.ListEvents(t.Context(), storage.EventFilter{Cursor: after, Limit: storage.MaxEventPage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+// lastID is the newest event's id (0: none), to read only what follows.
+func lastID(t *testing.T, s *server) int64 {
+	t.Helper()
+	events, err := s.db.ListEvents(t.Context(), storage.EventFilter{Newest: true, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) == 0 {
+		return 0
+	}
+	return events[0].ID
+}
+
+// want is what a test expects of one event; empty fields are not checked,
+// except that User "-" means none.
+type want struct {
+	typ, outcome, reason, user, client, remote string
+	detail                                     map[string]any
+}
+
+func (w want) check(t *testing.T, what string, e storage.Event) {
+	t.Helper()
+	bad := e.Type != w.typ || (w.outcome != "" && e.Outcome != w.outcome) || e.Reason != w.reason ||
+		(w.client != "" && e.ActorClient != w.client) || (w.remote != "" && e.Remote != w.remote)
+	switch w.user {
+	case "":
+	case "-":
+		bad = bad || e.UserID != "" || e.ActorUser != ""
+	default:
+		bad = bad || e.UserID != w.user
+	}
+	for k, v := range w.detail {
+		if fmt.Sprint(e.Detail[k]) != fmt.Sprint(v) {
+			bad = true
+		}
+	}
+	if bad {
+		t.Fatalf("%s: event %+v, want %+v", what, e, w)
+	}
+}
+
+// expectTrail checks the events after mark, one by one.
+func expectTrail(t *testing.T, s *server, mark int64, wants ...want) []storage.Event {
+	t.Helper()
+	got := trail(t, s, mark)
+	if len(got) != len(wants) {
+		var types []string
+		for _, e := range got {
+			types = append(types, e.Type+"/"+e.Outcome+"/"+e.Reason)
+		}
+		t.Fatalf("%d events %v, want %d", len(got), types, len(wants))
+	}
+	for i, w := range wants {
+		w.check(t, fmt.Sprintf("event %d", i+1), got[i])
+	}
+	return got
+}
+
+const loopbackAddr = "127.0.0.1"
+
+// testTrailPages: on stile's pages, an unknown username, a wrong password,
+// the right one, a wrong code, the right one and a logout each leave their
+// event; an unknown username's event names nobody.
+func testTrailPages(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	az := h.rp.authorize()
+	form := h.passwordPage(t, b, az)
+	mark := lastID(t, h.s)
+	if p := b.submit(form, map[string]string{"username": "Hunter2-typed-as-a-name", "password": "x"}); p.status != http.StatusUnauthorized {
+		t.Fatalf("unknown user: %d", p.status)
+	}
+	if p := b.submit(form, map[string]string{"username": "alice", "password": "not alice's"}); p.status != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d", p.status)
+	}
+	otp := b.submit(form, map[string]string{"username": "alice", "password": h.alice.password})
+	right := h.s.code(t, h.alice)
+	if p := b.submit(otp, map[string]string{"otp": wrongCode(right)}); p.status != http.StatusForbidden {
+		t.Fatalf("wrong code: %d", p.status)
+	}
+	h.finish(t, b, otp, right)
+	pages := map[string]any{"door": storage.DoorPages}
+	events := expectTrail(t, h.s, mark,
+		want{typ: login.EventPassword, outcome: storage.Failure, reason: "invalid_credentials", user: "-", client: "app", remote: loopbackAddr, detail: pages},
+		want{typ: login.EventPassword, outcome: storage.Failure, reason: "invalid_credentials", user: h.alice.ID, client: "app", remote: loopbackAddr},
+		want{typ: login.EventPassword, outcome: storage.Success, user: h.alice.ID, client: "app", remote: loopbackAddr,
+			detail: map[string]any{"door": storage.DoorPages, "next": login.MethodTOTP}},
+		want{typ: login.EventSecondFactor, outcome: storage.Failure, reason: "wrong_code", user: h.alice.ID, client: "app",
+			detail: map[string]any{"method": login.MethodTOTP}},
+		want{typ: login.EventSecondFactor, outcome: storage.Success, user: h.alice.ID, client: "app", remote: loopbackAddr,
+			detail: map[string]any{"method": login.MethodTOTP}},
+		want{typ: login.EventSucceeded, outcome: storage.Success, user: h.alice.ID, client: "app", remote: loopbackAddr,
+			detail: map[string]any{"amr": []any{"pwd", "otp", "mfa"}, "door": storage.DoorPages}},
+	)
+	if events[0].Actor != "" || strings.Contains(mustJSON(events[0]), "Hunter2") {
+		t.Fatalf("the unknown username is in the trail: %+v", events[0])
+	}
+	session, _ := events[5].Detail["session"].(string)
+	if session == "" {
+		t.Fatal("login.succeeded names no session")
+	}
+
+	mark = lastID(t, h.s)
+	sp := b.post(h.s.URL+"/account/signout", url.Values{})
+	if sp.status != http.StatusOK {
+		t.Fatalf("sign out: %d", sp.status)
+	}
+	expectTrail(t, h.s, mark, want{typ: login.EventLogout, outcome: storage.Success, user: h.alice.ID, remote: loopbackAddr,
+		detail: map[string]any{"session": session}})
+	// Signing out again ends nothing and records nothing.
+	b.post(h.s.URL+"/account/signout", url.Values{})
+	if got := trail(t, h.s, mark); len(got) != 1 {
+		t.Fatalf("a second sign-out recorded %d events", len(got)-1)
+	}
+}
+
+// testTrailNoSecrets: after a full sign-in with offline_access, a wrong
+// code and a code exchange, no column of any event holds the password, a
+// code, the session cookie, the authorization code or a token — while the
+// same scan finds what must be there (positive control).
+func testTrailNoSecrets(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	az := h.rp.authorize("scope", "openid offline_access")
+	otp := h.otpPage(t, b, az, h.alice)
+	right := h.s.code(t, h.alice)
+	wrong := wrongCode(right)
+	b.submit(otp, map[string]string{"otp": wrong})
+	code := h.finish(t, b, otp, right).Query().Get("code")
+	resp, tokens := rawToken(t, h.s, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {appRedirect}, "code_verifier": {az.verifier}}, "app", h.secret)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("exchange: %d %v", resp.StatusCode, tokens)
+	}
+	cookie := b.cookie("stile_session")
+	if cookie == nil {
+		t.Fatal("no session cookie")
+	}
+	all := mustJSON(trail(t, h.s, 0))
+	secrets := map[string]string{"password": h.alice.password, "right code": right, "wrong code": wrong,
+		"session cookie": cookie.Value, "authorization code": code, "totp secret": h.alice.totpSecret}
+	for _, k := range []string{"id_token", "access_token", "refresh_token"} {
+		secrets[k], _ = tokens[k].(string)
+	}
+	for what, s := range secrets {
+		if s == "" {
+			t.Fatalf("no %s to look for", what)
+		}
+		if strings.Contains(all, s) {
+			t.Errorf("the trail holds the %s", what)
+		}
+	}
+	for _, must := range []string{h.alice.ID, login.EventSucceeded, `"app"`} {
+		if !strings.Contains(all, must) {
+			t.Fatalf("the scan does not find %s in:\n%s", must, all)
+		}
+	}
+}
+
+// testTrailRefusals: a recovery code, a transaction killed by wrong
+// codes, a disabled account and a lock (throttled) each leave their
+// reason; a request refused before any check (malformed, or a dead
+// transaction) leaves none.
+func testTrailRefusals(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	form := h.passwordPage(t, b, h.rp.authorize())
+	mark := lastID(t, h.s)
+	if p := b.submit(form, map[string]string{"username": "alice", "password": ""}); p.status != http.StatusBadRequest {
+		t.Fatalf("an empty password: %d", p.status)
+	}
+	expectTrail(t, h.s, mark) // nothing: it was refused before any check
+	if p := b.submit(form, map[string]string{"username": "alice", "password": "wrong"}); p.status != http.StatusUnauthorized {
+		t.Fatalf("positive control, a wrong password: %d", p.status)
+	}
+	expectTrail(t, h.s, mark, want{typ: login.EventPassword, outcome: storage.Failure, reason: "invalid_credentials", user: h.alice.ID})
+
+	// A recovery code in place of TOTP: method RECOVERY.
+	codes := h.recoveryCodes(t, h.alice)
+	otp := h.otpPage(t, b, h.rp.authorize(), h.alice)
+	mark = lastID(t, h.s)
+	h.finish(t, b, otp, codes[0])
+	expectTrail(t, h.s, mark,
+		want{typ: login.EventSecondFactor, outcome: storage.Success, user: h.alice.ID, detail: map[string]any{"method": login.MethodRecovery}},
+		want{typ: login.EventSucceeded, outcome: storage.Success, user: h.alice.ID})
+
+	// Five wrong emailed codes kill emma's transaction; a sixth try finds
+	// it dead before any check.
+	b = newBrowser(t, h.s) // alice's browser would sign in silently
+	otp = h.otpPage(t, b, h.rp.authorize(), h.emma)
+	right := codeIn(t, h.mail.last(t, "emma@example.com", "sign-in code"))
+	mark = lastID(t, h.s)
+	for range 5 {
+		b.submit(otp, map[string]string{"otp": wrongCode(right)})
+	}
+	b.submit(otp, map[string]string{"otp": right})
+	got := trail(t, h.s, mark)
+	if len(got) != 5 {
+		t.Fatalf("%d events for five wrong codes and one on the dead transaction: %s, want 5", len(got), types(got))
+	}
+	for i, e := range got {
+		want{typ: login.EventSecondFactor, outcome: storage.Failure, reason: "wrong_code", user: h.emma.ID, client: "app",
+			detail: map[string]any{"method": login.MethodEmail}}.check(t, fmt.Sprint("wrong code ", i+1), e)
+	}
+
+	// Disabled: the right password, refused.
+	if _, err := h.s.db.UpdateUser(t.Context(), h.nora.ID, func(u *storage.User) error { u.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	form = h.passwordPage(t, b, h.rp.authorize())
+	mark = lastID(t, h.s)
+	if p := b.submit(form, map[string]string{"username": "nora", "password": h.nora.password}); p.status != http.StatusForbidden {
+		t.Fatalf("disabled: %d", p.status)
+	}
+	expectTrail(t, h.s, mark, want{typ: login.EventPassword, outcome: storage.Failure, reason: "disabled", user: h.nora.ID, client: "app"})
+
+	// Locked after five wrong passwords: even the right one is refused.
+	for range 5 {
+		b.submit(form, map[string]string{"username": "alice", "password": "wrong"})
+	}
+	mark = lastID(t, h.s)
+	if p := b.submit(form, map[string]string{"username": "alice", "password": h.alice.password}); p.status != http.StatusTooManyRequests {
+		t.Fatalf("while locked: %d", p.status)
+	}
+	expectTrail(t, h.s, mark, want{typ: login.EventPassword, outcome: storage.Failure, reason: "throttled", user: h.alice.ID, client: "app"})
+}
+
+// testTrailAPIAndDirect: the JSON API's and the direct mode's steps are
+// recorded with their door and client; the direct mode's with the end
+// user's address from X-End-User-IP, not the backend's.
+func testTrailAPIAndDirect(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	arID, az := h.handoff(t, b)
+	mark := lastID(t, h.s)
+	r := h.authenticate(t, arID, h.alice)
+	expect(t, "authenticate", r, http.StatusOK, "")
+	v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": h.s.code(t, h.alice)})
+	h.finishAPI(t, b, az, v)
+	api := map[string]any{"door": storage.DoorAPI}
+	expectTrail(t, h.s, mark,
+		want{typ: login.EventPassword, outcome: storage.Success, user: h.alice.ID, client: "custom", remote: loopbackAddr, detail: api},
+		want{typ: login.EventSecondFactor, outcome: storage.Success, user: h.alice.ID, client: "custom", detail: api},
+		want{typ: login.EventSucceeded, outcome: storage.Success, user: h.alice.ID, client: "custom", detail: api})
+
+	c := h.dmAdd(t, "cms")
+	h.nextStep()
+	mark = lastID(t, h.s)
+	end := []string{"X-End-User-IP", "203.0.113.9"}
+	r = h.dmCall(t, "authenticate", map[string]string{"username": "alice", "password": "wrong", "apiKey": c.apiKey}, end...)
+	expect(t, "a wrong password", r, http.StatusUnauthorized, string(login.CodeInvalidCredentials))
+	r = h.dmCall(t, "authenticate", map[string]string{"username": "alice", "password": h.alice.password, "apiKey": c.apiKey}, end...)
+	expect(t, "authenticate", r, http.StatusOK, "")
+	h.dmTokens(t, c, h.dmLogin(t, c.apiKey, "alice", r.str("transactionID"), login.MethodTOTP, h.s.code(t, h.alice), end...), h.alice, "pwd otp mfa")
+	direct := map[string]any{"door": storage.DoorDirect}
+	expectTrail(t, h.s, mark,
+		want{typ: login.EventPassword, outcome: storage.Failure, reason: "invalid_credentials", user: h.alice.ID, client: "cms", remote: "203.0.113.9", detail: direct},
+		want{typ: login.EventPassword, outcome: storage.Success, user: h.alice.ID, client: "cms", remote: "203.0.113.9", detail: direct},
+		want{typ: login.EventSecondFactor, outcome: storage.Success, user: h.alice.ID, client: "cms", remote: "203.0.113.9", detail: direct},
+		want{typ: login.EventSucceeded, outcome: storage.Success, user: h.alice.ID, client: "cms", remote: "203.0.113.9", detail: direct})
+}
+
+// eventLines decodes `stile events --json` output: one object a line.
+func eventLines(t *testing.T, out string) []storage.Event {
+	t.Helper()
+	var events []storage.Event
+	for line := range strings.Lines(out) {
+		var e storage.Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", line, err)
+		}
+		events = append(events, e)
+	}
+	return events
+}
+
+func types(events []storage.Event) string {
+	var out []string
+	for _, e := range events {
+		out = append(out, e.Type+":"+e.Outcome)
+	}
+	return strings.Join(out, " ")
+}
+
+// testTrailCLI: `stile events` filters by user (name or uid), client, type
+// (exact and prefix) and time, limits to the newest N printed oldest first,
+// and prints a table that names users.
+func testTrailCLI(t *testing.T, h *hfixture) {
+	ctx := t.Context()
+	start := h.s.clock.Now().UTC().Truncate(time.Second)
+	for _, e := range []storage.Event{
+		{Type: "login.password", UserID: h.alice.ID, ActorUser: h.alice.ID, ActorClient: "app", Outcome: storage.Failure, Reason: "invalid_credentials"},
+		{Type: "login.password", UserID: h.alice.ID, ActorUser: h.alice.ID, ActorClient: "app"},
+		{Type: "user.created", UserID: h.nora.ID, ActorClient: "cms", At: start.Add(time.Hour)},
+		{Type: "logout", UserID: h.alice.ID, ActorUser: h.alice.ID, At: start.Add(2 * time.Hour)},
+	} {
+		if err := h.s.db.RecordEvent(ctx, &e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(args ...string) []storage.Event {
+		t.Helper()
+		return eventLines(t, h.s.stile(t, append([]string{"events", "--json"}, args...)...))
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "login.password:failure login.password:success user.created:success logout:success"},
+		{[]string{"--user", "alice"}, "login.password:failure login.password:success logout:success"},
+		{[]string{"--user", h.nora.ID}, "user.created:success"},
+		{[]string{"--client", "cms"}, "user.created:success"},
+		{[]string{"--type", "login."}, "login.password:failure login.password:success"},
+		{[]string{"--type", "logout"}, "logout:success"},
+		{[]string{"--type", "login"}, ""},
+		{[]string{"--limit", "2"}, "user.created:success logout:success"},
+		{[]string{"--since", start.Add(time.Hour).Format(time.RFC3339)}, "user.created:success logout:success"},
+		{[]string{"--until", start.Add(time.Hour).Format(time.RFC3339)}, "login.password:failure login.password:success"},
+		{[]string{"--user", "alice", "--type", "login.", "--limit", "1"}, "login.password:success"},
+	} {
+		if got := types(list(tc.args...)); got != tc.want {
+			t.Errorf("stile events %v: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+	out := h.s.stile(t, "events", "--user", "alice")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "TIME") || !strings.Contains(lines[1], "invalid_credentials") ||
+		!strings.Contains(lines[1], "alice") || !strings.Contains(lines[1], "app") {
+		t.Fatalf("the table:\n%s", out)
+	}
+	var errOut strings.Builder
+	for _, bad := range [][]string{{"--since", "yesterday"}, {"--user", "nobody"}, {"--limit", "-1"}} {
+		args := append(append([]string{"events"}, bad...), "--database", h.s.dbURL, "--secret-file", h.s.keyFile)
+		if err := run(ctx, args, func(string) string { return "" }, strings.NewReader(""), &strings.Builder{}, &errOut); err == nil {
+			t.Errorf("stile events %v: no error", bad)
+		}
+	}
+}
+
+// testTrailFollow: `stile events --follow` prints what was there, then an
+// event recorded after it started, then stops when its context ends.
+func testTrailFollow(t *testing.T, h *hfixture) {
+	before := storage.Event{Type: "user.created", UserID: h.nora.ID}
+	if err := h.s.db.RecordEvent(t.Context(), &before); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		args := []string{"events", "--follow", "--json", "--type", "user.", "--database", h.s.dbURL, "--secret-file", h.s.keyFile}
+		done <- run(ctx, args, func(string) string { return "" }, strings.NewReader(""), out, &syncBuffer{})
+	}()
+	waitFor := func(what string, ok func([]storage.Event) bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second) // a bound on a hang, not a timing assertion
+		for !ok(eventLines(t, out.String())) {
+			select {
+			case err := <-done:
+				t.Fatalf("follow ended before %s: %v\n%s", what, err, out.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("follow never printed %s:\n%s", what, out.String())
+			}
+		}
+	}
+	waitFor("the event before it started", func(e []storage.Event) bool { return len(e) == 1 && e[0].ID == before.ID })
+	other := storage.Event{Type: "login.password", UserID: h.nora.ID} // filtered out
+	after := storage.Event{Type: "user.updated", UserID: h.nora.ID}
+	for _, e := range []*storage.Event{&other, &after} {
+		if err := h.s.db.RecordEvent(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("the event recorded after it started", func(e []storage.Event) bool { return len(e) == 2 && e[1].ID == after.ID })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("follow ended with %v", err)
+	}
+	if got := eventLines(t, out.String()); len(got) != 2 {
+		t.Fatalf("follow printed %s, want the two user. events once each", types(got))
+	}
+}
+
+// testTrailRetention: the maintenance pass deletes events older than the
+// retention (90 days by default) and keeps the newer ones.
+func testTrailRetention(t *testing.T, h *hfixture) {
+	ctx := t.Context()
+	now := h.s.clock.Now()
+	old := storage.Event{Type: "login.password", At: now.Add(-91 * 24 * time.Hour)}
+	kept := storage.Event{Type: "login.password", At: now.Add(-89 * 24 * time.Hour)}
+	fresh := storage.Event{Type: "login.password"}
+	for _, e := range []*storage.Event{&old, &kept, &fresh} {
+		if err := h.s.db.RecordEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.s.maintain(ctx)
+	if got := trail(t, h.s, 0); len(got) != 2 || got[0].ID != kept.ID || got[1].ID != fresh.ID {
+		t.Fatalf("after a pass: %v, want the 89-day-old and the new event", got)
+	}
+	// Two days on, the 89-day-old one is past the retention too.
+	h.s.clock.Advance(2 * 24 * time.Hour)
+	h.s.maintain(ctx)
+	if got := trail(t, h.s, 0); len(got) != 1 || got[0].ID != fresh.ID {
+		t.Fatalf("two days later: %v, want only the new event", got)
+	}
+	// A retention of 0 (--events-retention 0) keeps everything, however old.
+	h.s.clock.Advance(365 * 24 * time.Hour)
+	expireEvents(ctx, h.s.db, eventsRetention(retentionFlag(0).config()), time.Now().Add(time.Minute), slog.New(slog.NewTextHandler(h.s.logs, nil)))
+	if got := trail(t, h.s, 0); len(got) != 1 {
+		t.Fatalf("with retention 0: %d events left, want 1", len(got))
+	}
+	expireEvents(ctx, h.s.db, eventsRetention(0), time.Now().Add(time.Minute), slog.New(slog.NewTextHandler(h.s.logs, nil))) // positive control: appConfig's zero is 90 days
+	if got := trail(t, h.s, 0); len(got) != 0 {
+		t.Fatalf("with the default retention a year on: %d events left", len(got))
+	}
+}
+
+// TestRetentionFlag reads --events-retention's forms.
+func TestRetentionFlag(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration // for appConfig; 0: an error
+	}{
+		{"90d", 90 * 24 * time.Hour}, {"2160h", 2160 * time.Hour}, {"1d", 24 * time.Hour}, {"0", -1}, {"0d", -1},
+		{"-1h", 0}, {"x", 0}, {"1.5d", 0}, {"-2d", 0},
+	} {
+		var f retentionFlag
+		err := f.Set(tc.in)
+		if tc.want == 0 {
+			if err == nil {
+				t.Errorf("%q: accepted as %s", tc.in, f.String())
+			}
+			continue
+		}
+		if err != nil || f.config() != tc.want {
+			t.Errorf("%q: %v, %s; want %s", tc.in, err, f.config(), tc.want)
+		}
+	}
+	if f := retentionFlag(DefaultEventsRetention); f.String() != "90d" {
+		t.Errorf("the default prints as %q", f.String())
+	}
+}
