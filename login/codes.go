@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"math/big"
 	"strings"
 	"time"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
@@ -43,11 +43,7 @@ func newCode() string {
 	return fmt.Sprintf("%06d", n.Int64())
 }
 
-func mac(key []byte, parts ...string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(strings.Join(parts, "\x00")))
-	return m.Sum(nil)
-}
+var mac = account.MAC
 
 // sender returns the channel for a sending method, and the user's address
 // or number on it.
@@ -181,34 +177,9 @@ func (f *Flow) checkSentCode(tx *storage.LoginTransaction, code string) bool {
 	return hmac.Equal(tx.CodeMAC, mac(f.keys.OTP, tx.ID, code))
 }
 
-// Recovery codes: ten per user, 10 characters from an alphabet without
-// look-alikes (shown as xxxxx-xxxxx), 50 bits each. They are stored as
-// keyed MACs; a fast MAC suffices since they are random and rate-limited
-// like any code (ASVS 6.5.2).
-const (
-	recoveryCount    = 10
-	recoveryAlphabet = "23456789abcdefghjkmnpqrstuvwxyz"
-)
-
-// NewRecoveryCodes gives the user ten new recovery codes, voiding the old
-// ones, and returns them: they are shown this once.
-func NewRecoveryCodes(ctx context.Context, db *storage.DB, key []byte, userID string) ([]string, error) {
-	codes := make([]string, recoveryCount)
-	macs := make([][]byte, recoveryCount)
-	for i := range codes {
-		b := make([]byte, 10)
-		for j := range b {
-			n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(recoveryAlphabet))))
-			b[j] = recoveryAlphabet[n.Int64()]
-		}
-		codes[i] = string(b[:5]) + "-" + string(b[5:])
-		macs[i] = mac(key, userID, string(b))
-	}
-	if err := db.ReplaceRecoveryCodes(ctx, userID, macs); err != nil {
-		return nil, err
-	}
-	return codes, nil
-}
+// recoveryAlphabet is the alphabet of recovery codes (account/secrets.go
+// makes them).
+const recoveryAlphabet = "23456789abcdefghjkmnpqrstuvwxyz"
 
 // recoveryForm normalises a typed recovery code, and reports whether the
 // input has the shape of one (a 6-digit code does not).

@@ -4,53 +4,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"image/png"
-	"net/url"
 	"strings"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
 
 // EnrollPath is where an enrolment link points.
-const EnrollPath = "/enroll"
-
-// DefaultEnrollmentLinkTTL is how long an enrolment link works unless the
-// operator says otherwise.
-const DefaultEnrollmentLinkTTL = 24 * time.Hour
-
-// MaxEnrollmentLinkTTL is the longest an enrolment link may work.
-const MaxEnrollmentLinkTTL = 7 * 24 * time.Hour
-
-// NewEnrollmentLink creates a single-use link with which the user sets up
-// an authenticator app: they prove their password on it (or, if they have
-// none yet, choose one), see a new secret once, and confirm it with a code.
-// Only the token's hash is stored; any earlier link of the user stops
-// working. It returns the link's URL.
-func NewEnrollmentLink(ctx context.Context, db *storage.DB, issuer, userID string, ttl time.Duration, now time.Time) (string, time.Time, error) {
-	if ttl <= 0 || ttl > MaxEnrollmentLinkTTL {
-		return "", time.Time{}, fmt.Errorf("an enrolment link lives between a second and 7 days, not %s", ttl)
-	}
-	token := newID()
-	l := &storage.EnrollmentLink{ID: uuid.NewString(), TokenHash: linkHash(token), UserID: userID, ExpiresAt: now.Add(ttl)}
-	if err := db.CreateEnrollmentLink(ctx, l); err != nil {
-		return "", time.Time{}, err
-	}
-	return issuer + EnrollPath + "?token=" + url.QueryEscape(token), l.ExpiresAt, nil
-}
-
-func linkHash(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
+const EnrollPath = account.EnrollPath
 
 // Enrolling is what the enrolment page shows after the password: a new
 // secret, once, to the browser that proved the password.
@@ -71,7 +38,7 @@ func (f *Flow) openLink(ctx context.Context, token string, binding []byte) (*sto
 	if len(binding) == 0 {
 		return nil, nil, fail(CodeWrongBrowser, msgLinkNoCookie)
 	}
-	l, err := f.db.EnrollmentLinkByToken(ctx, linkHash(token))
+	l, err := f.db.EnrollmentLinkByToken(ctx, account.LinkHash(token))
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && (l.UsedAt.Valid || !f.now().Before(l.ExpiresAt))) {
 		return nil, nil, fail(CodeExpired, msgLinkExpired)
 	}

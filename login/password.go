@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/stile-id/stile/account"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -102,22 +103,12 @@ func parsePHC(s string) (p Argon2id, salt, sum []byte, err error) {
 	return p, salt, sum, nil
 }
 
-// Password length limits (ASVS 6.2.1, 6.2.9): at least 8 characters, and
-// long passphrases welcome up to a bound that keeps hashing cheap to call.
+// Password rules live with the account operations (account/secrets.go),
+// which every door shares.
 const (
-	MinPasswordLength = 8
-	MaxPasswordLength = 1024
+	MinPasswordLength = account.MinPasswordLength
+	MaxPasswordLength = account.MaxPasswordLength
 )
 
 // CheckPasswordPolicy says what is wrong with a new password, if anything.
-// There are no composition rules (NIST SP 800-63B 5.1.1.2).
-func CheckPasswordPolicy(password string) error {
-	n := utf8.RuneCountInString(password)
-	switch {
-	case n < MinPasswordLength:
-		return fmt.Errorf("the password has %d characters; use at least %d", n, MinPasswordLength)
-	case len(password) > MaxPasswordLength:
-		return fmt.Errorf("the password is longer than %d bytes", MaxPasswordLength)
-	}
-	return nil
-}
+var CheckPasswordPolicy = account.CheckPasswordPolicy

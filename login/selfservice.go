@@ -13,6 +13,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -217,7 +218,7 @@ func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	err := h.flow.proveFactor(r.Context(), u, code)
 	var codes []string
 	if err == nil {
-		codes, err = NewRecoveryCodes(r.Context(), h.flow.db, h.flow.keys.Recovery, u.ID)
+		codes, err = account.NewRecoveryCodes(r.Context(), h.flow.db, h.flow.keys.Recovery, u.ID)
 	}
 	h.flow.recordFor(r.Context(), EventRecoveryCodes, u, client, err, nil)
 	if err != nil {

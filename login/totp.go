@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -21,56 +21,14 @@ const (
 	totpSkew   = 1 // steps either side of now, for clock drift and typing time
 )
 
-// Sealer encrypts secrets at rest, bound to where they are stored; keys.Sealer
-// is one.
-type Sealer interface {
-	Seal(plaintext, aad []byte) ([]byte, error)
-	Open(sealed, aad []byte) ([]byte, error)
-}
+// Sealer encrypts secrets at rest; keys.Sealer is one.
+type Sealer = account.Sealer
 
 // Enrollment is a new TOTP secret, to be shown once to its owner.
-type Enrollment struct {
-	Secret string // base32, for typing into an app
-	URL    string // otpauth://totp/…, for a QR code
-}
+type Enrollment = account.Enrollment
 
-// EnrollTOTP gives the user a new authenticator secret, replacing any
-// previous one. Only an operator (or, later, a path that proves more than a
-// password) may call it: whoever sees the secret owns the second factor.
-func EnrollTOTP(ctx context.Context, db *storage.DB, sealer Sealer, issuer string, u *storage.User) (*Enrollment, error) {
-	key, err := totp.Generate(totp.GenerateOpts{
-		Issuer:      issuer,
-		AccountName: u.Username,
-		Period:      totpPeriod,
-		Digits:      totpDigits,
-		Algorithm:   otp.AlgorithmSHA1,
-		SecretSize:  20,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("generate TOTP secret: %w", err)
-	}
-	sealed, err := sealer.Seal([]byte(key.Secret()), storage.TOTPSecretAAD(u.ID))
-	if err != nil {
-		return nil, fmt.Errorf("seal TOTP secret: %w", err)
-	}
-	if err := db.SetTOTP(ctx, u.ID, sealed); err != nil {
-		return nil, err
-	}
-	return EnrollmentFor(issuer, u.Username, key.Secret()), nil
-}
-
-// EnrollmentFor describes an existing secret again, with its otpauth URL
-// (the Key URI Format authenticator apps read from QR codes).
-func EnrollmentFor(issuer, account, secret string) *Enrollment {
-	q := url.Values{}
-	q.Set("secret", secret)
-	q.Set("issuer", issuer)
-	q.Set("algorithm", "SHA1")
-	q.Set("digits", "6")
-	q.Set("period", "30")
-	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + account, RawQuery: q.Encode()}
-	return &Enrollment{Secret: secret, URL: u.String()}
-}
+// EnrollmentFor describes an existing secret again, with its otpauth URL.
+var EnrollmentFor = account.EnrollmentFor
 
 // OpenTOTP returns the user's enrolment with its secret unsealed.
 func OpenTOTP(ctx context.Context, db *storage.DB, sealer Sealer, userID string) (*storage.TOTP, string, error) {

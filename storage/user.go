@@ -245,3 +245,13 @@ func E164(p string) (string, bool) {
 	digits, ok := strings.CutPrefix(n, "+")
 	return n, ok && len(digits) >= 7 && len(digits) <= 15 && digits[0] != '0' && strings.Trim(digits, "0123456789") == ""
 }
+
+// InvalidReason is the text of an ErrInvalid refusal after "invalid: ",
+// without the context it was wrapped in.
+func InvalidReason(err error) string {
+	s := err.Error()
+	if _, after, ok := strings.Cut(s, ErrInvalid.Error()+": "); ok {
+		return after
+	}
+	return s
+}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/storage"
+	"github.com/stile-id/stile/storage/storagetest"
 )
 
 func TestCLIUserManagement(t *testing.T) {
@@ -196,4 +199,82 @@ func (c *stileCmd) openDB(t *testing.T) {
 	if err := keys.NewManager(env.db, env.sealer, time.Now, 10*time.Minute).Ensure(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCLIAuditTrail: what an operator changes at the CLI is in the audit
+// trail, as done by the operator, with no secret; a refused change is
+// recorded as a failure, and a command that only reads records nothing.
+func TestCLIAuditTrail(t *testing.T) {
+	c := newCLI(t)
+	c.ok("a long passphrase\n", "user", "add", "--username", "ann", "--password-stdin")
+	c.fails("--username", "", "user", "add", "--username", "ANN")
+	c.ok("", "user", "update", "ann", "--add-role", "editor")
+	c.ok("", "user", "list")
+	c.ok("", "user", "show", "ann")
+	c.ok("", "user", "disable", "ann")
+	c.ok("", "client", "add", "--id", "cms", "--type", "web", "--redirect-uri", "https://cms.example.com/cb")
+	c.ok("", "client", "update", "cms", "--rotate-secret")
+	c.ok("", "client", "remove", "cms")
+
+	db := storagetest.Open(t, c.env["STILE_DATABASE"])
+	evs, err := db.ListEvents(context.Background(), storage.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Type+"/"+e.Outcome)
+		b, _ := json.Marshal(e)
+		if !strings.HasPrefix(e.Actor, "cli:") || strings.Contains(string(b), "passphrase") {
+			t.Errorf("event %s", b)
+		}
+	}
+	want := "user.created/success,user.created/failure,user.updated/success,user.disabled/success," +
+		"client.created/success,client.updated/success,client.removed/success"
+	if strings.Join(got, ",") != want {
+		t.Errorf("trail:\n got %s\nwant %s", strings.Join(got, ","), want)
+	}
+}
+
+func TestCLIUserListDeleteSessions(t *testing.T) {
+	c := newCLI(t)
+	c.ok("", "user", "add", "--username", "ann", "--email", "ann@example.com", "--role", "editor", "--attribute", "team=blue")
+	c.ok("", "user", "add", "--username", "bob", "--email", "bob@example.org", "--disabled")
+	c.fails("--email", "", "user", "add", "--username", "carl", "--email", "ANN@example.com")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "ann,bob"},
+		{[]string{"--username-prefix", "A"}, "ann"},
+		{[]string{"--email-prefix", "bob@"}, "bob"},
+		{[]string{"--role", "editor"}, "ann"},
+		{[]string{"--attribute", "team=blue"}, "ann"},
+		{[]string{"--disabled"}, "bob"},
+		{[]string{"--disabled=false"}, "ann"},
+		{[]string{"--role", "nobody"}, ""},
+	} {
+		var users []map[string]any
+		c.json(&users, "", append([]string{"user", "list", "--json"}, tc.args...)...)
+		var names []string
+		for _, u := range users {
+			names = append(names, fmt.Sprint(u["username"]))
+		}
+		if strings.Join(names, ",") != tc.want {
+			t.Errorf("user list %v = %v, want %s", tc.args, names, tc.want)
+		}
+	}
+	c.fails("--attribute", "", "user", "list", "--attribute", "novalue")
+
+	var s map[string]any
+	c.json(&s, "", "user", "sessions", "ann", "--end", "--json")
+	if fmt.Sprint(s["sessions"]) != "[]" || fmt.Sprint(s["grants"]) != "[]" {
+		t.Errorf("sessions = %v", s)
+	}
+	c.fails("--yes", "", "user", "delete", "ann")
+	c.ok("", "user", "show", "ann")
+	c.ok("", "user", "delete", "ann", "--yes")
+	c.fails(`no user "ann"`, "", "user", "show", "ann")
+	// The name and the address are free again.
+	c.ok("", "user", "add", "--username", "ann", "--email", "ann@example.com")
 }

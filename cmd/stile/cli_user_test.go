@@ -143,7 +143,10 @@ func TestCLIUserFlagErrors(t *testing.T) {
 func TestCLIEnrollLink(t *testing.T) {
 	c := newCLI(t)
 	c.ok("", "user", "add", "--username", "bob")
-	c.fails("has no password", "", "user", "enroll-link", "bob")
+	// Without a password the link lets the user choose one.
+	if out := c.ok("", "user", "enroll-link", "bob"); !strings.Contains(out, "choose a password") {
+		t.Errorf("enroll-link for a user without a password:\n%s", out)
+	}
 	c.ok("a long passphrase\n", "user", "set-password", "bob", "--password-stdin")
 	c.ok("", "user", "disable", "bob")
 	c.fails("enable them first", "", "user", "enroll-link", "bob")

@@ -297,6 +297,7 @@ func (c *cli) clientAdd(ctx context.Context, f *clientFlags, cl *storage.Client,
 		if err := ensurePinnedKey(ctx, env, cl); err != nil {
 			return err
 		}
+		env.audit(ctx, "client.created", storage.Attributes{"client_id": cl.ID})
 		return c.printSaved(cl, secret, apiKey, "created")
 	})
 }

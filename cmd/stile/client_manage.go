@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/stile-id/stile/storage"
 )
@@ -75,6 +76,8 @@ func (c *cli) clientUpdateCommand() *cobra.Command {
 				if err := ensurePinnedKey(ctx, env, cl); err != nil {
 					return err
 				}
+				env.audit(ctx, "client.updated", storage.Attributes{"client_id": cl.ID, "fields": changedFlags(cmd),
+					"secret_rotated": secret != "", "api_key_rotated": apiKey != ""})
 				return c.printSaved(cl, secret, apiKey, "updated")
 			})
 		},
@@ -100,7 +103,7 @@ func (c *cli) clientRemoveCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				env.log.Info("client removed by operator", "client", args[0])
+				env.audit(cmd.Context(), "client.removed", storage.Attributes{"client_id": args[0]})
 				if c.jsonOut {
 					return c.printJSON(map[string]any{"client_id": args[0], "removed": true})
 				}
@@ -111,4 +114,12 @@ func (c *cli) clientRemoveCommand() *cobra.Command {
 	}
 	c.addJSON(cmd)
 	return cmd
+}
+
+// changedFlags names the flags given to a command, for the audit trail
+// (names, never values: a flag may carry a secret's source).
+func changedFlags(cmd *cobra.Command) []string {
+	var names []string
+	cmd.Flags().Visit(func(f *pflag.Flag) { names = append(names, f.Name) })
+	return names
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stile-id/stile"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/demo"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
@@ -114,7 +115,7 @@ func seedDemoClient(ctx context.Context, env *environment, want *storage.Client)
 func demoTOTP(ctx context.Context, env *environment, issuer string, u *storage.User) (*login.Enrollment, error) {
 	_, secret, err := login.OpenTOTP(ctx, env.db, env.sealer, u.ID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return login.EnrollTOTP(ctx, env.db, env.sealer, issuerLabel(issuer), u)
+		return account.EnrollTOTP(ctx, env.db, env.sealer, issuerLabel(issuer), u)
 	}
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
 	"github.com/stile-id/stile/storage"
@@ -166,7 +167,7 @@ func testFactorProofThrottled(t *testing.T, h *hfixture) {
 // nobody.
 func testEnrolmentLinkBinding(t *testing.T, h *hfixture) {
 	erin := h.s.addUser(t, "erin", false)
-	link, _, err := login.NewEnrollmentLink(t.Context(), h.s.db, h.s.URL, erin.ID, time.Hour, h.s.clock.Now())
+	link, _, err := account.NewEnrollmentLink(t.Context(), h.s.db, h.s.URL, erin.ID, time.Hour, h.s.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func testEnrolmentLinkBinding(t *testing.T, h *hfixture) {
 	}
 
 	// A link claimed with no binding, as a cookieless claim once did.
-	link, _, err = login.NewEnrollmentLink(t.Context(), h.s.db, h.s.URL, h.nora.ID, time.Hour, h.s.clock.Now())
+	link, _, err = account.NewEnrollmentLink(t.Context(), h.s.db, h.s.URL, h.nora.ID, time.Hour, h.s.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +244,7 @@ func testEnrolmentLinkBinding(t *testing.T, h *hfixture) {
 // the right password shows it.
 func testEnrolmentLinkThrottled(t *testing.T, h *hfixture) {
 	fay := h.s.addUser(t, "fay", false)
-	link, _, err := login.NewEnrollmentLink(t.Context(), h.s.db, h.s.URL, fay.ID, time.Hour, h.s.clock.Now())
+	link, _, err := account.NewEnrollmentLink(t.Context(), h.s.db, h.s.URL, fay.ID, time.Hour, h.s.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/storage"
 )
@@ -35,7 +36,7 @@ func (h *hfixture) passwordless(t *testing.T, name string) (*user, string) {
 
 func (h *hfixture) enrolLink(t *testing.T, u *user) string {
 	t.Helper()
-	link, _, err := login.NewEnrollmentLink(t.Context(), h.s.db, h.s.URL, u.ID, time.Hour, h.s.clock.Now())
+	link, _, err := account.NewEnrollmentLink(t.Context(), h.s.db, h.s.URL, u.ID, time.Hour, h.s.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	osuser "os/user"
+
+	"github.com/stile-id/stile/account"
+	"github.com/stile-id/stile/login"
 
 	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/storage"
@@ -24,12 +29,31 @@ func (e *environment) Close() { e.db.Close() }
 // username or a uid) for fn.
 func (c *cli) withUser(ctx context.Context, ref string, fn func(*environment, *storage.User) error) error {
 	return c.withEnv(ctx, func(env *environment) error {
-		u, err := findUser(ctx, env.db, ref)
+		u, err := env.accounts("").Find(ctx, ref)
+		if errors.Is(err, account.ErrNotFound) {
+			return fmt.Errorf("no user %q", ref)
+		}
 		if err != nil {
 			return err
 		}
 		return fn(env, u)
 	})
+}
+
+// accounts is the account service as the CLI uses it: passwords hashed
+// here, enrolment links and authenticator labels built on issuer.
+func (e *environment) accounts(issuer string) *account.Service {
+	return account.New(account.Config{DB: e.db, Hasher: login.DefaultArgon2id, Sealer: e.sealer,
+		RecoveryKey: codeKeys(e.master).Recovery, Issuer: issuer, IssuerLabel: issuerLabel(issuer), Log: e.log})
+}
+
+// operator is who acts at the CLI, for the audit trail: the OS user.
+func operator() account.Actor {
+	name := os.Getenv("USER")
+	if u, err := osuser.Current(); err == nil {
+		name = u.Username
+	}
+	return account.Actor{Operator: "cli:" + name}
 }
 
 // withEnv opens the environment, runs fn in it and closes it.
@@ -111,4 +135,15 @@ func (c *cli) firstMasterKey(ctx context.Context, db *storage.DB, path string, l
 	}
 	log.Warn("created a new master key: back it up, separately from the database", "file", path)
 	return m, nil
+}
+
+// audit records an operator's action on something other than a user (a
+// client, a key, a policy) in the audit trail; a failure to record is
+// logged, not fatal.
+func (e *environment) audit(ctx context.Context, typ string, detail storage.Attributes) {
+	a := operator()
+	ev := &storage.Event{Type: typ, Actor: a.Operator, Detail: detail}
+	if err := e.db.RecordEvent(ctx, ev); err != nil {
+		e.log.Error("audit event not recorded", "type", typ, "err", err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -47,8 +48,9 @@ func (c *cli) eventsCommand() *cobra.Command {
 	return cmd
 }
 
-// filter turns the flags into the store's filter; now anchors durations.
-func (o eventsOptions) filter(ctx context.Context, db *storage.DB, now time.Time) (storage.EventFilter, error) {
+// filter turns the flags into the store's filter; now anchors durations,
+// and find resolves --user.
+func (o eventsOptions) filter(ctx context.Context, find func(context.Context, string) (*storage.User, error), now time.Time) (storage.EventFilter, error) {
 	f := storage.EventFilter{ClientID: o.client, Type: o.typ}
 	var err error
 	if f.Since, err = parseWhen(o.since, now); err != nil {
@@ -61,11 +63,11 @@ func (o eventsOptions) filter(ctx context.Context, db *storage.DB, now time.Time
 		return f, fmt.Errorf("--limit must be 0 or more, not %d", o.limit)
 	}
 	if o.user != "" {
-		u, err := findUser(ctx, db, o.user)
+		u, err := find(ctx, o.user)
 		switch {
 		case err == nil:
 			f.UserID = u.ID
-		case uuid.Validate(o.user) == nil: // a deleted user's events outlive them
+		case errors.Is(err, account.ErrNotFound) && uuid.Validate(o.user) == nil: // a deleted user's events outlive them
 			f.UserID = o.user
 		default:
 			return f, fmt.Errorf("--user: %w", err)
@@ -107,7 +109,7 @@ func (c *cli) events(ctx context.Context, o eventsOptions) error {
 		return err
 	}
 	defer env.Close()
-	f, err := o.filter(ctx, env.db, time.Now())
+	f, err := o.filter(ctx, env.accounts("").Find, time.Now())
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/internal/clocktest"
 	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/login"
@@ -76,7 +77,7 @@ func (z *fuzzApp) seed(f *testing.F, ctx context.Context, db *storage.DB, master
 	if err := db.CreateUser(ctx, u); err != nil {
 		f.Fatal(err)
 	}
-	e, err := login.EnrollTOTP(ctx, db, keys.NewSealer(master), "stile", u)
+	e, err := account.EnrollTOTP(ctx, db, keys.NewSealer(master), "stile", u)
 	if err != nil {
 		f.Fatal(err)
 	}

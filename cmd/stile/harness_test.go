@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/internal/clocktest"
 	"github.com/stile-id/stile/keys"
 	"github.com/stile-id/stile/login"
@@ -209,7 +210,7 @@ func (s *server) addUser(t *testing.T, name string, withTOTP bool) *user {
 		t.Fatal(err)
 	}
 	if withTOTP {
-		e, err := login.EnrollTOTP(ctx, s.db, s.sealer, "stile test", u.User)
+		e, err := account.EnrollTOTP(ctx, s.db, s.sealer, "stile test", u.User)
 		if err != nil {
 			t.Fatal(err)
 		}

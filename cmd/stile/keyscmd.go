@@ -120,8 +120,8 @@ func (c *cli) keysRotateCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				env.log.Info("signing key rotation started by operator", "kid", k.ID, "alg", k.Algorithm,
-					"signs_from", k.ActivateAfter.Time)
+				env.audit(cmd.Context(), "key.rotated", storage.Attributes{"kid": k.ID, "alg": k.Algorithm,
+					"pinned": pinned, "signs_from": k.ActivateAfter.Time})
 				if c.jsonOut {
 					return c.printJSON(viewKey(*k))
 				}

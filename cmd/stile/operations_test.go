@@ -15,8 +15,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/keys"
-	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/op"
 	"github.com/stile-id/stile/storage"
 	"github.com/stile-id/stile/storage/storagetest"
@@ -169,7 +169,7 @@ func TestEnrollmentLink(t *testing.T) {
 		t.Run(d.Name, func(t *testing.T) {
 			f := newFixture(t, d.URL(t))
 			erin := f.s.addUser(t, "erin", false)
-			link, _, err := login.NewEnrollmentLink(context.Background(), f.s.db, f.s.URL, erin.ID, time.Hour, f.s.clock.Now())
+			link, _, err := account.NewEnrollmentLink(context.Background(), f.s.db, f.s.URL, erin.ID, time.Hour, f.s.clock.Now())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -56,6 +56,7 @@ func (c *cli) roleSetPolicyCommand() *cobra.Command {
 				if err != nil {
 					return flagError(err, [][2]string{{"role", "ROLE"}, {"enrollment_policy", "POLICY"}})
 				}
+				env.audit(cmd.Context(), "role.policy_set", storage.Attributes{"role": args[0], "policy": args[1]})
 				if args[1] == storage.EnrollTOTPAfterPassword {
 					fmt.Fprintln(c.stderr, "warning: users of this role will be shown a new TOTP secret after the password alone")
 				}
@@ -81,6 +82,7 @@ func (c *cli) roleClearPolicyCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				env.audit(cmd.Context(), "role.policy_cleared", storage.Attributes{"role": args[0]})
 				fmt.Fprintf(c.stdout, "users with role %q get the client's enrolment policy again\n", args[0])
 				return nil
 			})

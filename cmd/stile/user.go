@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
-	"github.com/stile-id/stile/login"
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -18,7 +17,8 @@ func (c *cli) userCommand() *cobra.Command {
 	cmd := groupCommand("user", "Manage users")
 	cmd.AddCommand(c.userAddCommand(), c.userListCommand(), c.userShowCommand(), c.userUpdateCommand(),
 		c.userDisableCommand(), c.userEnableCommand(), c.userSetPasswordCommand(), c.userTOTPCommand(),
-		c.userResetOTPCommand(), c.userEnrollLinkCommand(), c.userRecoveryCodesCommand())
+		c.userResetOTPCommand(), c.userEnrollLinkCommand(), c.userRecoveryCodesCommand(), c.userDeleteCommand(),
+		c.userSessionsCommand())
 	return cmd
 }
 
@@ -30,7 +30,7 @@ type userView struct {
 
 func (c *cli) userAddCommand() *cobra.Command {
 	var (
-		u             storage.User
+		n             = account.NewUser{SkipEnrollLink: true}
 		roles, attrs  []string
 		attrsJSON     string
 		passwordStdin bool
@@ -40,74 +40,83 @@ func (c *cli) userAddCommand() *cobra.Command {
 		Short: "Create a user (give it a second factor with `stile user totp`)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if u.Username == "" {
+			if n.Username == "" {
 				return errors.New("--username is required")
 			}
 			var err error
-			if u.Attributes, err = parseAttributes(attrsJSON, attrs); err != nil {
+			if n.Attributes, err = parseAttributes(attrsJSON, attrs); err != nil {
 				return err
 			}
-			u.Roles = storage.Strings(roles)
+			n.Roles = roles
 			if passwordStdin {
-				if u.PasswordHash, err = c.readPasswordHash(); err != nil {
+				if n.Password, err = c.readPassword(); err != nil {
 					return err
 				}
 			}
-			return c.userAdd(cmd.Context(), &u)
+			return c.userAdd(cmd.Context(), n)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&u.Username, "username", "", "login name, unique ignoring letter case")
-	f.StringVar(&u.Email, "email", "", "email address")
+	f.StringVar(&n.Username, "username", "", "login name, unique ignoring letter case")
+	f.StringVar(&n.Email, "email", "", "email address, unique ignoring letter case")
 	f.StringArrayVar(&roles, "role", nil, "a role for the roles claim (repeatable)")
 	f.StringArrayVar(&attrs, "attribute", nil, "key=value for the attributes claim; a JSON value is kept as JSON (repeatable)")
 	f.StringVar(&attrsJSON, "attributes", "", `all attributes as one JSON object, e.g. '{"plan":"pro"}'`)
 	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
-	f.BoolVar(&u.Disabled, "disabled", false, "create the user disabled")
+	f.BoolVar(&n.Disabled, "disabled", false, "create the user disabled")
 	c.addJSON(cmd)
 	return cmd
 }
 
-func (c *cli) userAdd(ctx context.Context, u *storage.User) error {
+func (c *cli) userAdd(ctx context.Context, n account.NewUser) error {
 	return c.withEnv(ctx, func(env *environment) error {
-		if err := env.db.CreateUser(ctx, u); err != nil {
-			return userError(err, u.Username, "--role")
+		created, err := env.accounts("").Create(ctx, operator(), n)
+		if err != nil {
+			return userError(err, "--role")
 		}
+		u := created.User
 		if c.jsonOut {
 			return c.printJSON(userView{User: u})
 		}
 		fmt.Fprintf(c.stdout, "created user %s (uid %s)\n", u.Username, u.ID)
 		if u.PasswordHash == "" {
-			fmt.Fprintln(c.stdout, "it has no password and cannot sign in: give it one with --password-stdin")
+			fmt.Fprintln(c.stdout, "it has no password and cannot sign in: give it one with --password-stdin, "+
+				"or send it an enrolment link (stile user enroll-link), on which it chooses one")
 		}
 		fmt.Fprintf(c.stdout, "next, enrol its authenticator app: stile user totp %s\n", u.Username)
 		return nil
 	})
 }
 
-// userError names the flag behind the store's refusal of a user: username
-// is the name asked for, roleFlags the flags that gave roles.
-func userError(err error, username, roleFlags string) error {
-	if errors.Is(err, storage.ErrConflict) {
-		return fmt.Errorf("--username: a user named %q already exists", username)
+// userError names the flag behind the service's refusal of a user;
+// roleFlags are the flags that gave roles.
+func userError(err error, roleFlags string) error {
+	var fe *account.FieldError
+	if !errors.As(err, &fe) {
+		return err
 	}
-	return flagError(err, [][2]string{{"username", "--username"}, {"preferred method", "--preferred-method"},
-		{"empty role", roleFlags}, {"attributes", "--attribute/--attributes"}, {"phone", "--phone"}})
+	flag := map[string]string{"username": "--username", "email": "--email", "phone": "--phone",
+		"preferred_method": "--preferred-method", "roles": roleFlags, "attributes": "--attribute/--attributes",
+		"password": "--password-stdin", "attribute": "--attribute"}[fe.Field]
+	if flag == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %s", flag, fe.Reason)
 }
 
-// readPasswordHash reads a password from standard input (one line; a final
-// newline is not part of it), checks the policy and hashes it.
-func (c *cli) readPasswordHash() (string, error) {
-	b := make([]byte, login.MaxPasswordLength+3) // room for a newline, and one byte to tell "too long"
+// readPassword reads a password from standard input (one line; a final
+// newline is not part of it) and checks the policy.
+func (c *cli) readPassword() (string, error) {
+	b := make([]byte, account.MaxPasswordLength+3) // room for a newline, and one byte to tell "too long"
 	n, err := readFull(c.stdin, b)
 	if err != nil {
 		return "", fmt.Errorf("--password-stdin: %w", err)
 	}
 	pw := strings.TrimRight(string(b[:n]), "\r\n")
-	if err := login.CheckPasswordPolicy(pw); err != nil {
+	if err := account.CheckPasswordPolicy(pw); err != nil {
 		return "", fmt.Errorf("--password-stdin: %w", err)
 	}
-	return login.DefaultArgon2id.Hash(pw)
+	return pw, nil
 }
 
 // parseAttributes merges a JSON object and key=value pairs. A value that
@@ -141,24 +150,12 @@ func (c *cli) userShowCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
-				return c.showUser(cmd.Context(), env, u)
+				return c.showUser(cmd.Context(), env.accounts(""), u)
 			})
 		},
 	}
 	c.addJSON(cmd)
 	return cmd
-}
-
-// findUser looks a user up by username, or by UID.
-func findUser(ctx context.Context, db *storage.DB, ref string) (*storage.User, error) {
-	u, err := db.GetUserByUsername(ctx, ref)
-	if errors.Is(err, storage.ErrNotFound) && uuid.Validate(ref) == nil {
-		u, err = db.GetUser(ctx, ref)
-	}
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("no user %q", ref)
-	}
-	return u, err
 }
 
 func (c *cli) printUser(v userView) error {
@@ -192,11 +189,10 @@ func (c *cli) userTOTPCommand() *cobra.Command {
 
 func (c *cli) userTOTP(ctx context.Context, ref, issuer string) error {
 	return c.withUser(ctx, ref, func(env *environment, u *storage.User) error {
-		e, err := login.EnrollTOTP(ctx, env.db, env.sealer, issuerLabel(issuer), u)
+		e, err := env.accounts(issuer).EnrollTOTP(ctx, operator(), u.ID)
 		if err != nil {
 			return err
 		}
-		env.log.Info("TOTP enrolled by operator", "user", u.ID)
 		if c.jsonOut {
 			return c.printJSON(map[string]string{"uid": u.ID, "username": u.Username, "secret": e.Secret, "otpauth_url": e.URL})
 		}

@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stile-id/stile/login"
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -31,20 +31,25 @@ func groupCommand(use, short string) *cobra.Command {
 }
 
 func (c *cli) userListCommand() *cobra.Command {
+	var (
+		f        account.Filter
+		disabled bool
+	)
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List users",
+		Use:   "list [filters]",
+		Short: "List users, all or those the filters select",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("disabled") {
+				f.Disabled = &disabled
+			}
 			return c.withEnv(cmd.Context(), func(env *environment) error {
-				users, err := env.db.ListUsers(cmd.Context())
+				views, err := listUsers(cmd.Context(), env.accounts(""), f)
+				if err != nil {
+					return userError(err, "--role")
+				}
 				if err != nil {
 					return err
-				}
-				views := make([]userView, len(users))
-				for i := range users {
-					_, terr := env.db.GetTOTP(cmd.Context(), users[i].ID)
-					views[i] = userView{User: &users[i], TOTPEnrolled: terr == nil}
 				}
 				if c.jsonOut {
 					return c.printJSON(views)
@@ -58,62 +63,42 @@ func (c *cli) userListCommand() *cobra.Command {
 			})
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.UsernamePrefix, "username-prefix", "", "only usernames starting so (ignoring letter case)")
+	fl.StringVar(&f.EmailPrefix, "email-prefix", "", "only email addresses starting so (ignoring letter case)")
+	fl.StringVar(&f.Role, "role", "", "only users with this role")
+	fl.StringVar(&f.Attribute, "attribute", "", "only users whose attribute key has this value: key=value")
+	fl.BoolVar(&disabled, "disabled", false, "only disabled users (--disabled=false: only enabled ones)")
 	c.addJSON(cmd)
 	return cmd
 }
 
-// userChange is what `user update` may change; nil means unchanged.
-type userChange struct {
-	username, email          *string
-	roles, addRoles, rmRoles []string
-	setRoles                 bool
-	attrs                    storage.Attributes
-	replaceAttrs             bool
-	rmAttrs                  []string
-	otpExempt                *bool
-	phone, preferred         *string
-}
-
-func (ch *userChange) apply(u *storage.User) error {
-	if ch.username != nil {
-		u.Username = *ch.username
-	}
-	if ch.email != nil {
-		u.Email = *ch.email
-	}
-	if ch.otpExempt != nil {
-		u.OTPExempt = *ch.otpExempt
-	}
-	if ch.phone != nil {
-		u.Phone = *ch.phone
-	}
-	if ch.preferred != nil {
-		u.Preferred = strings.ToUpper(*ch.preferred)
-	}
-	if ch.setRoles {
-		u.Roles = storage.Strings(ch.roles)
-	}
-	for _, r := range ch.addRoles {
-		if !u.Roles.Contains(r) {
-			u.Roles = append(u.Roles, r)
+// listUsers walks every page of the users f selects, with whether each
+// has an authenticator app.
+func listUsers(ctx context.Context, accounts *account.Service, f account.Filter) ([]userView, error) {
+	views := []userView{}
+	for f.Limit = account.MaxPageSize; ; {
+		p, err := accounts.Search(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for i := range p.Users {
+			fs, err := accounts.Factors(ctx, p.Users[i].ID)
+			if err != nil {
+				return nil, err
+			}
+			views = append(views, userView{User: &p.Users[i], TOTPEnrolled: fs.TOTP})
+		}
+		if f.Cursor = p.Next; f.Cursor == "" {
+			return views, nil
 		}
 	}
-	u.Roles = slices.DeleteFunc(u.Roles, func(r string) bool { return slices.Contains(ch.rmRoles, r) })
-	if ch.replaceAttrs || u.Attributes == nil {
-		u.Attributes = storage.Attributes{}
-	}
-	for k, v := range ch.attrs {
-		u.Attributes[k] = v
-	}
-	for _, k := range ch.rmAttrs {
-		delete(u.Attributes, k)
-	}
-	return nil
 }
 
 func (c *cli) userUpdateCommand() *cobra.Command {
 	var (
-		ch               userChange
+		ch               account.Change
+		roles            []string
 		username, email  string
 		attrPairs        []string
 		attrsJSON        string
@@ -126,47 +111,47 @@ func (c *cli) userUpdateCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
-			if f.Changed("username") {
-				ch.username = &username
-			}
-			if f.Changed("email") {
-				ch.email = &email
+			for name, p := range map[string]**string{"username": &ch.Username, "email": &ch.Email, "phone": &ch.Phone,
+				"preferred-method": &ch.Preferred} {
+				if f.Changed(name) {
+					v, _ := f.GetString(name)
+					*p = &v
+				}
 			}
 			if f.Changed("otp-exempt") {
-				ch.otpExempt = &exempt
+				ch.OTPExempt = &exempt
 			}
-			if f.Changed("phone") {
-				ch.phone = &phone
+			if f.Changed("role") {
+				ch.Roles = &roles
 			}
-			if f.Changed("preferred-method") {
-				ch.preferred = &preferred
-			}
-			ch.setRoles = f.Changed("role")
-			ch.replaceAttrs = f.Changed("attributes")
-			var err error
-			if ch.attrs, err = parseAttributes(attrsJSON, attrPairs); err != nil {
+			attrs, err := parseAttributes(attrsJSON, attrPairs)
+			if err != nil {
 				return err
 			}
+			if f.Changed("attributes") {
+				ch.Attributes = &attrs
+			} else if len(attrs) > 0 {
+				patch, _ := json.Marshal(attrs)
+				ch.AttributesPatch = patch
+			}
 			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
-				if ch.otpExempt != nil {
-					env.log.Warn("second-factor exemption changed by operator", "user", u.ID, "exempt", exempt)
-				}
-				u, err := env.db.UpdateUser(cmd.Context(), u.ID, ch.apply)
+				accounts := env.accounts("")
+				u, err := accounts.Update(cmd.Context(), operator(), u.ID, ch)
 				if err != nil {
-					return userError(err, username, "--role/--add-role")
+					return userError(err, "--role/--add-role")
 				}
-				return c.showUser(cmd.Context(), env, u)
+				return c.showUser(cmd.Context(), accounts, u)
 			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&username, "username", "", "new login name")
 	f.StringVar(&email, "email", "", "new email address")
-	f.StringArrayVar(&ch.roles, "role", nil, "the roles, replacing all current ones (repeatable)")
-	f.StringArrayVar(&ch.addRoles, "add-role", nil, "add a role (repeatable)")
-	f.StringArrayVar(&ch.rmRoles, "remove-role", nil, "remove a role (repeatable)")
+	f.StringArrayVar(&roles, "role", nil, "the roles, replacing all current ones (repeatable)")
+	f.StringArrayVar(&ch.AddRoles, "add-role", nil, "add a role (repeatable)")
+	f.StringArrayVar(&ch.RemoveRoles, "remove-role", nil, "remove a role (repeatable)")
 	f.StringArrayVar(&attrPairs, "attribute", nil, "set an attribute, key=value; a JSON value keeps its type (repeatable)")
-	f.StringArrayVar(&ch.rmAttrs, "remove-attribute", nil, "remove an attribute (repeatable)")
+	f.StringArrayVar(&ch.RemoveAttributes, "remove-attribute", nil, "remove an attribute (repeatable)")
 	f.StringVar(&attrsJSON, "attributes", "", "all attributes as one JSON object, replacing the current ones")
 	f.StringVar(&phone, "phone", "", "phone number for texted codes, e.g. +44 20 7946 0000")
 	f.StringVar(&preferred, "preferred-method", "", "the second factor to use first: TOTP, EMAIL or SMS ('' for the default)")
@@ -177,9 +162,12 @@ func (c *cli) userUpdateCommand() *cobra.Command {
 }
 
 // showUser prints a user as `user show` does.
-func (c *cli) showUser(ctx context.Context, env *environment, u *storage.User) error {
-	_, terr := env.db.GetTOTP(ctx, u.ID)
-	v := userView{User: u, TOTPEnrolled: terr == nil}
+func (c *cli) showUser(ctx context.Context, accounts *account.Service, u *storage.User) error {
+	fs, err := accounts.Factors(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	v := userView{User: u, TOTPEnrolled: fs.TOTP}
 	if c.jsonOut {
 		return c.printJSON(v)
 	}
@@ -187,8 +175,8 @@ func (c *cli) showUser(ctx context.Context, env *environment, u *storage.User) e
 }
 
 // accountChange is a change after which the user's sessions and tokens
-// must not survive: it runs, then everything issued to the user is ended.
-func (c *cli) accountChange(use, short, done string, change func(context.Context, *environment, *storage.User) error) *cobra.Command {
+// do not survive (the service ends them).
+func (c *cli) accountChange(use, short, done string, change func(context.Context, *account.Service, *storage.User) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use + " USERNAME|UID",
 		Short: short,
@@ -196,13 +184,9 @@ func (c *cli) accountChange(use, short, done string, change func(context.Context
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			return c.withUser(ctx, args[0], func(env *environment, u *storage.User) error {
-				if err := change(ctx, env, u); err != nil {
-					return err
+				if err := change(ctx, env.accounts(""), u); err != nil {
+					return userError(err, "")
 				}
-				if err := env.db.EndUserSessions(ctx, u.ID); err != nil {
-					return err
-				}
-				env.log.Info("account changed by operator", "change", use, "user", u.ID)
 				if c.jsonOut {
 					return c.printJSON(map[string]any{"uid": u.ID, "username": u.Username, "change": use, "sessions_ended": true})
 				}
@@ -217,8 +201,8 @@ func (c *cli) accountChange(use, short, done string, change func(context.Context
 
 func (c *cli) userDisableCommand() *cobra.Command {
 	return c.accountChange("disable", "Disable a user: they cannot sign in, and their sessions and tokens end", "disabled",
-		func(ctx context.Context, env *environment, u *storage.User) error {
-			_, err := env.db.UpdateUser(ctx, u.ID, func(u *storage.User) error { u.Disabled = true; return nil })
+		func(ctx context.Context, a *account.Service, u *storage.User) error {
+			_, err := a.Disable(ctx, operator(), u.ID)
 			return err
 		})
 }
@@ -230,11 +214,12 @@ func (c *cli) userEnableCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
-				u, err := env.db.UpdateUser(cmd.Context(), u.ID, func(u *storage.User) error { u.Disabled = false; return nil })
+				accounts := env.accounts("")
+				u, err := accounts.Enable(cmd.Context(), operator(), u.ID)
 				if err != nil {
 					return err
 				}
-				return c.showUser(cmd.Context(), env, u)
+				return c.showUser(cmd.Context(), accounts, u)
 			})
 		},
 	}
@@ -245,16 +230,15 @@ func (c *cli) userEnableCommand() *cobra.Command {
 func (c *cli) userSetPasswordCommand() *cobra.Command {
 	var fromStdin bool
 	cmd := c.accountChange("set-password", "Set a user's password (from standard input); their sessions and tokens end",
-		"password set", func(ctx context.Context, env *environment, u *storage.User) error {
+		"password set", func(ctx context.Context, a *account.Service, u *storage.User) error {
 			if !fromStdin {
 				return errors.New("--password-stdin is required: passwords are never read from the command line")
 			}
-			hash, err := c.readPasswordHash()
+			pw, err := c.readPassword()
 			if err != nil {
 				return err
 			}
-			_, err = env.db.UpdateUser(ctx, u.ID, func(u *storage.User) error { u.PasswordHash = hash; return nil })
-			return err
+			return a.SetPassword(ctx, operator(), u.ID, pw)
 		})
 	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
 	return cmd
@@ -263,8 +247,8 @@ func (c *cli) userSetPasswordCommand() *cobra.Command {
 func (c *cli) userResetOTPCommand() *cobra.Command {
 	return c.accountChange("reset-otp", "Remove a user's authenticator app; they cannot sign in until they enrol again",
 		"second factor removed (enrol again with `stile user totp` or `stile user enroll-link`)",
-		func(ctx context.Context, env *environment, u *storage.User) error {
-			return env.db.DeleteTOTP(ctx, u.ID)
+		func(ctx context.Context, a *account.Service, u *storage.User) error {
+			return a.ResetFactor(ctx, operator(), u.ID, account.FactorTOTP)
 		})
 }
 
@@ -280,7 +264,7 @@ func (c *cli) userEnrollLinkCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Checked before anything else, so that the error names the
 			// flag and no other failure is blamed on it.
-			if ttl <= 0 || ttl > login.MaxEnrollmentLinkTTL {
+			if ttl <= 0 || ttl > account.MaxEnrollmentLinkTTL {
 				return fmt.Errorf("--ttl %s: a link lives more than zero and at most 7 days (168h)", ttl)
 			}
 			base, err := linkBase(issuer)
@@ -290,7 +274,7 @@ func (c *cli) userEnrollLinkCommand() *cobra.Command {
 			return c.userEnrollLink(cmd.Context(), args[0], base, ttl)
 		},
 	}
-	cmd.Flags().DurationVar(&ttl, "ttl", login.DefaultEnrollmentLinkTTL, "how long the link works (at most 7 days)")
+	cmd.Flags().DurationVar(&ttl, "ttl", account.DefaultEnrollmentLinkTTL, "how long the link works (at most 7 days)")
 	issuerFlag(cmd, &issuer)
 	c.addJSON(cmd)
 	return cmd
@@ -298,26 +282,23 @@ func (c *cli) userEnrollLinkCommand() *cobra.Command {
 
 func (c *cli) userEnrollLink(ctx context.Context, ref, issuer string, ttl time.Duration) error {
 	return c.withUser(ctx, ref, func(env *environment, u *storage.User) error {
-		// The link asks for the password first, so without one, or for a
-		// disabled account, it could only fail in the user's hands.
-		if u.PasswordHash == "" {
-			return fmt.Errorf("%s has no password to enter on the link: set one first with "+
-				"stile user set-password %s --password-stdin", u.Username, u.Username)
-		}
 		if u.Disabled {
 			return fmt.Errorf("%s is disabled: enable them first with stile user enable %s", u.Username, u.Username)
 		}
-		link, expires, err := login.NewEnrollmentLink(ctx, env.db, issuer, u.ID, ttl, time.Now())
+		link, expires, err := env.accounts(issuer).EnrollLink(ctx, operator(), u.ID, ttl)
 		if err != nil {
 			return fmt.Errorf("enrolment link for %s: %w", u.Username, err)
 		}
-		env.log.Info("enrolment link issued by operator", "user", u.ID, "expires", expires)
 		if c.jsonOut {
 			return c.printJSON(map[string]any{"uid": u.ID, "username": u.Username, "url": link, "expires_at": expires})
 		}
 		fmt.Fprintf(c.stdout, "Give %s this link (it works once, until %s):\n\n  %s\n\n", u.Username,
 			expires.Format(time.RFC3339), link)
-		fmt.Fprintln(c.stdout, "They open it, enter their password, scan the QR code it shows them once, and confirm with a code.")
+		if u.PasswordHash == "" {
+			fmt.Fprintln(c.stdout, "They open it, choose a password, scan the QR code it shows them once, and confirm with a code.")
+		} else {
+			fmt.Fprintln(c.stdout, "They open it, enter their password, scan the QR code it shows them once, and confirm with a code.")
+		}
 		return nil
 	})
 }
@@ -345,11 +326,10 @@ func (c *cli) userRecoveryCodesCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
-				codes, err := login.NewRecoveryCodes(cmd.Context(), env.db, codeKeys(env.master).Recovery, u.ID)
+				codes, err := env.accounts("").RecoveryCodes(cmd.Context(), operator(), u.ID)
 				if err != nil {
 					return err
 				}
-				env.log.Info("recovery codes regenerated by operator", "user", u.ID)
 				if c.jsonOut {
 					return c.printJSON(map[string]any{"uid": u.ID, "username": u.Username, "codes": codes})
 				}
@@ -363,4 +343,102 @@ func (c *cli) userRecoveryCodesCommand() *cobra.Command {
 	}
 	c.addJSON(cmd)
 	return cmd
+}
+
+func (c *cli) userDeleteCommand() *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete USERNAME|UID --yes",
+		Short: "Delete a user with their sessions, tokens and factors (the audit trail keeps its events)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				return fmt.Errorf("deleting %s cannot be undone: add --yes (or disable them: stile user disable %s)", args[0], args[0])
+			}
+			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
+				if err := env.accounts("").Delete(cmd.Context(), operator(), u.ID); err != nil {
+					return err
+				}
+				if c.jsonOut {
+					return c.printJSON(map[string]any{"uid": u.ID, "username": u.Username, "deleted": true})
+				}
+				fmt.Fprintf(c.stdout, "deleted user %s (uid %s) with their sessions, tokens and factors\n", u.Username, u.ID)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "really delete")
+	c.addJSON(cmd)
+	return cmd
+}
+
+func (c *cli) userSessionsCommand() *cobra.Command {
+	var end bool
+	cmd := &cobra.Command{
+		Use:   "sessions USERNAME|UID [--end]",
+		Short: "List a user's sessions and the clients holding refresh tokens; --end signs them out everywhere",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withUser(cmd.Context(), args[0], func(env *environment, u *storage.User) error {
+				accounts := env.accounts("")
+				if end {
+					if err := accounts.EndSessions(cmd.Context(), operator(), u.ID); err != nil {
+						return err
+					}
+				}
+				s, err := accounts.Sessions(cmd.Context(), u.ID)
+				if err != nil {
+					return err
+				}
+				return c.printSessions(s)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&end, "end", false, "end every session and revoke every token first")
+	c.addJSON(cmd)
+	return cmd
+}
+
+// sessionView and grantView are how sessions and grants are shown: no
+// cookie or token hashes.
+type sessionView struct {
+	ID         string    `json:"id"`
+	AuthTime   time.Time `json:"auth_time"`
+	AMR        []string  `json:"amr"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+type grantView struct {
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	AuthTime  time.Time `json:"auth_time"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (c *cli) printSessions(s *account.Sessions) error {
+	out := struct {
+		Sessions []sessionView `json:"sessions"`
+		Grants   []grantView   `json:"grants"`
+	}{Sessions: []sessionView{}, Grants: []grantView{}}
+	for _, x := range s.Sessions {
+		out.Sessions = append(out.Sessions, sessionView{x.ID, x.AuthTime, x.AMR, x.CreatedAt, x.LastSeenAt, x.ExpiresAt})
+	}
+	for _, g := range s.Grants {
+		out.Grants = append(out.Grants, grantView{g.ClientID, g.Scopes, g.AuthTime, g.CreatedAt, g.ExpiresAt})
+	}
+	if c.jsonOut {
+		return c.printJSON(out)
+	}
+	rows := [][]string{{"SESSION", "SIGNED IN", "LAST SEEN", "AMR"}}
+	for _, x := range out.Sessions {
+		rows = append(rows, []string{x.ID, stamp(&x.AuthTime), stamp(&x.LastSeenAt), strings.Join(x.AMR, " ")})
+	}
+	rows = append(rows, []string{}, []string{"CLIENT", "SCOPES", "SIGNED IN", "EXPIRES"})
+	for _, g := range out.Grants {
+		rows = append(rows, []string{g.ClientID, strings.Join(g.Scopes, " "), stamp(&g.AuthTime), stamp(&g.ExpiresAt)})
+	}
+	return c.printRows(rows)
 }
