@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/storage"
+	"github.com/stile-id/stile/storage/storagetest"
 )
 
 // TestAuditTrail: every sign-in step outcome lands in the audit trail with
@@ -482,5 +484,55 @@ func TestRetentionFlag(t *testing.T) {
 	}
 	if f := retentionFlag(DefaultEventsRetention); f.String() != "90d" {
 		t.Errorf("the default prints as %q", f.String())
+	}
+}
+
+// TestFollowLateCommit: on PostgreSQL an event can commit after one with a
+// higher id. An id cursor loses it (the negative control); follow's tail,
+// which re-reads a trailing window and prints each id once, prints it when
+// it commits, and only once. (SQLite commits one writer at a time, in id
+// order: nothing to show there.)
+func TestFollowLateCommit(t *testing.T) {
+	ctx := t.Context()
+	dbURL := storagetest.Postgres(t)
+	db := storagetest.Open(t, dbURL)
+	raw, err := sql.Open("postgres", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	tx, err := raw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var lateID int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO events (at, type) VALUES ($1, 'user.late') RETURNING id`, db.Now()).Scan(&lateID); err != nil {
+		t.Fatal(err)
+	}
+	early := storage.Event{Type: "user.early"}
+	if err := db.RecordEvent(ctx, &early); err != nil {
+		t.Fatal(err)
+	}
+	if early.ID <= lateID {
+		t.Fatalf("ids %d then %d: the test needs the committed one to be higher", lateID, early.ID)
+	}
+	tl := newTail(nil)
+	fresh, err := tl.poll(ctx, db, storage.EventFilter{})
+	if err != nil || types(fresh) != "user.early:success" {
+		t.Fatalf("first poll: %s, %v", types(fresh), err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := db.ListEvents(ctx, storage.EventFilter{Cursor: early.ID}); err != nil || len(after) != 0 {
+		t.Fatalf("an id cursor after %d: %v, %v — want nothing (the late event is behind it)", early.ID, after, err)
+	}
+	fresh, err = tl.poll(ctx, db, storage.EventFilter{})
+	if err != nil || len(fresh) != 1 || fresh[0].ID != lateID {
+		t.Fatalf("after the late commit: %s, %v; want the late event", types(fresh), err)
+	}
+	if fresh, err = tl.poll(ctx, db, storage.EventFilter{}); err != nil || len(fresh) != 0 {
+		t.Fatalf("a third poll: %s, %v; want nothing new", types(fresh), err)
 	}
 }
