@@ -162,7 +162,6 @@ func (f *Flow) choosePassword(ctx context.Context, l *storage.EnrollmentLink, u 
 // password on this link, once it types that password again. The guess is
 // counted like a sign-in's.
 func (f *Flow) reenterChosen(ctx context.Context, l *storage.EnrollmentLink, u *storage.User, password string) (secret string, err error) {
-	defer func() { f.recordFor(ctx, EventEnrollPassword, u, "", err, storage.Attributes{"chosen_on_link": true}) }()
 	secret, hash, err := f.openPending(l)
 	if err != nil {
 		return "", err
@@ -174,6 +173,8 @@ func (f *Flow) reenterChosen(ctx context.Context, l *storage.EnrollmentLink, u *
 	if err := f.throttle.hit(ctx, "password", f.limits.PasswordPerAddress, addr); err != nil {
 		return "", err
 	}
+	// Past the address's rate: the outcome is recorded (audit.go).
+	defer func() { f.recordFor(ctx, EventEnrollPassword, u, "", err, storage.Attributes{"chosen_on_link": true}) }()
 	g := f.throttle.guessFor(f.throttle.account(u, ""), addr, nil)
 	if err := f.throttle.reserve(ctx, g, f.now()); err != nil {
 		return "", err

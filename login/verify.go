@@ -74,7 +74,7 @@ func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (v *Verified, err err
 	}
 	a.UserID, a.ActorUser, a.ActorClient, a.Detail["method"] = tx.UserID, tx.UserID, tx.ClientID, factor
 	if tx.State == storage.TxEnroll { // the code confirms a new authenticator
-		a.Type, a.Detail["method"] = EventFactorEnrolled, MethodTOTP
+		a.Type, a.Detail["method"], a.Detail["via"] = EventFactorEnrolled, MethodTOTP, "sign_in"
 	}
 	log := f.log.With("user", tx.UserID, "client", tx.ClientID, "transaction", tx.ID, "remote", in.RemoteAddr)
 	if err := f.throttle.hit(ctx, "otp", f.limits.OTPPerAddress, clientip.From(ctx)); err != nil {

@@ -27,6 +27,8 @@ func TestAuditTrail(t *testing.T) {
 		{"NoSecrets", testTrailNoSecrets},
 		{"Refusals", testTrailRefusals},
 		{"APIAndDirect", testTrailAPIAndDirect},
+		{"EnrolDuringSignIn", testTrailEnrolDuringSignIn},
+		{"SelfService", testTrailSelfService},
 		{"CLI", testTrailCLI},
 		{"Follow", testTrailFollow},
 		{"Retention", testTrailRetention},
@@ -180,6 +182,14 @@ func testTrailNoSecrets(t *testing.T, h *hfixture) {
 	if cookie == nil {
 		t.Fatal("no session cookie")
 	}
+	// RP-initiated logout with the ID token as hint: the trail names the
+	// session's user, and holds nothing of the hint either.
+	mark := lastID(t, h.s)
+	hint, _ := tokens["id_token"].(string)
+	if p := b.get(h.s.URL + "/end_session?" + url.Values{"id_token_hint": {hint}}.Encode()); p.url.Path != "/signed-out" {
+		t.Fatalf("logout: %s %d", p.url, p.status)
+	}
+	expectTrail(t, h.s, mark, want{typ: login.EventLogout, outcome: storage.Success, user: h.alice.ID, remote: loopbackAddr})
 	all := mustJSON(trail(t, h.s, 0))
 	secrets := map[string]string{"password": h.alice.password, "right code": right, "wrong code": wrong,
 		"session cookie": cookie.Value, "authorization code": code, "totp secret": h.alice.totpSecret}
@@ -194,7 +204,7 @@ func testTrailNoSecrets(t *testing.T, h *hfixture) {
 			t.Errorf("the trail holds the %s", what)
 		}
 	}
-	for _, must := range []string{h.alice.ID, login.EventSucceeded, `"app"`} {
+	for _, must := range []string{h.alice.ID, login.EventSucceeded, login.EventLogout, `"app"`} {
 		if !strings.Contains(all, must) {
 			t.Fatalf("the scan does not find %s in:\n%s", must, all)
 		}
@@ -300,6 +310,59 @@ func testTrailAPIAndDirect(t *testing.T, h *hfixture) {
 		want{typ: login.EventPassword, outcome: storage.Success, user: h.alice.ID, client: "cms", remote: "203.0.113.9", detail: direct},
 		want{typ: login.EventSecondFactor, outcome: storage.Success, user: h.alice.ID, client: "cms", remote: "203.0.113.9", detail: direct},
 		want{typ: login.EventSucceeded, outcome: storage.Success, user: h.alice.ID, client: "cms", remote: "203.0.113.9", detail: direct})
+}
+
+// testTrailEnrolDuringSignIn: a sign-in that proves the email address and
+// then sets up an authenticator (the custom client's policy) records each
+// step: the password, the emailed code, a wrong and the right first code of
+// the new authenticator (factor.enrolled, via sign_in), and the sign-in.
+func testTrailEnrolDuringSignIn(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	arID, az := h.handoff(t, b)
+	mark := lastID(t, h.s)
+	r := h.authenticate(t, arID, h.nora)
+	tx := r.str("transactionID")
+	e := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": tx, "otp": codeIn(t, h.mail.last(t, "nora@example.com", "sign-in code"))})
+	h.nora.totpSecret = e.str("secret")
+	h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": tx, "otp": wrongCode(h.s.code(t, h.nora))})
+	h.finishAPI(t, b, az, h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": tx, "otp": h.s.code(t, h.nora)}))
+	enrol := map[string]any{"method": login.MethodTOTP, "via": "sign_in"}
+	expectTrail(t, h.s, mark,
+		want{typ: login.EventPassword, outcome: storage.Success, user: h.nora.ID, client: "custom", detail: map[string]any{"next": login.MethodEmail}},
+		want{typ: login.EventSecondFactor, outcome: storage.Success, user: h.nora.ID, client: "custom",
+			detail: map[string]any{"method": login.MethodEmail, "next": login.MethodTOTPEnroll}},
+		want{typ: login.EventFactorEnrolled, outcome: storage.Failure, reason: "wrong_code", user: h.nora.ID, client: "custom", detail: enrol},
+		want{typ: login.EventFactorEnrolled, outcome: storage.Success, user: h.nora.ID, client: "custom", detail: enrol},
+		want{typ: login.EventSucceeded, outcome: storage.Success, user: h.nora.ID, client: "custom"})
+}
+
+// testTrailSelfService: each self-service factor change is recorded with
+// the user and the client whose token made it, failed proofs included.
+func testTrailSelfService(t *testing.T, h *hfixture) {
+	tok := h.mfaToken(t, newBrowser(t, h.s), h.alice, h.totpCode(t, h.alice)).AccessToken
+	h.nextStep()
+	mark := lastID(t, h.s)
+	right := h.s.code(t, h.alice)
+	expect(t, "codes with a wrong proof", h.mfa(t, http.MethodPost, "/recovery-codes", tok, otpBody(wrongCode(right))), http.StatusForbidden, "invalid_otp")
+	expect(t, "codes", h.mfa(t, http.MethodPost, "/recovery-codes", tok, otpBody(right)), http.StatusOK, "")
+	h.nextStep()
+	expect(t, "add with a wrong proof", h.mfa(t, http.MethodPost, "/totp", tok, otpBody(wrongCode(h.s.code(t, h.alice)))), http.StatusForbidden, "invalid_otp")
+	added := h.mfa(t, http.MethodPost, "/totp", tok, otpBody(h.s.code(t, h.alice)))
+	expect(t, "add", added, http.StatusOK, "")
+	expect(t, "confirm", h.mfa(t, http.MethodPost, "/totp/confirm", tok, otpBody(h.totpOf(t, added.str("secret")))), http.StatusOK, "")
+	h.nextStep()
+	expect(t, "remove", h.mfa(t, http.MethodDelete, "/totp", tok, otpBody(h.totpOf(t, added.str("secret")))), http.StatusOK, "")
+	expect(t, "preferred", h.mfa(t, http.MethodPut, "/preferred", tok, map[string]string{"method": login.MethodEmail}), http.StatusOK, "")
+	w := func(typ, outcome, reason string, detail map[string]any) want {
+		return want{typ: typ, outcome: outcome, reason: reason, user: h.alice.ID, client: "app", remote: loopbackAddr, detail: detail}
+	}
+	expectTrail(t, h.s, mark,
+		w(login.EventRecoveryCodes, storage.Failure, "wrong_code", nil),
+		w(login.EventRecoveryCodes, storage.Success, "", nil),
+		w(login.EventTOTPAdded, storage.Failure, "wrong_code", map[string]any{"step": "proof"}),
+		w(login.EventTOTPAdded, storage.Success, "", map[string]any{"method": login.MethodTOTP}),
+		w(login.EventFactorRemoved, storage.Success, "", map[string]any{"method": login.MethodTOTP}),
+		w(login.EventPreferredMethod, storage.Success, "", map[string]any{"method": login.MethodEmail}))
 }
 
 // eventLines decodes `stile events --json` output: one object a line.
