@@ -1,6 +1,7 @@
 package login
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stile-id/stile/internal/clientip"
+	"github.com/stile-id/stile/internal/passhash"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -175,7 +177,38 @@ func (f *Flow) passwordGuess(ctx context.Context, in Credentials) (*storage.User
 	if err := f.throttle.release(ctx, g); err != nil {
 		return nil, nil, err
 	}
+	f.rehash(ctx, user, in.Password)
 	return user, g, nil
+}
+
+// rehash replaces a password hash that is not stile's current argon2id —
+// one imported from another system, or made with older parameters — now
+// that the password is known to be right. The new hash is computed in the
+// hashing pool and stored only if the stored hash is still the one just
+// checked, so a password change that landed meanwhile wins. It ends no
+// session. A failure (the pool is busy, say) costs the sign-in nothing:
+// the next one tries again.
+func (f *Flow) rehash(ctx context.Context, user *storage.User, password string) {
+	if user.Disabled || currentHash(f.hasher, user.PasswordHash) {
+		return
+	}
+	scheme, _ := passhash.Scheme(user.PasswordHash)
+	log := f.log.With("user", user.ID, "from", cmp.Or(scheme, "argon2id"))
+	h, err := f.hasher.Hash(password)
+	if err != nil {
+		log.Warn("password not re-hashed: will try at the next sign-in", "err", err)
+		return
+	}
+	ok, err := f.db.ReplacePasswordHash(ctx, user.ID, user.PasswordHash, h)
+	switch {
+	case err != nil:
+		log.Warn("password not re-hashed: will try at the next sign-in", "err", err)
+	case !ok:
+		log.Info("password not re-hashed: it changed since it was checked")
+	default:
+		user.PasswordHash = h
+		log.Info("password re-hashed with argon2id")
+	}
 }
 
 // exempt completes the login of an account an operator exempted from the

@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/stile-id/stile/account"
-
 	"golang.org/x/crypto/argon2"
+
+	"github.com/stile-id/stile/account"
+	"github.com/stile-id/stile/internal/passhash"
 )
 
 // Hasher hashes and verifies passwords. The login takes it as an interface
@@ -66,14 +67,24 @@ func (a Argon2id) StandIn() (string, error) {
 }
 
 // Verify reports whether password matches the PHC string, comparing in
-// constant time. It computes exactly one argon2id hash.
+// constant time. It computes exactly one argon2id hash. A hash that is not
+// stile's own argon2id — one imported from another system (bcrypt,
+// Django, Drupal, phpass…) — is checked by internal/passhash, within its
+// work bounds; the login replaces it after the first sign-in (Current).
 func (a Argon2id) Verify(encoded, password string) (bool, error) {
 	p, salt, want, err := parsePHC(encoded)
-	if err != nil {
-		return false, err
+	if err != nil || p.Memory > passhash.Limits.Argon2MemoryKiB {
+		return passhash.Verify(encoded, password)
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// Current reports whether encoded is an argon2id hash with a's parameters:
+// one the login need not replace after a successful sign-in.
+func (a Argon2id) Current(encoded string) bool {
+	p, salt, sum, err := parsePHC(encoded)
+	return err == nil && p == a && len(salt) == saltLen && len(sum) == hashLen
 }
 
 var errPHC = errors.New("not an argon2id PHC string")
@@ -112,3 +123,16 @@ const (
 
 // CheckPasswordPolicy says what is wrong with a new password, if anything.
 var CheckPasswordPolicy = account.CheckPasswordPolicy
+
+// currentHash reports whether encoded needs no re-hash: stile's argon2id
+// with the parameters of the hasher h (seen through a Pool), or of
+// DefaultArgon2id when h cannot say (a test's wrapper).
+func currentHash(h Hasher, encoded string) bool {
+	if p, ok := h.(*Pool); ok {
+		h = p.hasher
+	}
+	if c, ok := h.(interface{ Current(string) bool }); ok {
+		return c.Current(encoded)
+	}
+	return DefaultArgon2id.Current(encoded)
+}

@@ -18,7 +18,7 @@ func (c *cli) userCommand() *cobra.Command {
 	cmd.AddCommand(c.userAddCommand(), c.userListCommand(), c.userShowCommand(), c.userUpdateCommand(),
 		c.userDisableCommand(), c.userEnableCommand(), c.userSetPasswordCommand(), c.userTOTPCommand(),
 		c.userResetOTPCommand(), c.userEnrollLinkCommand(), c.userRecoveryCodesCommand(), c.userDeleteCommand(),
-		c.userSessionsCommand())
+		c.userSessionsCommand(), c.userImportCommand())
 	return cmd
 }
 
