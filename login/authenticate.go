@@ -208,6 +208,9 @@ func (f *Flow) rehash(ctx context.Context, user *storage.User, password string) 
 	default:
 		user.PasswordHash = h
 		log.Info("password re-hashed with argon2id")
+		if a := auditFrom(ctx); a != nil { // the step's event says so
+			a.Detail["rehashed_from"] = cmp.Or(scheme, "argon2id")
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ func TestAuditTrail(t *testing.T) {
 		{"APIAndDirect", testTrailAPIAndDirect},
 		{"EnrolDuringSignIn", testTrailEnrolDuringSignIn},
 		{"SelfService", testTrailSelfService},
+		{"Rehash", testTrailRehash},
 		{"CLI", testTrailCLI},
 		{"Follow", testTrailFollow},
 		{"Retention", testTrailRetention},
@@ -357,4 +358,25 @@ func testTrailSelfService(t *testing.T, h *hfixture) {
 		w(login.EventTOTPAdded, storage.Success, "", map[string]any{"method": login.MethodTOTP}),
 		w(login.EventFactorRemoved, storage.Success, "", map[string]any{"method": login.MethodTOTP}),
 		w(login.EventPreferredMethod, storage.Success, "", map[string]any{"method": login.MethodEmail}))
+}
+
+// testTrailRehash: the password step that replaces an outdated hash with
+// stile's current argon2id says so in its event; the next one, with the
+// hash current, does not.
+func testTrailRehash(t *testing.T, h *hfixture) {
+	weak, err := login.Argon2id{Memory: 19 * 1024, Time: 2, Threads: 1}.Hash(h.alice.password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.db.UpdateUser(t.Context(), h.alice.ID, func(u *storage.User) error { u.PasswordHash = weak; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i, rehashed := range []bool{true, false} {
+		mark := lastID(t, h.s)
+		h.otpPage(t, newBrowser(t, h.s), h.rp.authorize(), h.alice)
+		got := expectTrail(t, h.s, mark, want{typ: login.EventPassword, outcome: storage.Success, user: h.alice.ID})
+		if from, ok := got[0].Detail["rehashed_from"]; ok != rehashed || (rehashed && from == "") {
+			t.Fatalf("sign-in %d: rehashed_from %v (%v), want it %v", i+1, from, ok, rehashed)
+		}
+	}
 }
