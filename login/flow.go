@@ -94,6 +94,9 @@ func NewFlow(c Config) (*Flow, error) {
 		f.count = noCounter{}
 	}
 	f.throttle = &throttle{db: c.DB, pepper: c.Pepper, limits: &f.limits, count: f.count}
+	if c.Sessions != nil {
+		c.Sessions.record = f.record // a logout is in the trail, whichever door ended it
+	}
 	return f, nil
 }
 

@@ -36,6 +36,7 @@ import (
 // Principal is who holds the access token of a self-service call.
 type Principal struct {
 	UserID     string
+	ClientID   string // the client the token was issued to: the audit trail names it
 	Scopes     []string
 	AuthTime   time.Time
 	FirstParty bool
@@ -88,27 +89,27 @@ var (
 
 // principal checks the call's token: active, the scope, a first-party
 // client, a recent sign-in. It returns the user.
-func (h *Handler) principal(w http.ResponseWriter, r *http.Request) (*storage.User, bool) {
+func (h *Handler) principal(w http.ResponseWriter, r *http.Request) (*storage.User, string, bool) {
 	if h.authorize == nil {
 		h.apiError(w, errNotEnabled)
-		return nil, false
+		return nil, "", false
 	}
 	p, err := h.authorize(r)
 	if err != nil || !slices.Contains(p.Scopes, scopeMFA) || !p.FirstParty {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="stile", scope="`+scopeMFA+`"`)
 		h.apiError(w, errUnauthorized)
-		return nil, false
+		return nil, "", false
 	}
 	if h.flow.now().Sub(p.AuthTime) > RecentSignIn {
 		h.apiError(w, errStepUp)
-		return nil, false
+		return nil, "", false
 	}
 	u, err := h.flow.db.GetUser(r.Context(), p.UserID)
 	if err != nil {
 		h.apiError(w, internal(err))
-		return nil, false
+		return nil, "", false
 	}
-	return u, true
+	return u, p.ClientID, true
 }
 
 type mfaStatus struct {
@@ -120,7 +121,7 @@ type mfaStatus struct {
 }
 
 func (h *Handler) mfaStatus(w http.ResponseWriter, r *http.Request) {
-	u, ok := h.principal(w, r)
+	u, _, ok := h.principal(w, r)
 	if !ok {
 		return
 	}
@@ -138,7 +139,7 @@ func (h *Handler) mfaStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
-	u, ok := h.principal(w, r)
+	u, client, ok := h.principal(w, r)
 	if !ok {
 		return
 	}
@@ -147,6 +148,7 @@ func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.flow.proveFactor(r.Context(), u, code); err != nil {
+		h.flow.recordFor(r.Context(), EventTOTPAdded, u, client, err, storage.Attributes{"step": "proof"})
 		h.apiError(w, err)
 		return
 	}
@@ -176,11 +178,13 @@ func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) mfaConfirmTOTP(w http.ResponseWriter, r *http.Request) {
 	var in struct{ OTP string }
-	u, ok := h.principal(w, r)
+	u, client, ok := h.principal(w, r)
 	if !ok || !h.decodeJSON(w, r, &in) {
 		return
 	}
-	if err := h.flow.confirmPendingTOTP(r.Context(), u, strings.TrimSpace(in.OTP)); err != nil {
+	err := h.flow.confirmPendingTOTP(r.Context(), u, strings.TrimSpace(in.OTP))
+	h.flow.recordFor(r.Context(), EventTOTPAdded, u, client, err, storage.Attributes{"method": MethodTOTP})
+	if err != nil {
 		h.apiError(w, err)
 		return
 	}
@@ -189,11 +193,13 @@ func (h *Handler) mfaConfirmTOTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) mfaRemoveTOTP(w http.ResponseWriter, r *http.Request) {
 	var in struct{ OTP string }
-	u, ok := h.principal(w, r)
+	u, client, ok := h.principal(w, r)
 	if !ok || !h.decodeJSON(w, r, &in) {
 		return
 	}
-	if err := h.flow.removeTOTP(r.Context(), u, strings.TrimSpace(in.OTP)); err != nil {
+	err := h.flow.removeTOTP(r.Context(), u, strings.TrimSpace(in.OTP))
+	h.flow.recordFor(r.Context(), EventFactorRemoved, u, client, err, storage.Attributes{"method": MethodTOTP})
+	if err != nil {
 		h.apiError(w, err)
 		return
 	}
@@ -201,7 +207,7 @@ func (h *Handler) mfaRemoveTOTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
-	u, ok := h.principal(w, r)
+	u, client, ok := h.principal(w, r)
 	if !ok {
 		return
 	}
@@ -209,13 +215,14 @@ func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.flow.proveFactor(r.Context(), u, code); err != nil {
-		h.apiError(w, err)
-		return
+	err := h.flow.proveFactor(r.Context(), u, code)
+	var codes []string
+	if err == nil {
+		codes, err = account.NewRecoveryCodes(r.Context(), h.flow.db, h.flow.keys.Recovery, u.ID)
 	}
-	codes, err := account.NewRecoveryCodes(r.Context(), h.flow.db, h.flow.keys.Recovery, u.ID)
+	h.flow.recordFor(r.Context(), EventRecoveryCodes, u, client, err, nil)
 	if err != nil {
-		h.apiError(w, internal(err))
+		h.apiError(w, AsError(err))
 		return
 	}
 	h.flow.notify(r.Context(), u, "New recovery codes", "New recovery codes were made for your account; "+
@@ -228,7 +235,7 @@ func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) mfaPreferred(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Method string }
-	u, ok := h.principal(w, r)
+	u, client, ok := h.principal(w, r)
 	if !ok || !h.decodeJSON(w, r, &in) {
 		return
 	}
@@ -241,7 +248,9 @@ func (h *Handler) mfaPreferred(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, fail(CodeInvalidRequest, "method must be TOTP, EMAIL or SMS, and one you have set up"))
 		return
 	}
-	if _, err := h.flow.db.UpdateUser(r.Context(), u.ID, func(u *storage.User) error { u.Preferred = in.Method; return nil }); err != nil {
+	_, err = h.flow.db.UpdateUser(r.Context(), u.ID, func(u *storage.User) error { u.Preferred = in.Method; return nil })
+	h.flow.recordFor(r.Context(), EventPreferredMethod, u, client, err, storage.Attributes{"method": in.Method})
+	if err != nil {
 		h.apiError(w, internal(err))
 		return
 	}
