@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
@@ -11,17 +12,17 @@ import (
 // The audit trail of sign-in: one event per step outcome (storage.Event),
 // one INSERT each. The types are public names (README, "Audit trail"):
 const (
-	EventPassword        = "login.password"          // the password step: success, or why not
-	EventSecondFactor    = "login.second_factor"     // the code step; detail method TOTP, EMAIL, SMS or RECOVERY
-	EventSucceeded       = "login.succeeded"         // a session issued (direct mode: tokens); detail amr
-	EventLogout          = "logout"                  // the user ended their session
-	EventFactorEnrolled  = "factor.enrolled"         // a new authenticator confirmed: during a sign-in or on a link
-	EventEnrollPassword  = "enrollment.password"     // the password proven on an enrolment link
-	EventEnrollPassSet   = "enrollment.password_set" // a user without a password chose one on a link
-	EventTOTPAdded       = "factor.totp_added"       // self-service: a new authenticator
-	EventFactorRemoved   = "factor.removed"          // self-service: the authenticator removed
-	EventRecoveryCodes   = "factor.recovery_codes"   // self-service: new recovery codes
-	EventPreferredMethod = "factor.preferred"        // self-service: the preferred method changed
+	EventPassword        = "login.password"           // the password step: success, or why not
+	EventSecondFactor    = "login.second_factor"      // the code step; detail method TOTP, EMAIL, SMS or RECOVERY
+	EventSucceeded       = "login.succeeded"          // a session issued (direct mode: tokens); detail amr
+	EventLogout          = "logout"                   // the user ended their session
+	EventFactorEnrolled  = "factor.enrolled"          // a new authenticator confirmed: during a sign-in or on a link
+	EventEnrollPassword  = "enrollment.password"      // the password proven on an enrolment link
+	EventEnrollPassSet   = "enrollment.password_set"  // a user without a password chose one on a link
+	EventTOTPAdded       = account.EventTOTPAdded     // self-service: a new authenticator
+	EventFactorRemoved   = account.EventFactorRemoved // self-service: the authenticator removed
+	EventRecoveryCodes   = account.EventRecoveryCodes // self-service: new recovery codes
+	EventPreferredMethod = account.EventPreferred     // self-service: the preferred method changed
 )
 
 // What is not recorded, on purpose: requests refused before any check

@@ -14,6 +14,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/stile-id/stile/account"
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -182,8 +183,12 @@ func (h *Handler) mfaConfirmTOTP(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.decodeJSON(w, r, &in) {
 		return
 	}
-	err := h.flow.confirmPendingTOTP(r.Context(), u, strings.TrimSpace(in.OTP))
-	h.flow.recordFor(r.Context(), EventTOTPAdded, u, client, err, storage.Attributes{"method": MethodTOTP})
+	secret, step, err := h.flow.confirmPendingTOTP(r.Context(), u, strings.TrimSpace(in.OTP))
+	if err != nil { // the guess failed: the change was never asked for
+		h.flow.recordFor(r.Context(), EventTOTPAdded, u, client, err, storage.Attributes{"method": MethodTOTP})
+	} else if err = h.flow.accounts.AddTOTP(r.Context(), actor(r, u, client), u, secret, step); err != nil {
+		err = internal(err)
+	}
 	if err != nil {
 		h.apiError(w, err)
 		return
@@ -197,8 +202,12 @@ func (h *Handler) mfaRemoveTOTP(w http.ResponseWriter, r *http.Request) {
 	if !ok || !h.decodeJSON(w, r, &in) {
 		return
 	}
-	err := h.flow.removeTOTP(r.Context(), u, strings.TrimSpace(in.OTP))
-	h.flow.recordFor(r.Context(), EventFactorRemoved, u, client, err, storage.Attributes{"method": MethodTOTP})
+	err := h.flow.proveTOTPRemoval(r.Context(), u, strings.TrimSpace(in.OTP))
+	if err != nil {
+		h.flow.recordFor(r.Context(), EventFactorRemoved, u, client, err, storage.Attributes{"method": MethodTOTP})
+	} else if err = h.flow.accounts.RemoveTOTP(r.Context(), actor(r, u, client), u); err != nil {
+		err = internal(err)
+	}
 	if err != nil {
 		h.apiError(w, err)
 		return
@@ -215,18 +224,17 @@ func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := h.flow.proveFactor(r.Context(), u, code)
 	var codes []string
-	if err == nil {
-		codes, err = account.NewRecoveryCodes(r.Context(), h.flow.db, h.flow.keys.Recovery, u.ID)
+	err := h.flow.proveFactor(r.Context(), u, code)
+	if err != nil {
+		h.flow.recordFor(r.Context(), EventRecoveryCodes, u, client, err, nil)
+	} else if codes, err = h.flow.accounts.RecoveryCodes(r.Context(), actor(r, u, client), u.ID); err != nil {
+		err = internal(err)
 	}
-	h.flow.recordFor(r.Context(), EventRecoveryCodes, u, client, err, nil)
 	if err != nil {
 		h.apiError(w, AsError(err))
 		return
 	}
-	h.flow.notify(r.Context(), u, "New recovery codes", "New recovery codes were made for your account; "+
-		"the old ones no longer work. If it was not you, contact your administrator at once.")
 	writeJSON(w, http.StatusOK, struct {
 		Status string   `json:"status"`
 		Codes  []string `json:"codes"`
@@ -248,32 +256,27 @@ func (h *Handler) mfaPreferred(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, fail(CodeInvalidRequest, "method must be TOTP, EMAIL or SMS, and one you have set up"))
 		return
 	}
-	_, err = h.flow.db.UpdateUser(r.Context(), u.ID, func(u *storage.User) error { u.Preferred = in.Method; return nil })
-	h.flow.recordFor(r.Context(), EventPreferredMethod, u, client, err, storage.Attributes{"method": in.Method})
-	if err != nil {
+	if err := h.flow.accounts.SetPreferred(r.Context(), actor(r, u, client), u, in.Method); err != nil {
 		h.apiError(w, internal(err))
 		return
-	}
-	if in.Method != u.Preferred {
-		h.flow.notify(r.Context(), u, "Your preferred second factor changed", "The second factor your account asks for first "+
-			"is now "+in.Method+". If it was not you, contact your administrator at once.")
 	}
 	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS"})
 }
 
-// confirmPendingTOTP makes the user's pending secret theirs if code is its
-// current code.
-func (f *Flow) confirmPendingTOTP(ctx context.Context, u *storage.User, code string) error {
+// confirmPendingTOTP takes the user's pending secret if code is its
+// current code, and returns it with the code's step, for the account
+// service to make it theirs.
+func (f *Flow) confirmPendingTOTP(ctx context.Context, u *storage.User, code string) ([]byte, int64, error) {
 	sealed, err := f.db.PendingTOTP(ctx, u.ID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return fail(CodeExpired, "Start again: ask for a new authenticator first.")
+		return nil, 0, fail(CodeExpired, "Start again: ask for a new authenticator first.")
 	}
 	if err != nil {
-		return internal(err)
+		return nil, 0, internal(err)
 	}
 	secret, err := f.sealer.Open(sealed, storage.PendingTOTPAAD(u.ID))
 	if err != nil {
-		return internal(err)
+		return nil, 0, internal(err)
 	}
 	var step int64
 	err = f.guessCode(ctx, u, func() (bool, error) {
@@ -282,17 +285,27 @@ func (f *Flow) confirmPendingTOTP(ctx context.Context, u *storage.User, code str
 		return ok, nil
 	})
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	if err := f.db.DeletePendingTOTP(ctx, u.ID); err != nil {
-		return internal(err)
+		return nil, 0, internal(err)
 	}
-	return f.adoptTOTP(ctx, u, secret, step)
+	return secret, step, nil
 }
 
-// removeTOTP removes the user's authenticator on a current code from it or
-// a recovery code.
-func (f *Flow) removeTOTP(ctx context.Context, u *storage.User, code string) error {
+// actor is who makes a self-service change: the user, through the
+// token's client, from the request's address.
+func actor(r *http.Request, u *storage.User, client string) account.Actor {
+	a := account.Actor{UserID: u.ID, ClientID: client}
+	if addr := clientip.From(r.Context()); addr.IsValid() {
+		a.Remote = addr.String()
+	}
+	return a
+}
+
+// proveTOTPRemoval checks the code that allows removing the user's
+// authenticator: a current code from it, or a recovery code.
+func (f *Flow) proveTOTPRemoval(ctx context.Context, u *storage.User, code string) error {
 	if _, err := f.db.GetTOTP(ctx, u.ID); errors.Is(err, storage.ErrNotFound) { // spend no recovery code on nothing
 		return fail(CodeNoSecondFactor, "You have no authenticator app to remove.")
 	} else if err != nil {
@@ -301,10 +314,5 @@ func (f *Flow) removeTOTP(ctx context.Context, u *storage.User, code string) err
 	if err := f.guessCode(ctx, u, func() (bool, error) { return f.recoveryOrTOTP(ctx, u, code, true) }); err != nil {
 		return err
 	}
-	if err := f.db.DeleteTOTP(ctx, u.ID); err != nil {
-		return internal(err)
-	}
-	f.notify(ctx, u, "Your authenticator app was removed", "The authenticator app of your account was just removed. "+
-		"If it was not you, contact your administrator at once.")
 	return nil
 }
