@@ -65,4 +65,3 @@ func (s *Service) SetPreferred(ctx context.Context, a Actor, u *storage.User, me
 	s.audit(ctx, a, EventPreferred, u.ID, storage.Attributes{"method": method}, err)
 	return err
 }
-
