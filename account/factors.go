@@ -170,13 +170,17 @@ func (s *Service) EnrollTOTP(ctx context.Context, a Actor, id string) (*Enrollme
 }
 
 // RecoveryCodes gives the user ten new recovery codes, voiding the old
-// ones, and returns them to be shown once.
+// ones, tells them, and returns the codes to be shown once.
 func (s *Service) RecoveryCodes(ctx context.Context, a Actor, id string) ([]string, error) {
-	_, err := s.Get(ctx, id)
+	u, err := s.Get(ctx, id)
 	var codes []string
 	if err == nil {
 		codes, err = NewRecoveryCodes(ctx, s.db, s.c.RecoveryKey, id)
 	}
-	s.audit(ctx, a, "user.recovery_codes", id, nil, err)
+	if err == nil {
+		s.notify(ctx, u, "New recovery codes", "New recovery codes were made for your account; "+
+			"the old ones no longer work. If it was not you, contact your administrator at once.")
+	}
+	s.audit(ctx, a, EventRecoveryCodes, id, nil, err)
 	return codes, err
 }

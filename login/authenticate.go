@@ -24,6 +24,8 @@ type Credentials struct {
 	Replaces      string  // the ID of the browser's current session, if any
 	Device        *Device // the browser's device cookie, on stile's pages (nil: none, or another door)
 	RemoteAddr    string  // for the log
+
+	audit *audit // the step's event, when the caller records one
 }
 
 // Challenge is what the second step needs: the transaction and the method
@@ -43,7 +45,16 @@ type Challenge struct {
 // argon2id computation, one failure counted, one answer — so neither the
 // reply nor its timing tells them apart.
 func (f *Flow) Authenticate(ctx context.Context, in Credentials) (ch *Challenge, err error) {
-	defer func() { f.counted("password", "PASSWORD", in.Door, ch != nil && ch.Next != nil, err) }()
+	a := newAudit(EventPassword)
+	a.Detail["door"] = in.Door
+	in.audit, ctx = a, withAudit(ctx, a)
+	defer func() {
+		f.counted("password", "PASSWORD", in.Door, ch != nil && ch.Next != nil, err)
+		if ch != nil {
+			a.Detail["next"] = ch.Method
+		}
+		f.finish(ctx, a, err)
+	}()
 	if err := checkCredentials(in.Username, in.Password); err != nil {
 		return nil, err
 	}
@@ -51,13 +62,14 @@ func (f *Flow) Authenticate(ctx context.Context, in Credentials) (ch *Challenge,
 	if err != nil {
 		return nil, err
 	}
+	a.ActorClient = ar.ClientID
 	user, g, err := f.passwordGuess(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	log := f.log.With("user", user.ID, "client", ar.ClientID, "remote", in.RemoteAddr)
 	if user.OTPExempt && !user.Disabled {
-		return f.exempt(ctx, ar, user, g, in.Replaces, log)
+		return f.exempt(ctx, ar, user, g, in, log)
 	}
 	tx := &storage.LoginTransaction{AuthRequestID: sql.NullString{String: ar.ID, Valid: true}, ClientID: ar.ClientID, Door: in.Door,
 		BindingHash: ar.BindingHash, ExpiresAt: ar.ExpiresAt}
@@ -129,10 +141,12 @@ func (f *Flow) passwordGuess(ctx context.Context, in Credentials) (*storage.User
 		f.log.Info("login refused", "step", "password", "reason", "address rate", "remote", in.RemoteAddr)
 		return nil, nil, err
 	}
+	in.audit.arm() // past the address's rate: this guess's outcome is recorded
 	user, err := f.db.GetUserByUsername(ctx, in.Username)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, nil, internal(err)
 	}
+	in.audit.user(user)
 	hash, device := f.dummyHash, (*Device)(nil)
 	if user != nil {
 		device = in.Device.of(user.ID)
@@ -194,20 +208,24 @@ func (f *Flow) rehash(ctx context.Context, user *storage.User, password string) 
 	default:
 		user.PasswordHash = h
 		log.Info("password re-hashed with argon2id")
+		if a := auditFrom(ctx); a != nil { // the step's event says so
+			a.Detail["rehashed_from"] = cmp.Or(scheme, "argon2id")
+		}
 	}
 }
 
 // exempt completes the login of an account an operator exempted from the
 // second factor (a dedicated conformance-test account). The ID token says
 // so: amr is pwd alone, without mfa. Every use is logged as a warning.
-func (f *Flow) exempt(ctx context.Context, ar *storage.AuthRequest, user *storage.User, g *guess, replaces string, log *slog.Logger) (*Challenge, error) {
+func (f *Flow) exempt(ctx context.Context, ar *storage.AuthRequest, user *storage.User, g *guess, in Credentials, log *slog.Logger) (*Challenge, error) {
 	if err := f.throttle.success(ctx, g); err != nil {
 		return nil, err
 	}
-	st, err := f.sessions.start(ctx, user.ID, []string{"pwd"}, replaces)
+	st, err := f.sessions.start(ctx, user.ID, []string{"pwd"}, in.Replaces)
 	if err != nil {
 		return nil, internal(err)
 	}
+	f.signedIn(ctx, user, ar.ClientID, in.Door, []string{"pwd"}, st.session.ID)
 	log.Warn("login succeeded WITHOUT a second factor: the account is exempt (stile user update --otp-exempt)",
 		"session", st.session.ID)
 	next, err := f.afterLogin(ctx, ar, st.session)
@@ -236,13 +254,22 @@ const DirectLifetime = 10 * time.Minute
 // exempt account still needs a second step here: the direct mode has no
 // test-suite use.
 func (f *Flow) AuthenticateDirect(ctx context.Context, in DirectCredentials) (ch *Challenge, user *storage.User, err error) {
-	defer func() { f.counted("password", "PASSWORD", storage.DoorDirect, false, err) }()
+	a := newAudit(EventPassword)
+	a.ActorClient, a.Detail["door"] = in.Client.ID, storage.DoorDirect
+	ctx = withAudit(ctx, a)
+	defer func() {
+		f.counted("password", "PASSWORD", storage.DoorDirect, false, err)
+		if ch != nil {
+			a.Detail["next"] = ch.Method
+		}
+		f.finish(ctx, a, err)
+	}()
 	if err := checkCredentials(in.Username, in.Password); err != nil {
 		return nil, nil, err
 	}
 	// The guess counts against the end user's address, not the backend's:
 	// the handler puts X-End-User-IP in the context (clientip.With).
-	user, err = f.checkPassword(ctx, Credentials{Username: in.Username, Password: in.Password, RemoteAddr: in.RemoteAddr})
+	user, err = f.checkPassword(ctx, Credentials{Username: in.Username, Password: in.Password, RemoteAddr: in.RemoteAddr, audit: a})
 	if err != nil {
 		return nil, nil, err
 	}

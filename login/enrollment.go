@@ -12,6 +12,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/stile-id/stile/account"
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -63,45 +64,48 @@ const msgLinkNoCookie = "Open the link in your browser, with cookies allowed for
 
 const msgLinkExpired = "This enrolment link has expired or was already used. Ask your administrator for a new one."
 
-// EnrollUser returns whose link this is, for the password page.
-func (f *Flow) EnrollUser(ctx context.Context, token string, binding []byte) (string, error) {
-	_, u, err := f.openLink(ctx, token, binding)
-	if err != nil {
-		return "", err
-	}
-	return u.Username, nil
+// EnrollForm is what a link's first page asks for.
+type EnrollForm struct {
+	Username string
+	Choose   bool // the user has no password: they choose one, entered twice
+	Chosen   bool // they chose one on this link, in this browser: enter it again
 }
 
-// EnrollStart checks the password of the link's user and, if it is right,
-// claims the link for this browser and shows a new secret. The password
-// check is the login's: throttled, one argon2id computation.
-func (f *Flow) EnrollStart(ctx context.Context, token string, binding []byte, password, remote, issuer string) (*Enrolling, error) {
+// EnrollUser says whose link this is and what its first page asks for.
+func (f *Flow) EnrollUser(ctx context.Context, token string, binding []byte) (*EnrollForm, error) {
 	l, u, err := f.openLink(ctx, token, binding)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.checkPassword(ctx, Credentials{Username: u.Username, Password: password, RemoteAddr: remote}); err != nil {
+	none := u.PasswordHash == ""
+	return &EnrollForm{Username: u.Username, Choose: none && l.SecretSealed == nil, Chosen: none && l.SecretSealed != nil}, nil
+}
+
+// NewPassword is the password a user without one chooses on their link.
+type NewPassword struct{ Password, Confirm string }
+
+// EnrollStart checks the password of the link's user and, if it is right,
+// claims the link for this browser and shows a new secret. The password
+// check is the login's: throttled, one argon2id computation. A user
+// without a password chooses one instead (choosePassword).
+func (f *Flow) EnrollStart(ctx context.Context, token string, binding []byte, in NewPassword, remote, issuer string) (*Enrolling, error) {
+	l, u, err := f.openLink(ctx, token, binding)
+	if err != nil {
 		return nil, err
 	}
 	var secret string
-	if l.SecretSealed != nil { // the same browser again: the same pending secret
-		b, err := f.sealer.Open(l.SecretSealed, storage.EnrollmentSecretAAD(l.ID))
-		if err != nil {
-			return nil, internal(err)
+	switch {
+	case u.PasswordHash == "" && l.SecretSealed == nil:
+		if secret, err = f.choosePassword(ctx, l, u, binding, in, issuer); err != nil {
+			return nil, err
 		}
-		secret = string(b)
-	} else {
-		key, err := totp.Generate(totp.GenerateOpts{Issuer: issuer, AccountName: u.Username, SecretSize: 20})
-		if err != nil {
-			return nil, internal(err)
+	case u.PasswordHash == "":
+		if secret, err = f.reenterChosen(ctx, l, u, in.Password); err != nil {
+			return nil, err
 		}
-		secret = key.Secret()
-		sealed, err := f.sealer.Seal([]byte(secret), storage.EnrollmentSecretAAD(l.ID))
-		if err != nil {
-			return nil, internal(err)
-		}
-		if err := f.db.ClaimEnrollmentLink(ctx, l.ID, binding, sealed); err != nil {
-			return nil, fail(CodeExpired, msgLinkExpired)
+	default:
+		if secret, err = f.provePassword(ctx, l, u, binding, in.Password, remote, issuer); err != nil {
+			return nil, err
 		}
 	}
 	e := EnrollmentFor(issuer, u.Username, secret)
@@ -111,6 +115,119 @@ func (f *Flow) EnrollStart(ctx context.Context, token string, binding []byte, pa
 	}
 	f.log.Info("enrolment secret shown", "user", u.ID, "link", l.ID, "remote", remote)
 	return &Enrolling{Username: u.Username, Secret: e.Secret, URL: e.URL, QR: png}, nil
+}
+
+// provePassword checks the password of a user who has one and claims the
+// link for this browser with a new secret, or, for the same browser again,
+// returns the pending one.
+func (f *Flow) provePassword(ctx context.Context, l *storage.EnrollmentLink, u *storage.User, binding []byte, password, remote, issuer string) (string, error) {
+	a := newAudit(EventEnrollPassword)
+	_, err := f.checkPassword(ctx, Credentials{Username: u.Username, Password: password, RemoteAddr: remote, audit: a})
+	f.finish(ctx, a, err)
+	if err != nil {
+		return "", err
+	}
+	if l.SecretSealed != nil { // the same browser again: the same pending secret
+		secret, _, err := f.openPending(l)
+		return secret, err
+	}
+	return f.claim(ctx, l, u, binding, "", issuer)
+}
+
+// choosePassword takes the password a user without one chooses: the
+// policy's, typed twice, hashed in the pool (a full pool is a 503, like a
+// sign-in's). Each try counts against the address's password rate, which
+// bounds the hashing. The hash is sealed with the pending secret, bound
+// to this browser by the claim, and becomes the user's only when the new
+// authenticator is confirmed (EnrollConfirm): an abandoned link leaves the
+// account as it was, and only this browser can finish it.
+func (f *Flow) choosePassword(ctx context.Context, l *storage.EnrollmentLink, u *storage.User, binding []byte, in NewPassword, issuer string) (string, error) {
+	if err := CheckPasswordPolicy(in.Password); err != nil {
+		return "", fail(CodeInvalidRequest, "Choose another password: "+err.Error()+".")
+	}
+	if in.Password != in.Confirm {
+		return "", fail(CodeInvalidRequest, "The two passwords are not the same. Type your new password twice.")
+	}
+	if err := f.throttle.hit(ctx, "password", f.limits.PasswordPerAddress, clientip.From(ctx)); err != nil {
+		return "", err
+	}
+	hash, err := f.hasher.Hash(in.Password)
+	if err != nil {
+		return "", AsError(err)
+	}
+	return f.claim(ctx, l, u, binding, hash, issuer)
+}
+
+// reenterChosen shows the pending secret again to the browser that chose a
+// password on this link, once it types that password again. The guess is
+// counted like a sign-in's.
+func (f *Flow) reenterChosen(ctx context.Context, l *storage.EnrollmentLink, u *storage.User, password string) (secret string, err error) {
+	secret, hash, err := f.openPending(l)
+	if err != nil {
+		return "", err
+	}
+	if hash == "" { // claimed while the user still had a password, since removed
+		return "", fail(CodeExpired, msgLinkExpired)
+	}
+	addr := clientip.From(ctx)
+	if err := f.throttle.hit(ctx, "password", f.limits.PasswordPerAddress, addr); err != nil {
+		return "", err
+	}
+	// Past the address's rate: the outcome is recorded (audit.go).
+	defer func() { f.recordFor(ctx, EventEnrollPassword, u, "", err, storage.Attributes{"chosen_on_link": true}) }()
+	g := f.throttle.guessFor(f.throttle.account(u, ""), addr, nil)
+	if err := f.throttle.reserve(ctx, g, f.now()); err != nil {
+		return "", err
+	}
+	ok, err := f.hasher.Verify(hash, password)
+	if err == nil && ok {
+		err = f.throttle.release(ctx, g)
+	} else if err == nil {
+		err = fail(CodeInvalidCredentials, "That is not the password you chose on this link.")
+	}
+	if err != nil {
+		return "", AsError(err)
+	}
+	return secret, nil
+}
+
+// claim binds the link to this browser with a new secret and, for a user
+// choosing their password, its hash. Only the first browser can.
+func (f *Flow) claim(ctx context.Context, l *storage.EnrollmentLink, u *storage.User, binding []byte, hash, issuer string) (string, error) {
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: issuer, AccountName: u.Username, SecretSize: 20})
+	if err != nil {
+		return "", internal(err)
+	}
+	secret := key.Secret()
+	sealed, err := f.sealer.Seal([]byte(pendingPlain(secret, hash)), storage.EnrollmentSecretAAD(l.ID))
+	if err != nil {
+		return "", internal(err)
+	}
+	if err := f.db.ClaimEnrollmentLink(ctx, l.ID, binding, sealed); err != nil {
+		return "", fail(CodeExpired, msgLinkExpired)
+	}
+	return secret, nil
+}
+
+// A link's pending secret is sealed as "SECRET" or, when the user chose a
+// password on it, "SECRET\nPHC-HASH": neither a base32 secret nor a PHC
+// string holds a newline, and links claimed before passwords could be
+// chosen read as they were.
+func pendingPlain(secret, hash string) string {
+	if hash == "" {
+		return secret
+	}
+	return secret + "\n" + hash
+}
+
+// openPending returns the link's pending secret and chosen password hash.
+func (f *Flow) openPending(l *storage.EnrollmentLink) (secret, hash string, err error) {
+	b, err := f.sealer.Open(l.SecretSealed, storage.EnrollmentSecretAAD(l.ID))
+	if err != nil {
+		return "", "", internal(err)
+	}
+	secret, hash, _ = strings.Cut(string(b), "\n")
+	return secret, hash, nil
 }
 
 // pendingSecret shows the link's secret again to the browser that claimed
@@ -123,11 +240,11 @@ func (f *Flow) pendingSecret(ctx context.Context, token string, binding []byte) 
 	if l.SecretSealed == nil {
 		return nil, fail(CodeInvalidRequest, "Enter your password first.")
 	}
-	secret, err := f.sealer.Open(l.SecretSealed, storage.EnrollmentSecretAAD(l.ID))
+	secret, _, err := f.openPending(l)
 	if err != nil {
-		return nil, internal(err)
+		return nil, err
 	}
-	e := EnrollmentFor(f.issuerLabel, u.Username, string(secret))
+	e := EnrollmentFor(f.issuerLabel, u.Username, secret)
 	png, err := qrPNG(e.URL)
 	if err != nil {
 		return nil, internal(err)
@@ -136,9 +253,10 @@ func (f *Flow) pendingSecret(ctx context.Context, token string, binding []byte) 
 }
 
 // EnrollConfirm checks the first code from the new authenticator. Right,
-// it becomes the user's second factor (the confirming step counts as used)
-// and the link is spent.
-func (f *Flow) EnrollConfirm(ctx context.Context, token string, binding []byte, code string) error {
+// it becomes the user's second factor (the confirming step counts as used),
+// the password chosen on the link (if any) becomes theirs, and the link is
+// spent.
+func (f *Flow) EnrollConfirm(ctx context.Context, token string, binding []byte, code string) (err error) {
 	l, u, err := f.openLink(ctx, token, binding)
 	if err != nil {
 		return err
@@ -150,11 +268,14 @@ func (f *Flow) EnrollConfirm(ctx context.Context, token string, binding []byte, 
 	if err != nil {
 		return err
 	}
-	secret, err := f.sealer.Open(l.SecretSealed, storage.EnrollmentSecretAAD(l.ID))
+	defer func() {
+		f.recordFor(ctx, EventFactorEnrolled, u, "", err, storage.Attributes{"method": MethodTOTP, "via": "link"})
+	}()
+	secret, hash, err := f.openPending(l)
 	if err != nil {
-		return internal(err)
+		return err
 	}
-	step, ok := matchTOTP(string(secret), strings.TrimSpace(code), f.now(), 0)
+	step, ok := matchTOTP(secret, strings.TrimSpace(code), f.now(), 0)
 	if !ok {
 		return fail(CodeInvalidOTP, msgInvalidOTP)
 	}
@@ -164,7 +285,12 @@ func (f *Flow) EnrollConfirm(ctx context.Context, token string, binding []byte, 
 	if err := f.db.UseEnrollmentLink(ctx, l.ID); err != nil {
 		return fail(CodeExpired, msgLinkExpired)
 	}
-	sealed, err := f.sealer.Seal(secret, storage.TOTPSecretAAD(u.ID))
+	if hash != "" {
+		if err := f.adoptPassword(ctx, u, hash); err != nil {
+			return err
+		}
+	}
+	sealed, err := f.sealer.Seal([]byte(secret), storage.TOTPSecretAAD(u.ID))
 	if err != nil {
 		return internal(err)
 	}
@@ -175,6 +301,28 @@ func (f *Flow) EnrollConfirm(ctx context.Context, token string, binding []byte, 
 		return internal(err)
 	}
 	f.log.Info("TOTP enrolled through a link", "user", u.ID, "link", l.ID)
+	return nil
+}
+
+// adoptPassword stores the password a user chose on their link, unless
+// they have one by now (an operator set it meanwhile: theirs stands).
+func (f *Flow) adoptPassword(ctx context.Context, u *storage.User, hash string) error {
+	kept := false
+	_, err := f.db.UpdateUser(ctx, u.ID, func(cur *storage.User) error {
+		if kept = cur.PasswordHash != ""; !kept {
+			cur.PasswordHash = hash
+		}
+		return nil
+	})
+	if err != nil {
+		return internal(err)
+	}
+	if kept {
+		f.log.Warn("enrolment link: the user has a password by now; the one chosen on the link is dropped", "user", u.ID)
+		return nil
+	}
+	f.recordFor(ctx, EventEnrollPassSet, u, "", nil, nil)
+	f.log.Info("password chosen on an enrolment link", "user", u.ID)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -32,6 +33,7 @@ type Flow struct {
 	log         *slog.Logger
 	issuer      string
 	issuerLabel string // how authenticator apps list stile's accounts
+	accounts    *account.Service
 	dummyHash   string // verified against when the user is unknown: same cost, same answer
 	delivery    Delivery
 	keys        CodeKeys
@@ -94,6 +96,13 @@ func NewFlow(c Config) (*Flow, error) {
 		f.count = noCounter{}
 	}
 	f.throttle = &throttle{db: c.DB, pepper: c.Pepper, limits: &f.limits, count: f.count}
+	// The changes a sign-in or self-service makes to an account go through
+	// the account service, as every other door's do.
+	f.accounts = account.New(account.Config{DB: c.DB, Hasher: c.Hasher, Sealer: c.Sealer, RecoveryKey: c.CodeKeys.Recovery,
+		Issuer: c.Issuer, IssuerLabel: c.IssuerLabel, Notify: f.notify, Log: c.Log})
+	if c.Sessions != nil {
+		c.Sessions.record = f.record // a logout is in the trail, whichever door ended it
+	}
 	return f, nil
 }
 

@@ -99,6 +99,7 @@ type page struct {
 	Consents                               []storage.Consent // account
 	Token, Secret, URL, FormAction         string            // enrolment
 	Resend                                 bool              // the code can be sent again
+	Choose, Chosen                         bool              // enrolment: choose a password; re-enter the one chosen
 	QR                                     template.URL      // enrolment: a data: URL of a PNG
 }
 

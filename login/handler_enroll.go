@@ -10,8 +10,8 @@ import (
 
 // The enrolment pages, for a link from `stile user enroll-link`:
 //
-//	GET  /enroll?token=…  the password form
-//	POST /enroll          password → the new secret, as a QR code and as text, and a code form
+//	GET  /enroll?token=…  the password form (a user without a password: choose one, typed twice)
+//	POST /enroll          password (or password + confirm) → the new secret, as a QR code and as text, and a code form
 //	POST /enroll/confirm  the first code → enrolled
 func (h *Handler) mountEnrollment(r *mux.Router, csrf *http.CrossOriginProtection) {
 	e := r.PathPrefix(EnrollPath).Subrouter()
@@ -23,21 +23,31 @@ func (h *Handler) mountEnrollment(r *mux.Router, csrf *http.CrossOriginProtectio
 
 func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	name, err := h.flow.EnrollUser(r.Context(), token, h.binder.Ensure(w, r))
+	form, err := h.flow.EnrollUser(r.Context(), token, h.binder.Ensure(w, r))
 	if err != nil {
 		h.fail(w, r, err, page{Title: "Set up your authenticator"})
 		return
 	}
-	h.render(w, http.StatusOK, "enroll", page{Title: "Set up your authenticator", Username: name, Token: token})
+	p := page{Title: "Set up your authenticator", Token: token}
+	p.enrollForm(form)
+	h.render(w, http.StatusOK, "enroll", p)
+}
+
+func (p *page) enrollForm(f *EnrollForm) {
+	if f != nil {
+		p.Username, p.Choose, p.Chosen = f.Username, f.Choose, f.Chosen
+	}
 }
 
 func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) {
 	token := r.PostFormValue("token")
 	binding, _ := h.binder.Get(r)
 	p := page{Title: "Set up your authenticator", Token: token}
-	e, err := h.flow.EnrollStart(r.Context(), token, binding, r.PostFormValue("password"), r.RemoteAddr, h.flow.issuerLabel)
+	in := NewPassword{Password: r.PostFormValue("password"), Confirm: r.PostFormValue("confirm")}
+	e, err := h.flow.EnrollStart(r.Context(), token, binding, in, r.RemoteAddr, h.flow.issuerLabel)
 	if err != nil {
-		p.Username, _ = h.flow.EnrollUser(r.Context(), token, binding)
+		form, _ := h.flow.EnrollUser(r.Context(), token, binding)
+		p.enrollForm(form)
 		h.failEnroll(w, r, err, "enroll", p)
 		return
 	}

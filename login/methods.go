@@ -156,18 +156,9 @@ func (f *Flow) confirmEnrollment(ctx context.Context, tx *storage.LoginTransacti
 // adoptTOTP makes secret the user's authenticator, with step (the code that
 // confirmed it) already used, and tells the user.
 func (f *Flow) adoptTOTP(ctx context.Context, u *storage.User, secret []byte, step int64) error {
-	sealed, err := f.sealer.Seal(secret, storage.TOTPSecretAAD(u.ID))
-	if err != nil {
+	if err := f.accounts.AdoptTOTP(ctx, u, secret, step); err != nil {
 		return internal(err)
 	}
-	if err := f.db.SetTOTP(ctx, u.ID, sealed); err != nil {
-		return internal(err)
-	}
-	if _, err := f.db.AcceptTOTPStep(ctx, u.ID, step); err != nil {
-		return internal(err)
-	}
-	f.notify(ctx, u, "An authenticator app was added", "An authenticator app was just set up as the second factor "+
-		"of your account. If it was not you, contact your administrator at once.")
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/stile-id/stile/account"
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -36,6 +37,7 @@ import (
 // Principal is who holds the access token of a self-service call.
 type Principal struct {
 	UserID     string
+	ClientID   string // the client the token was issued to: the audit trail names it
 	Scopes     []string
 	AuthTime   time.Time
 	FirstParty bool
@@ -88,27 +90,27 @@ var (
 
 // principal checks the call's token: active, the scope, a first-party
 // client, a recent sign-in. It returns the user.
-func (h *Handler) principal(w http.ResponseWriter, r *http.Request) (*storage.User, bool) {
+func (h *Handler) principal(w http.ResponseWriter, r *http.Request) (*storage.User, string, bool) {
 	if h.authorize == nil {
 		h.apiError(w, errNotEnabled)
-		return nil, false
+		return nil, "", false
 	}
 	p, err := h.authorize(r)
 	if err != nil || !slices.Contains(p.Scopes, scopeMFA) || !p.FirstParty {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="stile", scope="`+scopeMFA+`"`)
 		h.apiError(w, errUnauthorized)
-		return nil, false
+		return nil, "", false
 	}
 	if h.flow.now().Sub(p.AuthTime) > RecentSignIn {
 		h.apiError(w, errStepUp)
-		return nil, false
+		return nil, "", false
 	}
 	u, err := h.flow.db.GetUser(r.Context(), p.UserID)
 	if err != nil {
 		h.apiError(w, internal(err))
-		return nil, false
+		return nil, "", false
 	}
-	return u, true
+	return u, p.ClientID, true
 }
 
 type mfaStatus struct {
@@ -120,7 +122,7 @@ type mfaStatus struct {
 }
 
 func (h *Handler) mfaStatus(w http.ResponseWriter, r *http.Request) {
-	u, ok := h.principal(w, r)
+	u, _, ok := h.principal(w, r)
 	if !ok {
 		return
 	}
@@ -138,7 +140,7 @@ func (h *Handler) mfaStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
-	u, ok := h.principal(w, r)
+	u, client, ok := h.principal(w, r)
 	if !ok {
 		return
 	}
@@ -147,6 +149,7 @@ func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.flow.proveFactor(r.Context(), u, code); err != nil {
+		h.flow.recordFor(r.Context(), EventTOTPAdded, u, client, err, storage.Attributes{"step": "proof"})
 		h.apiError(w, err)
 		return
 	}
@@ -176,11 +179,17 @@ func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) mfaConfirmTOTP(w http.ResponseWriter, r *http.Request) {
 	var in struct{ OTP string }
-	u, ok := h.principal(w, r)
+	u, client, ok := h.principal(w, r)
 	if !ok || !h.decodeJSON(w, r, &in) {
 		return
 	}
-	if err := h.flow.confirmPendingTOTP(r.Context(), u, strings.TrimSpace(in.OTP)); err != nil {
+	secret, step, err := h.flow.confirmPendingTOTP(r.Context(), u, strings.TrimSpace(in.OTP))
+	if err != nil { // the guess failed: the change was never asked for
+		h.flow.recordFor(r.Context(), EventTOTPAdded, u, client, err, storage.Attributes{"method": MethodTOTP})
+	} else if err = h.flow.accounts.AddTOTP(r.Context(), actor(r, u, client), u, secret, step); err != nil {
+		err = internal(err)
+	}
+	if err != nil {
 		h.apiError(w, err)
 		return
 	}
@@ -189,11 +198,17 @@ func (h *Handler) mfaConfirmTOTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) mfaRemoveTOTP(w http.ResponseWriter, r *http.Request) {
 	var in struct{ OTP string }
-	u, ok := h.principal(w, r)
+	u, client, ok := h.principal(w, r)
 	if !ok || !h.decodeJSON(w, r, &in) {
 		return
 	}
-	if err := h.flow.removeTOTP(r.Context(), u, strings.TrimSpace(in.OTP)); err != nil {
+	err := h.flow.proveTOTPRemoval(r.Context(), u, strings.TrimSpace(in.OTP))
+	if err != nil {
+		h.flow.recordFor(r.Context(), EventFactorRemoved, u, client, err, storage.Attributes{"method": MethodTOTP})
+	} else if err = h.flow.accounts.RemoveTOTP(r.Context(), actor(r, u, client), u); err != nil {
+		err = internal(err)
+	}
+	if err != nil {
 		h.apiError(w, err)
 		return
 	}
@@ -201,7 +216,7 @@ func (h *Handler) mfaRemoveTOTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
-	u, ok := h.principal(w, r)
+	u, client, ok := h.principal(w, r)
 	if !ok {
 		return
 	}
@@ -209,17 +224,17 @@ func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.flow.proveFactor(r.Context(), u, code); err != nil {
-		h.apiError(w, err)
-		return
-	}
-	codes, err := account.NewRecoveryCodes(r.Context(), h.flow.db, h.flow.keys.Recovery, u.ID)
+	var codes []string
+	err := h.flow.proveFactor(r.Context(), u, code)
 	if err != nil {
-		h.apiError(w, internal(err))
+		h.flow.recordFor(r.Context(), EventRecoveryCodes, u, client, err, nil)
+	} else if codes, err = h.flow.accounts.RecoveryCodes(r.Context(), actor(r, u, client), u.ID); err != nil {
+		err = internal(err)
+	}
+	if err != nil {
+		h.apiError(w, AsError(err))
 		return
 	}
-	h.flow.notify(r.Context(), u, "New recovery codes", "New recovery codes were made for your account; "+
-		"the old ones no longer work. If it was not you, contact your administrator at once.")
 	writeJSON(w, http.StatusOK, struct {
 		Status string   `json:"status"`
 		Codes  []string `json:"codes"`
@@ -228,7 +243,7 @@ func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) mfaPreferred(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Method string }
-	u, ok := h.principal(w, r)
+	u, client, ok := h.principal(w, r)
 	if !ok || !h.decodeJSON(w, r, &in) {
 		return
 	}
@@ -241,30 +256,27 @@ func (h *Handler) mfaPreferred(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, fail(CodeInvalidRequest, "method must be TOTP, EMAIL or SMS, and one you have set up"))
 		return
 	}
-	if _, err := h.flow.db.UpdateUser(r.Context(), u.ID, func(u *storage.User) error { u.Preferred = in.Method; return nil }); err != nil {
+	if err := h.flow.accounts.SetPreferred(r.Context(), actor(r, u, client), u, in.Method); err != nil {
 		h.apiError(w, internal(err))
 		return
-	}
-	if in.Method != u.Preferred {
-		h.flow.notify(r.Context(), u, "Your preferred second factor changed", "The second factor your account asks for first "+
-			"is now "+in.Method+". If it was not you, contact your administrator at once.")
 	}
 	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS"})
 }
 
-// confirmPendingTOTP makes the user's pending secret theirs if code is its
-// current code.
-func (f *Flow) confirmPendingTOTP(ctx context.Context, u *storage.User, code string) error {
+// confirmPendingTOTP takes the user's pending secret if code is its
+// current code, and returns it with the code's step, for the account
+// service to make it theirs.
+func (f *Flow) confirmPendingTOTP(ctx context.Context, u *storage.User, code string) ([]byte, int64, error) {
 	sealed, err := f.db.PendingTOTP(ctx, u.ID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return fail(CodeExpired, "Start again: ask for a new authenticator first.")
+		return nil, 0, fail(CodeExpired, "Start again: ask for a new authenticator first.")
 	}
 	if err != nil {
-		return internal(err)
+		return nil, 0, internal(err)
 	}
 	secret, err := f.sealer.Open(sealed, storage.PendingTOTPAAD(u.ID))
 	if err != nil {
-		return internal(err)
+		return nil, 0, internal(err)
 	}
 	var step int64
 	err = f.guessCode(ctx, u, func() (bool, error) {
@@ -273,17 +285,27 @@ func (f *Flow) confirmPendingTOTP(ctx context.Context, u *storage.User, code str
 		return ok, nil
 	})
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	if err := f.db.DeletePendingTOTP(ctx, u.ID); err != nil {
-		return internal(err)
+		return nil, 0, internal(err)
 	}
-	return f.adoptTOTP(ctx, u, secret, step)
+	return secret, step, nil
 }
 
-// removeTOTP removes the user's authenticator on a current code from it or
-// a recovery code.
-func (f *Flow) removeTOTP(ctx context.Context, u *storage.User, code string) error {
+// actor is who makes a self-service change: the user, through the
+// token's client, from the request's address.
+func actor(r *http.Request, u *storage.User, client string) account.Actor {
+	a := account.Actor{UserID: u.ID, ClientID: client}
+	if addr := clientip.From(r.Context()); addr.IsValid() {
+		a.Remote = addr.String()
+	}
+	return a
+}
+
+// proveTOTPRemoval checks the code that allows removing the user's
+// authenticator: a current code from it, or a recovery code.
+func (f *Flow) proveTOTPRemoval(ctx context.Context, u *storage.User, code string) error {
 	if _, err := f.db.GetTOTP(ctx, u.ID); errors.Is(err, storage.ErrNotFound) { // spend no recovery code on nothing
 		return fail(CodeNoSecondFactor, "You have no authenticator app to remove.")
 	} else if err != nil {
@@ -292,10 +314,5 @@ func (f *Flow) removeTOTP(ctx context.Context, u *storage.User, code string) err
 	if err := f.guessCode(ctx, u, func() (bool, error) { return f.recoveryOrTOTP(ctx, u, code, true) }); err != nil {
 		return err
 	}
-	if err := f.db.DeleteTOTP(ctx, u.ID); err != nil {
-		return internal(err)
-	}
-	f.notify(ctx, u, "Your authenticator app was removed", "The authenticator app of your account was just removed. "+
-		"If it was not you, contact your administrator at once.")
 	return nil
 }

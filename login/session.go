@@ -27,6 +27,7 @@ type Sessions struct {
 	now      func() time.Time
 	Idle     time.Duration
 	Absolute time.Duration
+	record   func(context.Context, *storage.Event) // the Flow's audit trail (NewFlow sets it); nil: none
 }
 
 // NewSessions returns the session keeper with the default lifetimes.
@@ -97,16 +98,38 @@ func (s *Sessions) EndCurrent(w http.ResponseWriter, r *http.Request) (*storage.
 	if sess == nil {
 		return nil, ErrNoSession
 	}
-	return sess, s.db.EndSession(r.Context(), sess.ID)
+	if err := s.db.EndSession(r.Context(), sess.ID); err != nil {
+		return sess, err
+	}
+	s.loggedOut(r.Context(), sess.UserID, sess.ID)
+	return sess, nil
 }
 
 // End ends a session by ID (the sid of an ID token), and clears the
 // browser's cookie if it names that session.
 func (s *Sessions) End(w http.ResponseWriter, r *http.Request, id string) error {
+	userID := ""
 	if cur := s.Current(r); cur != nil && cur.ID == id {
 		s.Clear(w)
+		userID = cur.UserID
+	} else if sess, err := s.db.GetSession(r.Context(), id); err == nil && !sess.EndedAt.Valid {
+		userID = sess.UserID // the trail names whose session it was
+	} else {
+		return s.db.EndSession(r.Context(), id) // nothing left to end: no event
 	}
-	return s.db.EndSession(r.Context(), id)
+	if err := s.db.EndSession(r.Context(), id); err != nil {
+		return err
+	}
+	s.loggedOut(r.Context(), userID, id)
+	return nil
+}
+
+// loggedOut records the end of a user's session in the audit trail.
+func (s *Sessions) loggedOut(ctx context.Context, userID, sessionID string) {
+	if s.record != nil {
+		s.record(ctx, &storage.Event{Type: EventLogout, UserID: userID, ActorUser: userID,
+			Detail: storage.Attributes{"session": sessionID}})
+	}
 }
 
 // touch restarts a session's idle lifetime. A use within a thirtieth of

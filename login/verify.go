@@ -45,7 +45,16 @@ type Verified struct {
 // the transaction's, chosen by the server; the caller cannot pick another.
 func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (v *Verified, err error) {
 	factor := ""
-	defer func() { f.counted("otp", factor, in.Door, v != nil && v.Enroll == nil, err) }()
+	a := newAudit(EventSecondFactor)
+	a.Detail["door"] = in.Door
+	ctx = withAudit(ctx, a)
+	defer func() {
+		f.counted("otp", factor, in.Door, v != nil && v.Enroll == nil, err)
+		if v != nil && v.Enroll != nil {
+			a.Detail["next"] = MethodTOTPEnroll
+		}
+		f.finish(ctx, a, err)
+	}()
 	code := strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
 			return -1
@@ -63,11 +72,16 @@ func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (v *Verified, err err
 	if factor = authType(tx); recovery {
 		factor = MethodRecovery
 	}
+	a.UserID, a.ActorUser, a.ActorClient, a.Detail["method"] = tx.UserID, tx.UserID, tx.ClientID, factor
+	if tx.State == storage.TxEnroll { // the code confirms a new authenticator
+		a.Type, a.Detail["method"], a.Detail["via"] = EventFactorEnrolled, MethodTOTP, "sign_in"
+	}
 	log := f.log.With("user", tx.UserID, "client", tx.ClientID, "transaction", tx.ID, "remote", in.RemoteAddr)
 	if err := f.throttle.hit(ctx, "otp", f.limits.OTPPerAddress, clientip.From(ctx)); err != nil {
 		log.Info("login refused", "step", "otp", "reason", "address rate")
 		return nil, err
 	}
+	a.arm() // past the address's rate: this guess's outcome is recorded
 	user, err := f.db.GetUser(ctx, tx.UserID)
 	if err != nil {
 		return nil, internal(err)
@@ -188,6 +202,7 @@ func (f *Flow) reserveCode(ctx context.Context, tx *storage.LoginTransaction, g 
 		return internal(err)
 	case r.Spent: // every try is used (or in flight), or the transaction just ended
 		log.Info("login refused", "step", "otp", "reason", "no tries left")
+		auditFrom(ctx).refused("no_tries_left")
 		return deadError()
 	case !r.Allowed:
 		log.Info("login refused", "step", "otp", "reason", "throttled", "subject", g.pair, "device", g.device != "")
@@ -203,6 +218,7 @@ func (f *Flow) reserveCode(ctx context.Context, tx *storage.LoginTransaction, g 
 // by ending it.
 func (f *Flow) otpFailure(ctx context.Context, tx *storage.LoginTransaction, log *slog.Logger) error {
 	log.Info("login failed", "step", "otp", "method", authType(tx), "failures", tx.OTPFailures)
+	auditFrom(ctx).refused("wrong_code") // also when it ends the transaction
 	left := f.MaxOTPFailures - tx.OTPFailures
 	if left <= 0 {
 		if err := f.db.KillSpentTransaction(ctx, tx.ID, f.MaxOTPFailures); err != nil {
@@ -251,6 +267,7 @@ func (f *Flow) complete(ctx context.Context, tx *storage.LoginTransaction, user 
 	}
 	if !tx.AuthRequestID.Valid {
 		log.Info("login succeeded", "amr", strings.Join(amr, " "), "mode", "direct")
+		f.signedIn(ctx, user, tx.ClientID, tx.Door, amr, "")
 		return &Verified{User: user, AMR: amr, AuthTime: f.now()}, nil
 	}
 	ar, err := f.db.GetAuthRequest(ctx, tx.AuthRequestID.String)
@@ -261,6 +278,7 @@ func (f *Flow) complete(ctx context.Context, tx *storage.LoginTransaction, user 
 	if err != nil {
 		return nil, internal(err)
 	}
+	f.signedIn(ctx, user, tx.ClientID, tx.Door, amr, st.session.ID)
 	log.Info("login succeeded", "amr", strings.Join(amr, " "), "session", st.session.ID)
 	next, err := f.afterLogin(ctx, ar, st.session)
 	if err != nil {

@@ -67,8 +67,11 @@ type EventFilter struct {
 	Until    time.Time // before
 	Cursor   int64     // the last ID of the previous page; 0 for the first
 	Newest   bool
-	Limit    int // 0 means 100
+	Limit    int // 0 means 100; at most MaxEventPage
 }
+
+// MaxEventPage is the most events one ListEvents call returns.
+const MaxEventPage = 1000
 
 // ListEvents returns up to f.Limit events matching f.
 func (d *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, error) {
@@ -94,6 +97,10 @@ func (d *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, error) {
 	if !f.Until.IsZero() {
 		add("at < ?", f.Until.UTC())
 	}
+	// Both dialects hand out ids in insertion order, so the id is the
+	// cursor. (On PostgreSQL a row can commit after one with a higher id:
+	// a reader tailing the trail re-reads a trailing window; see
+	// cmd/stile/events.go.)
 	order := "ASC"
 	if f.Newest {
 		order = "DESC"
@@ -111,6 +118,7 @@ func (d *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, error) {
 	if limit <= 0 {
 		limit = 100
 	}
+	limit = min(limit, MaxEventPage)
 	q += fmt.Sprintf(` ORDER BY id %s LIMIT %d`, order, limit)
 	var out []Event
 	if err := d.sel(ctx, d.r, &out, q, args...); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stile-id/stile/op"
+	"github.com/stile-id/stile/storage/storagetest"
 )
 
 // apiUser creates a user with a password through the API and enrols an
@@ -151,4 +152,23 @@ func testAdminSessionsFactors(t *testing.T, f *adminFixture) {
 		t.Errorf("sessions after a factor reset: %s", r.body)
 	}
 	f.call(t, http.MethodGet, "/api/v1/users/00000000-0000-0000-0000-000000000000/factors", nil).problem(t, http.StatusNotFound)
+}
+
+// TestAdminNotifies: a password the API sets is announced to the user by
+// email, as self-service changes are; a user without an address gets
+// nothing, and nothing is sent before the change.
+func TestAdminNotifies(t *testing.T) {
+	mb, gw := newMailbox(t), newSMSGateway(t)
+	f := newAdminFixture(t, storagetest.Dialects()[0].URL(t), delivery(t, mb, gw))
+	u := f.create(t, map[string]any{"username": "pat", "email": "pat@example.com", "password": "the first password"})
+	if n := mb.count("pat@example.com"); n != 0 {
+		t.Fatalf("%d emails before any change", n)
+	}
+	f.call(t, http.MethodPut, userPath(u, "/password"), map[string]any{"password": "the second password"}).want(t, http.StatusNoContent)
+	if n := mb.count("pat@example.com"); n != 1 {
+		t.Fatalf("%d emails after the API set the password, want 1", n)
+	}
+	if strings.Contains(mb.sent("pat@example.com")[0], "the second password") {
+		t.Fatal("the notice carries the password")
+	}
 }

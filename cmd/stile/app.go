@@ -58,6 +58,9 @@ type appConfig struct {
 	// SigningAlg is the signing algorithm chosen for clients that pin
 	// none; empty: keep the database's (RS256 on a new one).
 	SigningAlg string
+	// EventsRetention is how long audit events are kept; zero:
+	// DefaultEventsRetention; negative: forever.
+	EventsRetention time.Duration
 	// AdminRate is each client's request budget at /api/v1; zero: admin.DefaultRate.
 	AdminRate storage.Rate
 }
@@ -150,7 +153,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &login.Principal{UserID: b.UserID, Scopes: b.Scopes, AuthTime: b.AuthTime, FirstParty: b.FirstParty}, nil
+		return &login.Principal{UserID: b.UserID, ClientID: b.ClientID, Scopes: b.Scopes, AuthTime: b.AuthTime, FirstParty: b.FirstParty}, nil
 	}
 	login.NewHandler(flow, binder, sessions, authorize, c.Log).Mount(r)
 	if c.Demo != nil {
@@ -160,9 +163,19 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	provider.Mount(r) // last: it ends in a catch-all
 	return &app{
 		handler:  m.HTTP(limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, edge.Text(r))))),
-		maintain: maintenance(c.DB, signing, sessions.Idle, c.Log),
+		maintain: maintenance(c.DB, signing, sessions.Idle, eventsRetention(c.EventsRetention), c.Log),
 		metrics:  m,
 	}, nil
+}
+
+// DefaultEventsRetention is how long the audit trail keeps an event.
+const DefaultEventsRetention = 90 * 24 * time.Hour
+
+func eventsRetention(d time.Duration) time.Duration {
+	if d == 0 {
+		return DefaultEventsRetention
+	}
+	return max(d, 0) // negative: kept forever
 }
 
 // newMetrics makes the application's registry and watches the hashing

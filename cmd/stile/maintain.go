@@ -23,15 +23,16 @@ const (
 	cleanupBudget = 20 * time.Second
 )
 
-func maintenance(db *storage.DB, signing *keys.Manager, sessionIdle time.Duration, log *slog.Logger) func(context.Context) {
+func maintenance(db *storage.DB, signing *keys.Manager, sessionIdle, events time.Duration, log *slog.Logger) func(context.Context) {
 	retention := storage.Retention{SessionIdle: sessionIdle, FailureMemory: 24 * time.Hour, AuthRequestAge: time.Hour}
 	return func(ctx context.Context) {
+		deadline := time.Now().Add(cleanupBudget)
 		if promoted, err := signing.Promote(ctx); err != nil {
 			log.Error("promote signing key", "err", err)
 		} else if promoted {
 			log.Info("a new signing key now signs; the old one stays published until its tokens expire")
 		}
-		deleted, done, err := db.Sweep(ctx, retention, cleanupBatch, time.Now().Add(cleanupBudget))
+		deleted, done, err := db.Sweep(ctx, retention, cleanupBatch, deadline)
 		if err != nil {
 			log.Error("delete expired rows", "err", err)
 		}
@@ -42,6 +43,31 @@ func maintenance(db *storage.DB, signing *keys.Manager, sessionIdle time.Duratio
 			rows, _ := db.CountRows(ctx)
 			log.Warn("cleanup ran out of time; the rest waits for the next pass", "budget", cleanupBudget, "rows", rows)
 		}
+		expireEvents(ctx, db, events, deadline, log)
+	}
+}
+
+// expireEvents deletes audit events older than retention (0: keep them
+// all), a batch at a time, like the sweep and within the same budget. The
+// cut is the store's clock, so tests step it.
+func expireEvents(ctx context.Context, db *storage.DB, retention time.Duration, deadline time.Time, log *slog.Logger) {
+	if retention <= 0 {
+		return
+	}
+	cut := db.Now().Add(-retention)
+	var total int64
+	for time.Now().Before(deadline) {
+		n, err := db.DeleteEventsBefore(ctx, cut, cleanupBatch)
+		if err != nil {
+			log.Error("delete old audit events", "err", err)
+			return
+		}
+		if total += n; n < cleanupBatch {
+			break
+		}
+	}
+	if total > 0 {
+		log.Info("deleted old audit events", "events", total, "retention", retention)
 	}
 }
 

@@ -34,6 +34,7 @@ type serveOptions struct {
 	side           sideOptions
 	signingAlg     string
 	dbPool         dbPoolOptions
+	events         retentionFlag
 }
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -71,6 +72,9 @@ func (c *cli) serveCommand() *cobra.Command {
 	o.delivery.register(f)
 	o.side.register(f)
 	o.dbPool.register(f)
+	o.events = retentionFlag(DefaultEventsRetention)
+	f.Var(&o.events, "events-retention", "how long audit events are kept, e.g. 2160h or 90d; 0: forever (env STILE_EVENTS_RETENTION)")
+	f.SetAnnotation("events-retention", "env", []string{"STILE_EVENTS_RETENTION"})
 	envFlag(f, &o.signingAlg, "signing-alg", "", "STILE_SIGNING_ALG", "the algorithm tokens are signed with: RS256, ES256 or EdDSA; "+
 		"a change publishes a key of it that signs after 1h; empty: keep the current one (RS256 on a new database)")
 	return cmd
@@ -81,6 +85,40 @@ func (c *cli) serveCommand() *cobra.Command {
 func durationFlag(fs *pflag.FlagSet, p *time.Duration, name, env, usage string) {
 	fs.DurationVar(p, name, *p, fmt.Sprintf("%s (env %s)", usage, env))
 	fs.SetAnnotation(name, "env", []string{env})
+}
+
+// retentionFlag is --events-retention: a duration, or whole days ("90d").
+type retentionFlag time.Duration
+
+func (r *retentionFlag) String() string {
+	d := time.Duration(*r)
+	if d%(24*time.Hour) == 0 && d > 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+func (r *retentionFlag) Set(s string) error {
+	d, err := parseDays(s)
+	if err != nil {
+		return err
+	}
+	if d < 0 {
+		return fmt.Errorf("a retention cannot be negative: %s", s)
+	}
+	*r = retentionFlag(d)
+	return nil
+}
+
+func (r *retentionFlag) Type() string { return "duration" }
+
+// config is the flag as appConfig takes it: 0 there means the default,
+// so "keep forever" is negative.
+func (r retentionFlag) config() time.Duration {
+	if r == 0 {
+		return -1
+	}
+	return time.Duration(r)
 }
 
 func (o *serveOptions) validate() error {
@@ -132,7 +170,8 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	}
 	cfg := appConfig{Issuer: issuer, DB: env.db, DatabaseURL: c.database, Master: env.master, Now: time.Now, Log: env.log,
 		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery,
-		OPLimits: &o.opLimits, LoginLimits: &o.loginLimits, MetricsApart: o.side.metricsListen != "", SigningAlg: o.signingAlg}
+		OPLimits: &o.opLimits, LoginLimits: &o.loginLimits, MetricsApart: o.side.metricsListen != "", SigningAlg: o.signingAlg,
+		EventsRetention: o.events.config()}
 	cfg.TrustedProxies, _ = clientip.ParseTrusted(strings.Split(o.trustedProxies, ","))
 	cfg.HashPool, _ = o.hashPool.pool()
 	defer limitMemory(cfg.HashPool, env.log)()
