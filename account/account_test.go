@@ -120,6 +120,7 @@ func testCreate(t *testing.T, f fixture) {
 		{account.NewUser{Username: "bob", Phone: "12"}, account.ErrInvalid, "phone"},
 		{account.NewUser{Username: "bob", Roles: []string{" "}}, account.ErrInvalid, "roles"},
 		{account.NewUser{Username: "bob", Attributes: storage.Attributes{"x": strings.Repeat("a", 5000)}}, account.ErrInvalid, "attributes"},
+		{account.NewUser{Username: "bob", Attributes: storage.Attributes{"": 1}}, account.ErrInvalid, "attributes"},
 		{account.NewUser{Username: "bob", PasswordHash: "md5:5f4dcc3b5aa765d61d8327deb882cf99"}, account.ErrInvalid, "password_hash"},
 		{account.NewUser{Username: "bob", PasswordHash: "$2b$31$" + strings.Repeat("a", 53)}, account.ErrInvalid, "password_hash"},
 	} {
@@ -128,13 +129,18 @@ func testCreate(t *testing.T, f fixture) {
 			t.Errorf("create %+v: field %q, want %q (%v)", tc.n.Username, got, tc.field, err)
 		}
 	}
+	// A role is held or not: repeats are dropped.
+	if c, err := f.svc.Create(ctx, operator, account.NewUser{Username: "rita", Roles: []string{"a", "b", "a"}, SkipEnrollLink: true}); err != nil ||
+		strings.Join(c.User.Roles, ",") != "a,b" {
+		t.Errorf("repeated roles: %v, %v", c, err)
+	}
 	// Without a password: an enrolment link on which the user chooses one.
 	c, err := f.svc.Create(ctx, operator, account.NewUser{Username: "carol", Email: "carol@example.com"})
 	if err != nil || !strings.HasPrefix(c.EnrollURL, "https://id.example.com/enroll?token=") ||
 		!c.EnrollExpires.Equal(f.clock.Now().Add(account.DefaultEnrollmentLinkTTL)) {
 		t.Fatalf("create without a password: %+v, %v", c, err)
 	}
-	// The trail: two successes, ten refusals with their reason, by the operator, no secret.
+	// The trail: three successes, eleven refusals with their reason, by the operator, no secret.
 	evs := events(t, f, "user.created")
 	var ok, failed int
 	for _, e := range evs {
@@ -155,8 +161,8 @@ func testCreate(t *testing.T, f fixture) {
 			}
 		}
 	}
-	if ok != 2 || failed != 10 {
-		t.Errorf("user.created events: %d ok, %d failed; want 2 and 10", ok, failed)
+	if ok != 3 || failed != 11 {
+		t.Errorf("user.created events: %d ok, %d failed; want 3 and 11", ok, failed)
 	}
 	for _, ref := range []string{"alice", u.ID} {
 		if got, err := f.svc.Find(ctx, ref); err != nil || got.ID != u.ID {
@@ -288,7 +294,7 @@ func testUpdate(t *testing.T, f fixture) {
 	u := create(t, f, "dora", "editor")
 	name, preferred := "Dora", "email"
 	u2, err := f.svc.Update(ctx, operator, u.ID, account.Change{Username: &name, Preferred: &preferred,
-		AddRoles: []string{"admin"}, RemoveRoles: []string{"editor"},
+		AddRoles: []string{"admin", "admin"}, RemoveRoles: []string{"editor"},
 		AttributesPatch: json.RawMessage(`{"team":null,"plan":{"tier":"pro","seats":3}}`)})
 	if err != nil {
 		t.Fatal(err)

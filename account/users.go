@@ -62,7 +62,7 @@ func (s *Service) create(ctx context.Context, n NewUser) (*Created, error) {
 	if err := checkEmail(n.Email); err != nil {
 		return nil, err
 	}
-	u := &storage.User{Username: n.Username, Email: n.Email, Phone: n.Phone, Roles: storage.Strings(n.Roles),
+	u := &storage.User{Username: n.Username, Email: n.Email, Phone: n.Phone, Roles: uniqueRoles(n.Roles),
 		Attributes: n.Attributes, Disabled: n.Disabled, PasswordHash: n.PasswordHash}
 	if n.Password != "" {
 		hash, err := s.hash(n.Password)
@@ -293,10 +293,7 @@ func (ch *Change) apply(u *storage.User) error {
 			u.Roles = append(u.Roles, r)
 		}
 	}
-	u.Roles = slices.DeleteFunc(u.Roles, func(r string) bool { return slices.Contains(ch.RemoveRoles, r) })
-	if u.Roles == nil {
-		u.Roles = storage.Strings{}
-	}
+	u.Roles = uniqueRoles(slices.DeleteFunc(u.Roles, func(r string) bool { return slices.Contains(ch.RemoveRoles, r) }))
 	if ch.Attributes != nil {
 		u.Attributes = storage.Attributes{}
 		for k, v := range *ch.Attributes {
@@ -321,6 +318,18 @@ func (ch *Change) apply(u *storage.User) error {
 		delete(u.Attributes, k)
 	}
 	return nil
+}
+
+// uniqueRoles is roles without repeats, in their first order: a role is
+// held or not.
+func uniqueRoles(roles []string) storage.Strings {
+	out := storage.Strings{}
+	for _, r := range roles {
+		if !out.Contains(r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // fields names what a change touched, for the audit trail: names only,

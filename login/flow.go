@@ -106,6 +106,10 @@ func NewFlow(c Config) (*Flow, error) {
 	return f, nil
 }
 
+// Accounts is the account service the flow changes accounts through (with
+// its notices by email): the other doors share it.
+func (f *Flow) Accounts() *account.Service { return f.accounts }
+
 // Next is where a browser goes after a step that ended the login: the
 // provider's callback (RedirectURI), or the consent page for an
 // authorization request (ConsentFor). A step that started a session also

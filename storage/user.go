@@ -81,6 +81,9 @@ func (u *User) validate() error {
 			return fmt.Errorf("%w: empty role", ErrInvalid)
 		}
 	}
+	if _, ok := u.Attributes[""]; ok {
+		return fmt.Errorf("%w: attributes: a key is empty", ErrInvalid)
+	}
 	b, err := json.Marshal(u.Attributes)
 	if err != nil {
 		return fmt.Errorf("%w: attributes: %v", ErrInvalid, err)

@@ -159,7 +159,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	if c.Demo != nil {
 		demo.New(*c.Demo).Mount(r)
 	}
-	mountAdmin(r, c, provider, sealer)
+	mountAdmin(r, c, provider, flow.Accounts())
 	provider.Mount(r) // last: it ends in a catch-all
 	return &app{
 		handler:  m.HTTP(limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, edge.Text(r))))),
