@@ -16,6 +16,55 @@ type Sessions struct {
 	Grants   []storage.RefreshToken
 }
 
+// SessionView is how a session is shown (the API, the CLI): when and how
+// the user signed in, never its cookie's digest.
+type SessionView struct {
+	ID         string    `json:"id"`
+	AuthTime   time.Time `json:"auth_time"`
+	AMR        []string  `json:"amr"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// GrantView is how a grant is shown: which client holds what, no token,
+// no digest.
+type GrantView struct {
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	SessionID string    `json:"session_id,omitempty"`
+	AuthTime  time.Time `json:"auth_time"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// SessionsView is Sessions as shown.
+type SessionsView struct {
+	Sessions []SessionView `json:"sessions"`
+	Grants   []GrantView   `json:"grants"`
+}
+
+// View is s without anything secret, in UTC.
+func (s *Sessions) View() SessionsView {
+	v := SessionsView{Sessions: []SessionView{}, Grants: []GrantView{}}
+	for _, x := range s.Sessions {
+		v.Sessions = append(v.Sessions, SessionView{ID: x.ID, AuthTime: x.AuthTime.UTC(), AMR: orEmpty(x.AMR),
+			CreatedAt: x.CreatedAt.UTC(), LastSeenAt: x.LastSeenAt.UTC(), ExpiresAt: x.ExpiresAt.UTC()})
+	}
+	for _, g := range s.Grants {
+		v.Grants = append(v.Grants, GrantView{ClientID: g.ClientID, Scopes: orEmpty(g.Scopes), SessionID: g.SessionID.String,
+			AuthTime: g.AuthTime.UTC(), CreatedAt: g.CreatedAt.UTC(), ExpiresAt: g.ExpiresAt.UTC()})
+	}
+	return v
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // Sessions lists the user's live sessions and grants.
 func (s *Service) Sessions(ctx context.Context, id string) (*Sessions, error) {
 	if _, err := s.Get(ctx, id); err != nil {

@@ -19,48 +19,12 @@ func (h *Handler) mountFactors(s *mux.Router) {
 	s.Handle("/users/{id}/enrollment-link", h.api(h.enrollmentLink)).Methods(http.MethodPost)
 }
 
-// Session is a user's SSO session: when and how they signed in, never
-// its cookie's digest.
-type Session struct {
-	ID         string    `json:"id"`
-	AuthTime   time.Time `json:"auth_time"`
-	AMR        []string  `json:"amr"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastSeenAt time.Time `json:"last_seen_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
-}
-
-// Grant is a live refresh token family's current link, as a list of what
-// a user has allowed which client: no token, no digest.
-type Grant struct {
-	ClientID  string    `json:"client_id"`
-	Scopes    []string  `json:"scopes"`
-	SessionID string    `json:"session_id,omitempty"`
-	AuthTime  time.Time `json:"auth_time"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
-type sessionList struct {
-	Sessions []Session `json:"sessions"`
-	Grants   []Grant   `json:"grants"`
-}
-
 func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request, _ *Caller) error {
 	got, err := h.accounts.Sessions(r.Context(), mux.Vars(r)["id"])
 	if err != nil {
 		return err
 	}
-	out := sessionList{Sessions: []Session{}, Grants: []Grant{}}
-	for _, s := range got.Sessions {
-		out.Sessions = append(out.Sessions, Session{ID: s.ID, AuthTime: s.AuthTime.UTC(), AMR: nonNil(s.AMR),
-			CreatedAt: s.CreatedAt.UTC(), LastSeenAt: s.LastSeenAt.UTC(), ExpiresAt: s.ExpiresAt.UTC()})
-	}
-	for _, g := range got.Grants {
-		out.Grants = append(out.Grants, Grant{ClientID: g.ClientID, Scopes: nonNil(g.Scopes), SessionID: g.SessionID.String,
-			AuthTime: g.AuthTime.UTC(), CreatedAt: g.CreatedAt.UTC(), ExpiresAt: g.ExpiresAt.UTC()})
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, got.View())
 }
 
 func nonNil(s []string) []string {

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"slices"
 
-	zop "github.com/zitadel/oidc/v3/pkg/op"
-
 	"github.com/stile-id/stile/storage"
 )
 
@@ -34,12 +32,7 @@ var ErrUserBearer = errors.New("an access token of a user, not of a client")
 // allows the client: taking stile:admin away from a client closes the API
 // to its tokens at once, not when they expire.
 func (p *Provider) AuthorizeClient(r *http.Request) (*ClientBearer, error) {
-	raw, err := zop.ParseUserinfoRequest(r, p.zop.Decoder())
-	if err != nil || raw == "" {
-		return nil, ErrNoBearer
-	}
-	ctx := zop.ContextWithIssuer(r.Context(), p.issuer)
-	tokenID, subject, ok := p.tokenID(r.WithContext(ctx), raw)
+	ctx, tokenID, subject, ok := p.bearer(r)
 	if !ok {
 		return nil, ErrNoBearer
 	}

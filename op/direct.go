@@ -74,15 +74,23 @@ type Bearer struct {
 // ErrNoBearer means the request carries no active access token.
 var ErrNoBearer = errors.New("no active access token")
 
+// bearer reads the request's access token (JWT or opaque) and returns the
+// token's ID and subject, with a context that carries the issuer, as the
+// library's userinfo does; ok is false without a well-formed token.
+func (p *Provider) bearer(r *http.Request) (ctx context.Context, tokenID, subject string, ok bool) {
+	ctx = zop.ContextWithIssuer(r.Context(), p.issuer)
+	raw, err := zop.ParseUserinfoRequest(r, p.zop.Decoder())
+	if err != nil || raw == "" {
+		return ctx, "", "", false
+	}
+	tokenID, subject, ok = p.tokenID(r.WithContext(ctx), raw)
+	return ctx, tokenID, subject, ok
+}
+
 // AuthorizeBearer reads and checks the request's access token (JWT or
 // opaque) as userinfo does, for stile's own APIs.
 func (p *Provider) AuthorizeBearer(r *http.Request) (*Bearer, error) {
-	raw, err := zop.ParseUserinfoRequest(r, p.zop.Decoder())
-	if err != nil || raw == "" {
-		return nil, ErrNoBearer
-	}
-	ctx := zop.ContextWithIssuer(r.Context(), p.issuer)
-	tokenID, subject, ok := p.tokenID(r.WithContext(ctx), raw)
+	ctx, tokenID, subject, ok := p.bearer(r)
 	if !ok {
 		return nil, ErrNoBearer
 	}

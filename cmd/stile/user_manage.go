@@ -399,36 +399,8 @@ func (c *cli) userSessionsCommand() *cobra.Command {
 	return cmd
 }
 
-// sessionView and grantView are how sessions and grants are shown: no
-// cookie or token hashes.
-type sessionView struct {
-	ID         string    `json:"id"`
-	AuthTime   time.Time `json:"auth_time"`
-	AMR        []string  `json:"amr"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastSeenAt time.Time `json:"last_seen_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
-}
-
-type grantView struct {
-	ClientID  string    `json:"client_id"`
-	Scopes    []string  `json:"scopes"`
-	AuthTime  time.Time `json:"auth_time"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
 func (c *cli) printSessions(s *account.Sessions) error {
-	out := struct {
-		Sessions []sessionView `json:"sessions"`
-		Grants   []grantView   `json:"grants"`
-	}{Sessions: []sessionView{}, Grants: []grantView{}}
-	for _, x := range s.Sessions {
-		out.Sessions = append(out.Sessions, sessionView{x.ID, x.AuthTime, x.AMR, x.CreatedAt, x.LastSeenAt, x.ExpiresAt})
-	}
-	for _, g := range s.Grants {
-		out.Grants = append(out.Grants, grantView{g.ClientID, g.Scopes, g.AuthTime, g.CreatedAt, g.ExpiresAt})
-	}
+	out := s.View()
 	if c.jsonOut {
 		return c.printJSON(out)
 	}
