@@ -209,9 +209,21 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		log.Info("http", "method", r.Method, "path", logPath(r.URL.Path), "status", rec.status,
 			"took", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr, "client", clientip.From(r.Context()))
 	})
+}
+
+// logPath is a request's path as the log shows it: the management API's
+// lookups by username and email carry personal data in the path, which
+// stays out of the log.
+func logPath(p string) string {
+	for _, prefix := range []string{"/api/v1/users/by-email/", "/api/v1/users/by-username/"} {
+		if strings.HasPrefix(p, prefix) {
+			return prefix + "…"
+		}
+	}
+	return p
 }
 
 type statusRecorder struct {
