@@ -27,13 +27,6 @@ func (h *Handler) listSessions(w http.ResponseWriter, r *http.Request, _ *Caller
 	return writeJSON(w, http.StatusOK, got.View())
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 // endSessions ends every session of the user and revokes their tokens.
 func (h *Handler) endSessions(w http.ResponseWriter, r *http.Request, c *Caller) error {
 	if err := h.accounts.EndSessions(r.Context(), actor(r, c), mux.Vars(r)["id"]); err != nil {
@@ -57,7 +50,7 @@ func (h *Handler) factors(w http.ResponseWriter, r *http.Request, _ *Caller) err
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, Factors{Methods: nonNil(f.Methods), Preferred: f.Preferred, TOTP: f.TOTP,
+	return writeJSON(w, http.StatusOK, Factors{Methods: f.Methods, Preferred: f.Preferred, TOTP: f.TOTP,
 		RecoveryCodesLeft: f.RecoveryCodesLeft, OTPExempt: f.OTPExempt})
 }
 
