@@ -35,6 +35,8 @@ type CodeKeys struct {
 	APIKey   []byte // the direct mode's API keys and transaction bindings
 	// LoginToken MACs the JSON API's loginToken (doors.go).
 	LoginToken []byte
+	// Challenge MACs the challenge endpoint's transaction bindings (challenge.go).
+	Challenge []byte
 }
 
 // newCode is six random decimal digits.

@@ -21,6 +21,9 @@ import (
 //	            with the loginToken /login gave the bound     for /login/session) works only in the
 //	            browser's page                                bound browser, and so does the callback
 //	DoorDirect  the client's apiKey (no auth request)         the same client's apiKey
+//	DoorChallenge the client, authenticated at the challenge  the same client with the same PKCE
+//	            endpoint (an auth request of its own, with no    code_challenge: a MAC over both
+//	            redirect URI, that no browser door opens)        (challenge.go, challengeBinding)
 //
 // Without this, a transaction started on stile's pages could be finished
 // by anyone through the JSON API (which carries no cookie), and a
@@ -95,6 +98,9 @@ func (f *Flow) checkLoginToken(ctx context.Context, ar *storage.AuthRequest, tok
 // received, and the browser proves itself again where the login turns into
 // a session (the ticket, the callback).
 func (f *Flow) authRequestDoor(ctx context.Context, ar *storage.AuthRequest, binding []byte, door string) (*storage.AuthRequest, error) {
+	if challengeRequest(ar) { // the challenge endpoint's own: no browser door opens it
+		return nil, errOtherDoor
+	}
 	switch door {
 	case storage.DoorPages:
 		if len(binding) == 0 { // a cookieless client must not bind the request to "nothing"
@@ -137,11 +143,14 @@ func checkDoor(tx *storage.LoginTransaction, binding []byte, door string) error 
 	switch door {
 	case storage.DoorAPI:
 		return nil // the browser proves itself at the ticket and the callback
-	case storage.DoorPages, storage.DoorDirect:
+	case storage.DoorPages, storage.DoorDirect, storage.DoorChallenge:
 		// An empty binding never matches, not even a transaction stored
 		// without one.
 		if len(binding) > 0 && hmac.Equal(tx.BindingHash, binding) {
 			return nil
+		}
+		if door == storage.DoorChallenge {
+			return errChallengeBinding
 		}
 		if door == storage.DoorDirect {
 			return fail(CodeWrongBrowser, "The transaction was opened with another client's apiKey.")

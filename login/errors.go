@@ -31,6 +31,7 @@ const (
 	CodeUnsupportedMedia   Code = "unsupported_media_type"  // the body is not application/json
 	CodeMethodNotAllowed   Code = "method_not_allowed"      // the route exists for other methods
 	CodeServerError        Code = "server_error"
+	CodeRedirectToWeb      Code = "redirect_to_web" // the challenge endpoint: this sign-in needs the browser
 )
 
 // status maps each code to its HTTP status, in one place.
@@ -52,6 +53,7 @@ var status = map[Code]int{
 	CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
 	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
 	CodeServerError:        http.StatusInternalServerError,
+	CodeRedirectToWeb:      http.StatusForbidden,
 }
 
 // Error is a failed login step: a code, the text a user may see, and the

@@ -42,6 +42,8 @@ type Flow struct {
 	devices     *Devices // recognises browsers that signed in before
 	count       Counter
 
+	challenger ChallengeProvider // the authorization challenge endpoint's provider; nil: the endpoint is off
+
 	// MaxOTPFailures is how many wrong codes kill a transaction.
 	MaxOTPFailures int
 }
@@ -64,6 +66,10 @@ type Config struct {
 	Limits      *Limits     // nil: DefaultLimits
 	DeviceKey   []byte      // MAC key of the device cookie; nil: no browser is ever recognised
 	Counter     Counter     // metrics; nil: nothing counted
+
+	// Challenge is the provider behind the authorization challenge
+	// endpoint (it needs CodeKeys.Challenge); nil: the endpoint is off.
+	Challenge ChallengeProvider
 }
 
 // NewFlow returns a Flow.
@@ -81,6 +87,9 @@ func NewFlow(c Config) (*Flow, error) {
 	if len(c.CodeKeys.LoginToken) < 32 { // an empty key would let anyone compute every loginToken
 		return nil, errors.New("login: CodeKeys.LoginToken must be a 32-byte key derived from the master key")
 	}
+	if c.Challenge != nil && len(c.CodeKeys.Challenge) < 32 {
+		return nil, errors.New("login: CodeKeys.Challenge must be a 32-byte key derived from the master key")
+	}
 	limits := DefaultLimits
 	if c.Limits != nil {
 		limits = c.Limits.withLockDefaults()
@@ -92,6 +101,7 @@ func NewFlow(c Config) (*Flow, error) {
 		devices:        newDevices(c.DeviceKey, strings.HasPrefix(c.Issuer, "https://"), c.Now),
 		MaxOTPFailures: 5,
 	}
+	f.challenger = c.Challenge
 	if f.count = c.Counter; f.count == nil {
 		f.count = noCounter{}
 	}

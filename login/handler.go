@@ -59,6 +59,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	csrf := http.NewCrossOriginProtection()
 	h.mountAPI(r) // before /login's pages, whose prefix it shares
 	h.mountDirect(r)
+	h.mountChallenge(r)
 	s := r.PathPrefix("/login").Subrouter()
 	s.Use(securityHeaders)
 	s.HandleFunc("", h.showPassword).Methods(http.MethodGet, http.MethodHead)

@@ -47,6 +47,8 @@ func discovery(issuer string, algs []string) ([]byte, error) {
 		"request_uri_parameter_supported":                false,
 		"claims_parameter_supported":                     true,
 		"authorization_response_iss_parameter_supported": true,
+		// draft-ietf-oauth-first-party-apps-04 §8 (the login serves it).
+		"authorization_challenge_endpoint": issuer + "/oauth/authorize-challenge",
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {

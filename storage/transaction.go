@@ -21,6 +21,9 @@ const (
 	DoorPages  = "pages"  // stile's own HTML pages, bound to the browser's cookie
 	DoorAPI    = "api"    // the JSON login API of a client with a login_url
 	DoorDirect = "direct" // the direct mode, bound to the client's apiKey
+	// DoorChallenge is the authorization challenge endpoint (first-party
+	// apps), bound to the client and its PKCE challenge.
+	DoorChallenge = "challenge"
 )
 
 // LoginTransaction is one attempt at the second step of a login, opened when
@@ -30,7 +33,7 @@ type LoginTransaction struct {
 	ID            string         `db:"id"`
 	AuthRequestID sql.NullString `db:"auth_request_id"`
 	ClientID      string         `db:"client_id"`
-	Door          string         `db:"door"` // DoorPages, DoorAPI or DoorDirect
+	Door          string         `db:"door"` // DoorPages, DoorAPI, DoorDirect or DoorChallenge
 	UserID        string         `db:"user_id"`
 	BindingHash   []byte         `db:"binding_hash"`
 	Method        string         `db:"method"` // TOTP, …: chosen by the server, never by the caller
@@ -51,7 +54,7 @@ const txColumns = `id, auth_request_id, client_id, door, user_id, binding_hash, 
 // sets the ID (unguessable), the Door and ExpiresAt.
 func (d *DB) CreateLoginTransaction(ctx context.Context, t *LoginTransaction) error {
 	switch t.Door {
-	case DoorPages, DoorAPI, DoorDirect:
+	case DoorPages, DoorAPI, DoorDirect, DoorChallenge:
 	default:
 		return fmt.Errorf("create login transaction: unknown door %q", t.Door)
 	}

@@ -130,6 +130,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 			}
 			return (*login.DirectTokens)(t), nil
 		},
+		Challenge: challengeProvider{provider},
 	})
 	if err != nil {
 		return nil, err
@@ -240,5 +241,5 @@ func (s *statusRecorder) WriteHeader(code int) {
 // the JSON API's loginTokens.
 func codeKeys(m *keys.Master) login.CodeKeys {
 	return login.CodeKeys{OTP: m.Derive("otp-code"), Recovery: m.Derive("recovery-code"), APIKey: m.Derive("api-key"),
-		LoginToken: m.Derive("api-login-token")}
+		LoginToken: m.Derive("api-login-token"), Challenge: m.Derive("challenge-binding")}
 }
