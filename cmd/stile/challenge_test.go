@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ func TestChallengeEndpoint(t *testing.T) {
 		{"RedirectToWeb", testChallengeRedirectToWeb},
 		{"Throttling", testChallengeThrottling},
 		{"CodeReuse", testChallengeCodeReuse},
+		{"Concurrency", testChallengeConcurrency},
 	})
 }
 
@@ -415,8 +417,8 @@ func testChallengeBinding(t *testing.T, h *hfixture) {
 	if _, err := app.redeem(p.verifier, code); err == nil || tokenError(t, err) != "invalid_grant" {
 		t.Fatalf("another verifier redeemed the code: %v", err)
 	}
-	// The callback never answers a challenge's authorization request: it
-	// belongs to no browser.
+	// No browser door opens a challenge's authorization request: not
+	// /login while it waits for the code, not the callback once answered.
 	h.nextStep()
 	p3 := newPKCE()
 	session = h.chSession(t, app, p3, h.alice, login.MethodTOTP)
@@ -424,14 +426,13 @@ func testChallengeBinding(t *testing.T, h *hfixture) {
 	if err != nil || tx.Door != "challenge" || !tx.AuthRequestID.Valid {
 		t.Fatalf("the auth_session's transaction: %+v %v", tx, err)
 	}
-	h.chCode(t, app, p3, session, h.s.code(t, h.alice))
 	b := newBrowser(t, h.s)
-	if pg := b.get(h.s.URL + "/authorize/callback?id=" + url.QueryEscape(tx.AuthRequestID.String)); pg.status < 400 {
-		t.Fatalf("the callback answered a challenge's request: %d", pg.status)
-	}
-	// Nor does /login open it.
 	if pg := b.get(h.s.URL + "/login?authRequestID=" + url.QueryEscape(tx.AuthRequestID.String)); pg.status < 400 {
 		t.Fatalf("/login opened a challenge's request: %d", pg.status)
+	}
+	h.chCode(t, app, p3, session, h.s.code(t, h.alice))
+	if pg := b.get(h.s.URL + "/authorize/callback?id=" + url.QueryEscape(tx.AuthRequestID.String)); pg.status < 400 {
+		t.Fatalf("the callback answered a challenge's request: %d", pg.status)
 	}
 }
 
@@ -558,4 +559,59 @@ func testChallengeCodeReuse(t *testing.T, h *hfixture) {
 	if _, err := cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
 		t.Fatal("the refresh token outlived its code's replay")
 	}
+}
+
+func testChallengeConcurrency(t *testing.T, h *hfixture) {
+	backend := h.chAdd(t, "backend", "web", "--first-party-app")
+	// One auth_session, its right code sent by eight callers at once: one
+	// authorization code, never two.
+	p := newPKCE()
+	session := h.chSession(t, backend, p, h.emma, login.MethodEmail)
+	otp := codeIn(t, h.mail.last(t, "emma@example.com", "sign-in code"))
+	answers := make(chan apiResult, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); answers <- h.chOTP(t, backend, p, session, otp) }()
+	}
+	wg.Wait()
+	close(answers)
+	var codes []string
+	for r := range answers {
+		if r.status == http.StatusOK {
+			codes = append(codes, r.str("authorization_code"))
+		} else if r.str("error") != "invalid_session" {
+			t.Fatalf("a concurrent right code: %d %v", r.status, r.body)
+		}
+	}
+	if len(codes) != 1 {
+		t.Fatalf("%d authorization codes from one auth_session, want 1", len(codes))
+	}
+	backend.tokens(t, p, codes[0], h.emma, "pwd otp mfa")
+	// Twelve wrong codes at once: at most five are evaluated, and the
+	// auth_session is then dead, for the right code too.
+	p = newPKCE()
+	session = h.chSession(t, backend, p, h.emma, login.MethodEmail)
+	otp = codeIn(t, h.mail.last(t, "emma@example.com", "sign-in code"))
+	wrongs := make(chan apiResult, 12)
+	for range 12 {
+		wg.Add(1)
+		go func() { defer wg.Done(); wrongs <- h.chOTP(t, backend, p, session, wrongCode(otp)) }()
+	}
+	wg.Wait()
+	close(wrongs)
+	evaluated := 0
+	for r := range wrongs {
+		switch r.str("error") {
+		case "invalid_grant":
+			evaluated++
+		case "invalid_session", "throttled":
+		default:
+			t.Fatalf("a concurrent wrong code: %d %v", r.status, r.body)
+		}
+	}
+	if evaluated > 4 {
+		t.Fatalf("%d wrong codes answered as wrong, want at most 4 (the fifth ends the auth_session)", evaluated)
+	}
+	chExpect(t, "the right code after", h.chOTP(t, backend, p, session, otp), http.StatusBadRequest, "invalid_session")
 }
