@@ -11,7 +11,8 @@
 //     request and checked at every step on the pages, at the JSON API's
 //     session ticket and at the provider's callback.
 //   - A transaction belongs to the door that opened it — the pages, the
-//     JSON API or the direct mode — and every other door refuses it (doors.go).
+//     JSON API, the direct mode or the authorization challenge endpoint
+//     (challenge.go) — and every other door refuses it (doors.go).
 //     The JSON API opens one only with the loginToken that /login gave the
 //     bound browser's page, so nobody else can sign that browser in.
 //   - Unknown usernames and wrong passwords cost one argon2id computation

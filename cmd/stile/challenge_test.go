@@ -205,9 +205,21 @@ func testChallengeTOTP(t *testing.T, h *hfixture) {
 	}
 	app := h.chAdd(t, "mobile", "native", "--first-party-app")
 	p := newPKCE()
+	mark := lastID(t, h.s)
 	session := h.chSession(t, app, p, h.alice, login.MethodTOTP)
 	code := h.chCode(t, app, p, session, h.s.code(t, h.alice))
 	tok := app.tokens(t, p, code, h.alice, "pwd otp mfa")
+	// The audit trail has the three steps, each through this door.
+	var steps []string
+	for _, e := range trail(t, h.s, mark) {
+		if e.Detail["door"] != "challenge" || e.ActorClient != "mobile" || e.UserID != h.alice.ID {
+			t.Fatalf("audit event %+v: want door challenge, client mobile, user alice", e)
+		}
+		steps = append(steps, e.Type+"/"+e.Outcome)
+	}
+	if got := strings.Join(steps, " "); got != "login.password/success login.second_factor/success login.succeeded/success" {
+		t.Fatalf("audit trail %s", got)
+	}
 	if info, err := app.rp.userinfo(tok); err != nil || info["sub"] != h.alice.ID {
 		t.Fatalf("userinfo: %v %v", info, err)
 	}
