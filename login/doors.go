@@ -21,9 +21,9 @@ import (
 //	            with the loginToken /login gave the bound     for /login/session) works only in the
 //	            browser's page                                bound browser, and so does the callback
 //	DoorDirect  the client's apiKey (no auth request)         the same client's apiKey
-//	DoorChallenge the client, authenticated at the challenge  the same client with the same PKCE
-//	            endpoint (an auth request of its own, with no    code_challenge: a MAC over both
-//	            redirect URI, that no browser door opens)        (challenge.go, challengeBinding)
+//	DoorChallenge the client, authenticated as at the         the same client with the same PKCE
+//	            token endpoint (an auth request of its own,   code_challenge: a MAC over both
+//	            no redirect URI: no browser door opens it)    (challenge.go, challengeBinding)
 //
 // Without this, a transaction started on stile's pages could be finished
 // by anyone through the JSON API (which carries no cookie), and a
