@@ -44,7 +44,7 @@ func TestPasswordPolicy(t *testing.T) {
 		"seven77":                                false,
 		"eight8x8":                               true,
 		"eight888":                               false, // on the breached list
-		"ünïcödé!":                               true, // 8 characters, more bytes
+		"ünïcödé!":                               true,  // 8 characters, more bytes
 		strings.Repeat("x", MaxPasswordLength):   true,
 		strings.Repeat("x", MaxPasswordLength+1): false,
 	} {
