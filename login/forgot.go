@@ -28,7 +28,7 @@ import (
 // source address (Limits.ForgotPerAddress, 429 beyond it, the same for
 // every name); mails per user and per address through the code sends'
 // limits (Limits.SendsPerMinute, SendsPerHour), past which nothing is
-// sent; one live link per user (a new one ends the last); and a fixed
+// sent, nor stored (so they bound the links a user can have); and a fixed
 // number of requests in progress, past which a request is dropped (logged).
 
 // Audit events of forgot password (public names: README, "Audit trail").
@@ -182,7 +182,7 @@ func (f *Flow) resetAccount(ctx context.Context, identifier string) (*storage.Us
 	return u, nil
 }
 
-// mailResetLink stores a new link for u (ending any earlier one) and mails
+// mailResetLink stores a new link for u and mails
 // it, within the sends' limits per user and per address.
 func (f *Flow) mailResetLink(ctx context.Context, u *storage.User, job resetJob) error {
 	switch {
@@ -233,7 +233,7 @@ type forgotQueue struct {
 	slots chan struct{}
 }
 
-const maxForgotInFlight = 8
+const maxForgotInFlight = 16
 
 // start runs fn in the background if a slot is free, and reports whether
 // it did.

@@ -30,21 +30,15 @@ const resetColumns = `id, token_mac, user_id, auth_request_id, binding_hash, cod
 	failures, created_at, expires_at, factor_at, used_at`
 
 // CreatePasswordReset stores a new link; the caller sets ID, TokenMAC,
-// UserID, AuthRequestID and ExpiresAt. The user's earlier unused links
-// stop working: one live link per user, so requests cannot fill the table.
+// UserID, AuthRequestID and ExpiresAt. A user's links are independent (a
+// request by someone else must not end the one the user is using); how
+// many there can be is bounded by the sends' limits, and using one ends
+// the others (UsePasswordReset).
 func (d *DB) CreatePasswordReset(ctx context.Context, r *PasswordReset) error {
 	r.CreatedAt = d.Now()
-	err := d.tx(ctx, func(q queryer) error {
-		if _, err := d.exec(ctx, q, `UPDATE password_resets SET used_at = ? WHERE user_id = ? AND used_at IS NULL`,
-			r.CreatedAt, r.UserID); err != nil {
-			return err
-		}
-		const ins = `INSERT INTO password_resets (id, token_mac, user_id, auth_request_id, failures, created_at, expires_at)
-			VALUES (?, ?, ?, ?, 0, ?, ?)`
-		_, err := d.exec(ctx, q, ins, r.ID, r.TokenMAC, r.UserID, r.AuthRequestID, r.CreatedAt, r.ExpiresAt.UTC())
-		return err
-	})
-	if err != nil {
+	const q = `INSERT INTO password_resets (id, token_mac, user_id, auth_request_id, failures, created_at, expires_at)
+		VALUES (?, ?, ?, ?, 0, ?, ?)`
+	if _, err := d.exec(ctx, d.w, q, r.ID, r.TokenMAC, r.UserID, r.AuthRequestID, r.CreatedAt, r.ExpiresAt.UTC()); err != nil {
 		return fmt.Errorf("create password reset: %w", err)
 	}
 	return nil
@@ -119,16 +113,26 @@ func (d *DB) ProvePasswordResetFactor(ctx context.Context, id string) error {
 	return nil
 }
 
-// UsePasswordReset spends a link whose second factor was proven: only the
-// first call succeeds, before the link expires; ErrNotFound otherwise.
+// UsePasswordReset spends a link whose second factor was proven, and ends
+// the user's other links: only the first call on any of them succeeds,
+// before the link expires; ErrNotFound otherwise.
 func (d *DB) UsePasswordReset(ctx context.Context, id string) error {
-	const q = `UPDATE password_resets SET used_at = ?
-		WHERE id = ? AND used_at IS NULL AND factor_at IS NOT NULL AND expires_at > ?`
-	now := d.Now()
-	n, err := d.exec(ctx, d.w, q, now, id, now)
-	if err == nil && n == 0 {
-		err = ErrNotFound
-	}
+	err := d.tx(ctx, func(q queryer) error {
+		now := d.Now()
+		const use = `UPDATE password_resets SET used_at = ?
+			WHERE id = ? AND used_at IS NULL AND factor_at IS NOT NULL AND expires_at > ?`
+		n, err := d.exec(ctx, q, use, now, id, now)
+		if err == nil && n == 0 {
+			err = ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		const others = `UPDATE password_resets SET used_at = ?
+			WHERE user_id = (SELECT user_id FROM password_resets WHERE id = ?) AND used_at IS NULL`
+		_, err = d.exec(ctx, q, others, now, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("use password reset: %w", err)
 	}
