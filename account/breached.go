@@ -30,8 +30,8 @@ import (
 //	  process.stdout.write(s.join("\n")+"\n")' | gzip -9n > common_passwords.txt.gz
 //
 // A password is compared in lower case, so "Password1" counts as
-// "password1". Hashes brought in by an import or set-password --hash are
-// not checked: nothing can read the password out of them.
+// "password1". Hashes brought in by an import are not checked: nothing can
+// read the password out of them.
 
 //go:embed common_passwords.txt.gz
 var commonPasswordsGz []byte
