@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stile-id/stile/login"
 	"github.com/stile-id/stile/storage"
+	"github.com/stile-id/stile/storage/storagetest"
 )
 
 // TestForgotPassword drives forgot password (issue 12, item 2) as people
@@ -492,4 +497,132 @@ func (mb *mailbox) total() int {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	return len(mb.msgs)
+}
+
+// TestForgotPasswordRaces attacks a reset link with concurrency, on SQLite
+// and PostgreSQL: twenty wrong codes at once get at most five checked (the
+// link's bound, counted before each check), and five new passwords posted
+// at once on a proven link set exactly one.
+func TestForgotPasswordRaces(t *testing.T) {
+	runHeadless(t, []hscenario{
+		{"ConcurrentWrongCodes", testResetConcurrentCodes},
+		{"ConcurrentNewPasswords", testResetConcurrentPasswords},
+	})
+}
+
+// linkPoster posts forms with b's binding cookie, and nothing else: the
+// test posts concurrently as that one browser.
+func linkPoster(t *testing.T, h *hfixture, b *browser) func(path string, form url.Values) int {
+	ck := b.cookie("stile_browser")
+	if ck == nil {
+		t.Fatal("the browser has no binding cookie")
+	}
+	return func(path string, form url.Values) int {
+		req, _ := http.NewRequest(http.MethodPost, h.s.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+}
+
+func concurrently(n int, fn func() int) map[int]int {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	got := map[int]int{}
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := fn()
+			mu.Lock()
+			got[s]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return got
+}
+
+const maxResetCodes = 5 // login.Flow.MaxOTPFailures: wrong codes a link takes
+
+func testResetConcurrentCodes(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	link := h.requestLink(t, b, "alice", "alice@example.com")
+	token := mustParse(t, link).Query().Get("token")
+	if p := b.get(link); p.status != http.StatusOK {
+		t.Fatalf("the link: %d", p.status)
+	}
+	post := linkPoster(t, h, b)
+	wrong := wrongCode(h.s.code(t, h.alice))
+	mark := lastID(t, h.s)
+	got := concurrently(20, func() int { return post("/login/reset", url.Values{"token": {token}, "otp": {wrong}}) })
+	if got[http.StatusForbidden] > 4 || got[http.StatusForbidden]+got[http.StatusGone]+got[http.StatusTooManyRequests] != 20 {
+		t.Fatalf("20 concurrent wrong codes: %v, want at most 4 invalid_otp and the rest refused", got)
+	}
+	checked := 0
+	for _, e := range trail(t, h.s, mark) {
+		if e.Type == login.EventReset && e.Reason == "wrong_code" {
+			checked++
+		}
+	}
+	if checked > maxResetCodes {
+		t.Fatalf("%d wrong codes were checked, want at most %d", checked, maxResetCodes)
+	}
+	// The link is dead for the right code too.
+	if s := post("/login/reset", url.Values{"token": {token}, "otp": {h.s.code(t, h.alice)}}); s != http.StatusGone {
+		t.Fatalf("the right code after the race: %d", s)
+	}
+}
+
+func testResetConcurrentPasswords(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	link := h.requestLink(t, b, "alice", "alice@example.com")
+	token := mustParse(t, link).Query().Get("token")
+	if p := b.submit(b.get(link), map[string]string{"otp": h.s.code(t, h.alice)}); p.status != http.StatusOK || !strings.Contains(p.body, `name="confirm"`) {
+		t.Fatalf("the right code: %d", p.status)
+	}
+	post := linkPoster(t, h, b)
+	var n atomic.Int64
+	got := concurrently(5, func() int {
+		pw := "racing passphrase number " + strconv.FormatInt(n.Add(1), 10)
+		return post("/login/reset/password", url.Values{"token": {token}, "password": {pw}, "confirm": {pw}})
+	})
+	if got[http.StatusOK] != 1 || got[http.StatusOK]+got[http.StatusGone]+got[http.StatusServiceUnavailable] != 5 {
+		t.Fatalf("5 concurrent new passwords: %v, want exactly one set", got)
+	}
+	if c := strings.Count(strings.Join(h.mail.sent("alice@example.com"), "\n"), "Subject: Your password was changed"); c != 1 {
+		t.Fatalf("%d password-changed notices, want 1", c)
+	}
+}
+
+// TestBreachedPasswordAtTheCLI: an operator's set-password and user add
+// refuse a common password with the reason, and take a strong one
+// (the account service's rule, on SQLite and PostgreSQL).
+func TestBreachedPasswordAtTheCLI(t *testing.T) {
+	for _, d := range storagetest.Dialects() {
+		t.Run(d.Name, func(t *testing.T) {
+			s := startServer(t, d.URL(t))
+			s.addUser(t, "alice", true)
+			cli := func(stdin string, args ...string) error {
+				var out, errOut bytes.Buffer
+				args = append(args, "--database", s.dbURL, "--secret-file", s.keyFile)
+				return run(t.Context(), args, func(string) string { return "" }, strings.NewReader(stdin), &out, &errOut)
+			}
+			if err := cli("iloveyou1\n", "user", "set-password", "alice", "--password-stdin"); err == nil || !strings.Contains(err.Error(), "most common passwords") {
+				t.Fatalf("set-password with a common password: %v", err)
+			}
+			if err := cli("Football1\n", "user", "add", "--username", "bob", "--password-stdin"); err == nil || !strings.Contains(err.Error(), "most common passwords") {
+				t.Fatalf("user add with a common password: %v", err)
+			}
+			if err := cli("alice's own long phrase\n", "user", "set-password", "alice", "--password-stdin"); err != nil {
+				t.Fatalf("set-password with a strong password: %v", err)
+			}
+		})
+	}
 }
