@@ -256,7 +256,7 @@ func (f *Flow) ResetVerify(ctx context.Context, token string, binding []byte, ot
 	a.Detail["step"], a.Detail["method"] = "second_factor", map[bool]string{true: MethodRecovery, false: m}[recovery]
 	a.arm() // past the address's rate
 	defer func() { f.finish(ctx, a, err) }()
-	ok, err := f.db.ReservePasswordResetGuess(ctx, r.ID, f.MaxOTPFailures)
+	failures, ok, err := f.db.ReservePasswordResetGuess(ctx, r.ID, f.MaxOTPFailures)
 	if err != nil {
 		return internal(err)
 	}
@@ -275,7 +275,7 @@ func (f *Flow) ResetVerify(ctx context.Context, token string, binding []byte, ot
 		return f.checkTOTP(ctx, u.ID, code, f.now())
 	})
 	if err != nil {
-		return f.resetGuessFailed(ctx, r, err)
+		return f.resetGuessFailed(ctx, r, failures, err)
 	}
 	if err := f.db.ReleasePasswordResetGuess(ctx, r.ID); err != nil {
 		return internal(err)
@@ -288,8 +288,9 @@ func (f *Flow) ResetVerify(ctx context.Context, token string, binding []byte, ot
 }
 
 // resetGuessFailed answers a code that was wrong (its guess stays counted,
-// with the tries the link has left) or never checked (a lock: given back).
-func (f *Flow) resetGuessFailed(ctx context.Context, r *storage.PasswordReset, err error) error {
+// with the tries the link has left after failures) or never checked (a
+// lock: given back).
+func (f *Flow) resetGuessFailed(ctx context.Context, r *storage.PasswordReset, failures int, err error) error {
 	e := AsError(err)
 	if e.Code != CodeInvalidOTP {
 		if rerr := f.db.ReleasePasswordResetGuess(ctx, r.ID); rerr != nil {
@@ -297,8 +298,8 @@ func (f *Flow) resetGuessFailed(ctx context.Context, r *storage.PasswordReset, e
 		}
 		return e
 	}
-	f.log.Info("password reset: wrong code", "user", r.UserID, "reset", r.ID, "failures", r.Failures+1)
-	left := f.MaxOTPFailures - (r.Failures + 1)
+	f.log.Info("password reset: wrong code", "user", r.UserID, "reset", r.ID, "failures", failures)
+	left := f.MaxOTPFailures - failures
 	if left <= 0 {
 		return fail(CodeExpired, msgResetDead)
 	}

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -78,14 +79,20 @@ func (d *DB) SetPasswordResetCode(ctx context.Context, id string, mac []byte, ex
 
 // ReservePasswordResetGuess counts a code guess on the link before it is
 // checked, in one statement, so concurrent guesses never get more than max
-// checked. It reports false when the link has no tries left (or is used).
-func (d *DB) ReservePasswordResetGuess(ctx context.Context, id string, max int) (bool, error) {
-	const q = `UPDATE password_resets SET failures = failures + 1 WHERE id = ? AND failures < ? AND used_at IS NULL`
-	n, err := d.exec(ctx, d.w, q, id, max)
-	if err != nil {
-		return false, fmt.Errorf("reserve password reset guess: %w", err)
+// checked. It returns the link's count with this guess, or false when the
+// link has no tries left (or is used).
+func (d *DB) ReservePasswordResetGuess(ctx context.Context, id string, max int) (int, bool, error) {
+	const q = `UPDATE password_resets SET failures = failures + 1 WHERE id = ? AND failures < ? AND used_at IS NULL
+		RETURNING failures`
+	var n int
+	err := d.get(ctx, d.w, &n, q, id, max)
+	if errors.Is(err, ErrNotFound) {
+		return 0, false, nil
 	}
-	return n == 1, nil
+	if err != nil {
+		return 0, false, fmt.Errorf("reserve password reset guess: %w", err)
+	}
+	return n, true, nil
 }
 
 // ReleasePasswordResetGuess gives back a reserved guess that was right or
