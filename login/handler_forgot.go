@@ -27,7 +27,7 @@ func (h *Handler) mountForgot(s *mux.Router, csrf *http.CrossOriginProtection) {
 
 const (
 	titleForgot = "Forgot your password?"
-	titleReset  = "Choose a new password"
+	titleReset  = "Reset your password"
 )
 
 func (h *Handler) showForgot(w http.ResponseWriter, r *http.Request) {
