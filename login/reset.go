@@ -264,16 +264,7 @@ func (f *Flow) ResetVerify(ctx context.Context, token string, binding []byte, ot
 		a.refused("no_tries_left")
 		return fail(CodeExpired, msgResetDead)
 	}
-	err = f.guessCode(ctx, u, func() (bool, error) {
-		if recovery {
-			return f.useRecovery(ctx, u, code)
-		}
-		if m == MethodSMS {
-			return r.CodeMAC != nil && r.CodeExpiresAt.Valid && f.now().Before(r.CodeExpiresAt.Time) &&
-				hmac.Equal(r.CodeMAC, f.resetCodeMAC(r.ID, code)), nil
-		}
-		return f.checkTOTP(ctx, u.ID, code, f.now())
-	})
+	err = f.guessCode(ctx, u, func() (bool, error) { return f.resetCodeRight(ctx, r, u, m, code, recovery) })
 	if err != nil {
 		return f.resetGuessFailed(ctx, r, failures, err)
 	}
@@ -285,6 +276,19 @@ func (f *Flow) ResetVerify(ctx context.Context, token string, binding []byte, ot
 	}
 	f.log.Info("password reset: second factor proven", "user", u.ID, "reset", r.ID)
 	return nil
+}
+
+// resetCodeRight checks code: a recovery code (then spent), else by the
+// link's method, a texted code or the authenticator's (its step then used).
+func (f *Flow) resetCodeRight(ctx context.Context, r *storage.PasswordReset, u *storage.User, m, code string, recovery bool) (bool, error) {
+	switch {
+	case recovery:
+		return f.useRecovery(ctx, u, code)
+	case m == MethodSMS:
+		return r.CodeMAC != nil && r.CodeExpiresAt.Valid && f.now().Before(r.CodeExpiresAt.Time) &&
+			hmac.Equal(r.CodeMAC, f.resetCodeMAC(r.ID, code)), nil
+	}
+	return f.checkTOTP(ctx, u.ID, code, f.now())
 }
 
 // resetGuessFailed answers a code that was wrong (its guess stays counted,
