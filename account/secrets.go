@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/url"
@@ -32,7 +33,8 @@ const (
 )
 
 // CheckPasswordPolicy says what is wrong with a new password, if anything.
-// There are no composition rules (NIST SP 800-63B 5.1.1.2).
+// There are no composition rules (NIST SP 800-63B 5.1.1.2); a password on
+// the embedded list of common, breached passwords is refused (breached.go).
 func CheckPasswordPolicy(password string) error {
 	n := utf8.RuneCountInString(password)
 	switch {
@@ -40,9 +42,15 @@ func CheckPasswordPolicy(password string) error {
 		return fmt.Errorf("the password has %d characters; use at least %d", n, MinPasswordLength)
 	case len(password) > MaxPasswordLength:
 		return fmt.Errorf("the password is longer than %d bytes", MaxPasswordLength)
+	case IsCommonPassword(password):
+		return errCommonPassword
 	}
 	return nil
 }
+
+// errCommonPassword refuses a password from the breached list (breached.go).
+var errCommonPassword = errors.New("it is one of the most common passwords, found in leaks from other sites, " +
+	"which attackers try first; choose one nobody else is likely to use")
 
 // MAC is HMAC-SHA256 over parts joined by NUL: how codes, recovery codes
 // and API keys are stored.

@@ -23,6 +23,10 @@
 //     are bounded per transaction.
 //   - A TOTP secret is never shown to someone who proved only a password:
 //     EnrollTOTP is for operators.
+//   - Forgot password (forgot.go, reset.go) answers the same for every
+//     name and works after the answer; its link is single-use, short-lived,
+//     bound to the first browser, and asks for the second factor before a
+//     new password.
 //
 // The package knows nothing of the OpenID library: the provider's callback
 // URL comes in as a function, and an authorization request that must end

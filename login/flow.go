@@ -41,6 +41,7 @@ type Flow struct {
 	limits      Limits
 	devices     *Devices // recognises browsers that signed in before
 	count       Counter
+	forgot      forgotQueue // forgot-password requests at work in the background (forgot.go)
 
 	challenger ChallengeProvider // the authorization challenge endpoint's provider; nil: the endpoint is off
 

@@ -23,7 +23,7 @@ var staticFS embed.FS
 // pages are parsed once, each page with the shared layout.
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"password", "otp", "message", "consent", "account", "enroll", "enroll_secret"} {
+	for _, name := range []string{"password", "otp", "message", "consent", "account", "enroll", "enroll_secret", "forgot", "reset"} {
 		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return out
@@ -70,6 +70,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	s.HandleFunc("/consent", h.showConsent).Methods(http.MethodGet, http.MethodHead)
 	s.Handle("/consent", csrf.Handler(http.HandlerFunc(h.submitConsent))).Methods(http.MethodPost)
 	s.HandleFunc("/session", h.claimSession).Methods(http.MethodGet)
+	h.mountForgot(s, csrf)
 	h.mountSelfService(r) // before /account's pages, whose prefix it shares
 	h.mountAccount(r, csrf)
 	h.mountEnrollment(r, csrf)

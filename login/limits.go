@@ -15,6 +15,7 @@ type Limits struct {
 	PasswordPerAddress storage.Rate // password checks per source address, on every door
 	OTPPerAddress      storage.Rate // second-step codes per source address
 	ResendPerAddress   storage.Rate // code resends per source address
+	ForgotPerAddress   storage.Rate // forgot-password requests per source address
 
 	// Consecutive failed guesses (passwords and codes) before a lock; see
 	// login/throttle.go. Zero: the default.
@@ -35,6 +36,7 @@ var DefaultLimits = Limits{
 	PasswordPerAddress: storage.Rate{Limit: 30, Per: time.Minute},
 	OTPPerAddress:      storage.Rate{Limit: 30, Per: time.Minute},
 	ResendPerAddress:   storage.Rate{Limit: 10, Per: time.Minute},
+	ForgotPerAddress:   storage.Rate{Limit: 10, Per: time.Minute},
 	FailuresPerPair:    5,
 	FailuresPerAccount: 100, // NIST SP 800-63B §5.2.2: at most 100 consecutive failures per account
 	AccountLock:        15 * time.Minute,

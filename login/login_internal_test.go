@@ -42,8 +42,9 @@ func TestPasswordPolicy(t *testing.T) {
 	for pw, ok := range map[string]bool{
 		"":                                       false,
 		"seven77":                                false,
-		"eight888":                               true,
-		"ünïcödé!":                               true, // 8 characters, more bytes
+		"eight8x8":                               true,
+		"eight888":                               false, // on the breached list
+		"ünïcödé!":                               true,  // 8 characters, more bytes
 		strings.Repeat("x", MaxPasswordLength):   true,
 		strings.Repeat("x", MaxPasswordLength+1): false,
 	} {

@@ -87,6 +87,8 @@ func registerLoginLimits(f *pflag.FlagSet, l *login.Limits) {
 		"one-time codes checked per source address, N/DURATION; 0/1m: off")
 	rateFlag(f, &l.ResendPerAddress, "resend-rate", "STILE_RESEND_RATE",
 		"code resends per source address, N/DURATION; 0/1m: off")
+	rateFlag(f, &l.ForgotPerAddress, "forgot-rate", "STILE_FORGOT_RATE",
+		"forgot-password requests per source address, N/DURATION; 0/1m: off")
 	rateFlag(f, &l.SendsPerMinute, "send-rate", "STILE_SEND_RATE",
 		"codes sent by email or SMS per user and per destination, N/DURATION; 0/1m: off")
 	rateFlag(f, &l.SendsPerHour, "send-rate-long", "STILE_SEND_RATE_LONG",
