@@ -41,6 +41,7 @@ type Flow struct {
 	limits      Limits
 	devices     *Devices // recognises browsers that signed in before
 	count       Counter
+	signInWith  SignInWith // what users identify themselves with (identifier.go)
 
 	// MaxOTPFailures is how many wrong codes kill a transaction.
 	MaxOTPFailures int
@@ -64,6 +65,7 @@ type Config struct {
 	Limits      *Limits     // nil: DefaultLimits
 	DeviceKey   []byte      // MAC key of the device cookie; nil: no browser is ever recognised
 	Counter     Counter     // metrics; nil: nothing counted
+	SignInWith  SignInWith  // the identifiers users sign in with; nil: usernames
 }
 
 // NewFlow returns a Flow.
@@ -90,7 +92,7 @@ func NewFlow(c Config) (*Flow, error) {
 		log: c.Log, issuer: c.Issuer, issuerLabel: c.IssuerLabel, dummyHash: dummy,
 		delivery: c.Delivery, keys: c.CodeKeys, issueDirect: c.IssueDirect, limits: limits,
 		devices:        newDevices(c.DeviceKey, strings.HasPrefix(c.Issuer, "https://"), c.Now),
-		MaxOTPFailures: 5,
+		MaxOTPFailures: 5, signInWith: c.SignInWith,
 	}
 	if f.count = c.Counter; f.count == nil {
 		f.count = noCounter{}
