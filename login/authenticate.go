@@ -38,6 +38,7 @@ type Challenge struct {
 	Message       string
 	Enroll        *Enrolling
 	Next          *Next
+	Passwordless  bool // the code is the only factor (passwordless.go)
 }
 
 // Authenticate checks a username and password for an authorization
@@ -143,7 +144,8 @@ func (f *Flow) passwordGuess(ctx context.Context, in Credentials) (*storage.User
 		return nil, nil, err
 	}
 	in.audit.arm() // past the address's rate: this guess's outcome is recorded
-	user, key, err := f.findAccount(ctx, in.Username) // by the deployment's identifiers (identifier.go)
+	// One lookup by the deployment's identifiers (identifier.go).
+	user, key, err := f.findAccount(ctx, in.Username)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stile-id/stile/account"
@@ -41,7 +42,8 @@ type Flow struct {
 	limits      Limits
 	devices     *Devices // recognises browsers that signed in before
 	count       Counter
-	signInWith  SignInWith // what users identify themselves with (identifier.go)
+	signInWith  SignInWith     // what users identify themselves with (identifier.go)
+	background  sync.WaitGroup // passwordless sends in flight (passwordless.go)
 
 	// MaxOTPFailures is how many wrong codes kill a transaction.
 	MaxOTPFailures int
@@ -142,7 +144,7 @@ func (f *Flow) Begin(ctx context.Context, authRequestID string, binding []byte, 
 	if err != nil {
 		return nil, err
 	}
-	if f.reusable(ar, current) {
+	if f.reusable(ar, current) && f.strongEnough(ctx, ar, current) {
 		next, err := f.afterLogin(ctx, ar, current)
 		if err != nil {
 			return nil, err
