@@ -175,7 +175,7 @@ func (f *Flow) passwordGuess(ctx context.Context, in Credentials) (*storage.User
 	}
 	if user == nil || user.PasswordHash == "" || !ok {
 		f.log.Info("login failed", "step", "password", "subject", g.pair, "known_user", user != nil, "remote", in.RemoteAddr)
-		return nil, nil, fail(CodeInvalidCredentials, msgInvalidCredentials)
+		return nil, nil, fail(CodeInvalidCredentials, f.signInWith.invalidCredentials())
 	}
 	if err := f.throttle.release(ctx, g); err != nil {
 		return nil, nil, err

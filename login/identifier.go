@@ -94,6 +94,15 @@ func (w SignInWith) InputType() string {
 	return "text"
 }
 
+// invalidCredentials is the answer to a wrong password or an identifier
+// nobody has: one text for both, naming the deployment's identifier.
+func (w SignInWith) invalidCredentials() string {
+	if len(w.kinds()) == 1 && w.kinds()[0] == IdentifyByUsername {
+		return msgInvalidCredentials
+	}
+	return "The " + strings.ToLower(w.Label()) + " or password is incorrect."
+}
+
 // lookupKind is one lookup of an identifier: a kind and the normalised
 // key the store looks it up by.
 type lookupKind struct{ kind, key string }
