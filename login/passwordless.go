@@ -70,6 +70,9 @@ func (f *Flow) StartPasswordless(ctx context.Context, in CodeRequest) (ch *Chall
 		return nil, err
 	}
 	a.ActorClient = ar.ClientID
+	if asksMFA(ar) {
+		return nil, errNoPasswordless
+	}
 	if err := f.passwordlessClient(ctx, ar.ClientID); err != nil {
 		return nil, err
 	}
@@ -143,7 +146,15 @@ func (f *Flow) strongEnough(ctx context.Context, ar *storage.AuthRequest, s *sto
 	if slices.Contains(s.AMR, "mfa") || slices.Contains(s.AMR, "pwd") {
 		return true
 	}
-	return f.passwordlessClient(ctx, ar.ClientID) == nil
+	return !asksMFA(ar) && f.passwordlessClient(ctx, ar.ClientID) == nil
+}
+
+// asksMFA reports whether the request's acr_values ask for two factors
+// alone (storage.ACRMultiFactor without storage.ACRSingleFactor): then no
+// passwordless sign-in, or session, answers it.
+func asksMFA(ar *storage.AuthRequest) bool {
+	v := strings.Fields(ar.ACRValues)
+	return slices.Contains(v, storage.ACRMultiFactor) && !slices.Contains(v, storage.ACRSingleFactor)
 }
 
 // passwordlessClient refuses passwordless sign-in to a client without the
@@ -160,10 +171,11 @@ func (f *Flow) passwordlessClient(ctx context.Context, clientID string) error {
 }
 
 // Passwordless reports whether the authorization request's client offers
-// sign-in by code, for the sign-in page's link.
+// sign-in by code, and the request does not ask for two factors, for the
+// sign-in page's link.
 func (f *Flow) Passwordless(ctx context.Context, authRequestID string) bool {
 	ar, err := f.db.GetAuthRequest(ctx, authRequestID)
-	if err != nil {
+	if err != nil || asksMFA(ar) {
 		return false
 	}
 	return f.passwordlessClient(ctx, ar.ClientID) == nil

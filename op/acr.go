@@ -1,6 +1,10 @@
 package op
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/stile-id/stile/storage"
+)
 
 // Authentication context class references (the ID token's acr), from the
 // REFEDS assurance profiles, which many identity providers and relying
@@ -11,8 +15,8 @@ import "slices"
 // ACRSingleFactor. A relying party that needs two factors checks acr (or
 // amr's mfa) in the ID token.
 const (
-	ACRMultiFactor  = "https://refeds.org/profile/mfa"
-	ACRSingleFactor = "https://refeds.org/profile/sfa"
+	ACRMultiFactor  = storage.ACRMultiFactor
+	ACRSingleFactor = storage.ACRSingleFactor
 )
 
 // acrValuesSupported is what discovery advertises.

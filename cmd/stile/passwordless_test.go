@@ -277,10 +277,31 @@ func testPasswordlessSSO(t *testing.T, h *hfixture) {
 	if loc := b.get(h.rp.authorize("prompt", "none").url).location(t); loc.Query().Get("error") != "login_required" {
 		t.Fatalf("app with prompt=none after a passwordless session: %s, want login_required", loc)
 	}
+	// The passwordless client's own request asking for two factors
+	// (acr_values) gets a full sign-in too, without the code offered...
+	mfa := b.get(rp.authorize("acr_values", op.ACRMultiFactor).url)
+	if mfa.status != http.StatusOK || mfa.url.Path != "/login" || strings.Contains(mfa.body, "/login/code") {
+		t.Fatalf("pl with acr_values mfa after a passwordless session: %s status %d:\n%s", mfa.url, mfa.status, mfa.body)
+	}
+	r := b.post(h.s.URL+"/login/code", url.Values{"authRequestID": {mfa.url.Query().Get("authRequestID")}, "username": {"emma"}})
+	if r.status != http.StatusNotFound {
+		t.Fatalf("a code start for a request asking for mfa: %d, want 404", r.status)
+	}
+	// ...and, signed in with the password and TOTP, gets acr mfa.
+	alice := newBrowser(t, h.s)
+	az = rp.authorize("acr_values", op.ACRMultiFactor)
+	loc := h.finish(t, alice, h.otpPage(t, alice, az, h.alice), h.s.code(t, h.alice))
+	tok, err := rp.exchange(loc.Query().Get("code"), az.verifier)
+	if err != nil || rp.idClaims(tok, az.nonce)["acr"] != op.ACRMultiFactor {
+		t.Fatalf("a two-factor sign-in asked for mfa: %v", err)
+	}
 	// Positive control: the passwordless client's next request is silent.
 	az = rp.authorize()
-	loc := b.get(az.url).location(t)
+	loc = b.get(az.url).location(t)
 	oneFactor(t, rp, az, loc, h.emma)
+	// And a request that accepts either (acr_values "mfa sfa") too.
+	az = rp.authorize("acr_values", op.ACRMultiFactor+" "+op.ACRSingleFactor)
+	oneFactor(t, rp, az, b.get(az.url).location(t), h.emma)
 }
 
 func testPasswordlessAPI(t *testing.T, h *hfixture) {
