@@ -129,8 +129,8 @@ func (w SignInWith) lookups(raw string) []lookupKind {
 }
 
 // findAccount returns the account an identifier names under the
-// deployment's setting (nil if none) and the key that names the
-// identifier for the throttle when no account matches. Every door's
+// deployment's setting, or nil and the key that names the identifier for
+// the throttle. Every door's
 // password step comes through here (passwordGuess), and so does the
 // passwordless start.
 func (f *Flow) findAccount(ctx context.Context, raw string) (*storage.User, string, error) {
@@ -153,10 +153,13 @@ func (f *Flow) findAccount(ctx context.Context, raw string) (*storage.User, stri
 		}
 		switch {
 		case err == nil && u != nil:
-			return u, ls[0].key, nil
+			return u, "", nil
 		case err != nil && !errors.Is(err, storage.ErrNotFound):
 			return nil, "", internal(err)
 		}
 	}
-	return nil, ls[0].key, nil
+	if key := ls[0].key; key != "" {
+		return nil, key, nil
+	}
+	return nil, storage.UsernameKey(raw), nil // "alice" where only phones sign in: counted by its name
 }
