@@ -22,6 +22,12 @@
 //     are bounded per transaction.
 //   - A TOTP secret is never shown to someone who proved only a password:
 //     EnrollTOTP is for operators.
+//   - Users identify themselves as the deployment chose (SignInWith:
+//     username, email or phone), through one lookup every door shares
+//     (identifier.go).
+//   - A client may offer passwordless sign-in by code (passwordless.go):
+//     one factor, labelled so (amr ["otp"], no mfa), silent for identifiers
+//     nobody has, and its session answers no client that did not opt in.
 //
 // The package knows nothing of the OpenID library: the provider's callback
 // URL comes in as a function, and an authorization request that must end
