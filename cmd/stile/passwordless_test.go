@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -327,6 +328,32 @@ func testPasswordlessAPI(t *testing.T, h *hfixture) {
 		t.Fatalf("known %v, unknown %v: want the same answer", r.body, u.body)
 	}
 	h.s.settle()
+	// Twelve wrong codes at once on the unknown identifier's transaction:
+	// no more than its five tries are evaluated.
+	var wg sync.WaitGroup
+	statuses := make(chan int, 12)
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": u.str("transactionID"), "otp": "000000"}).status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	wrong := 0
+	for st := range statuses {
+		switch st {
+		case http.StatusForbidden:
+			wrong++
+		case http.StatusGone, http.StatusTooManyRequests:
+		default:
+			t.Fatalf("a concurrent wrong code on the unknown transaction: status %d", st)
+		}
+	}
+	if wrong > 4 {
+		t.Fatalf("%d wrong codes answered with tries left, want at most 4 (five tries, the fifth ends it)", wrong)
+	}
 	code := codeIn(t, h.mail.last(t, "emma@example.com", "sign-in code"))
 	v := h.call(t, "/login/api/verify", customOrigin, map[string]string{"transactionID": r.str("transactionID"), "otp": code})
 	claims := h.custom.idClaims(h.finishAPI(t, b, az, v), az.nonce)
