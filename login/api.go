@@ -37,6 +37,7 @@ func (h *Handler) mountAPI(r *mux.Router) {
 	a.HandleFunc("/verify", h.apiVerify).Methods(http.MethodPost, http.MethodOptions)
 	a.HandleFunc("/resend", h.apiResend).Methods(http.MethodPost, http.MethodOptions)
 	a.HandleFunc("/password/forgot", h.apiForgot).Methods(http.MethodPost, http.MethodOptions)
+	a.HandleFunc("/passwordless", h.apiPasswordless).Methods(http.MethodPost, http.MethodOptions)
 	answerWrongMethods(a, h.wrongMethodJSON)
 }
 

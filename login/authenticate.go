@@ -38,6 +38,7 @@ type Challenge struct {
 	Message       string
 	Enroll        *Enrolling
 	Next          *Next
+	Passwordless  bool // the code is the only factor (passwordless.go)
 }
 
 // Authenticate checks a username and password for an authorization
@@ -133,8 +134,9 @@ func (f *Flow) checkPassword(ctx context.Context, in Credentials) (*storage.User
 // — before the one argon2id computation; a locked subject is refused
 // before any hashing. A right password is given back (it was no failure);
 // the sign-in's completion clears the counts (throttle.success with the
-// guess returned). Unknown usernames take the same path against an HMAC
-// of the name.
+// guess returned). Unknown identifiers take the same path against an HMAC
+// of the normalised identifier. in.Username is whatever identifier the
+// deployment signs in with (SignInWith): a username, email or phone.
 func (f *Flow) passwordGuess(ctx context.Context, in Credentials) (*storage.User, *guess, error) {
 	addr := clientip.From(ctx)
 	if err := f.throttle.hit(ctx, "password", f.limits.PasswordPerAddress, addr); err != nil {
@@ -142,9 +144,10 @@ func (f *Flow) passwordGuess(ctx context.Context, in Credentials) (*storage.User
 		return nil, nil, err
 	}
 	in.audit.arm() // past the address's rate: this guess's outcome is recorded
-	user, err := f.db.GetUserByUsername(ctx, in.Username)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, internal(err)
+	// One lookup by the deployment's identifiers (identifier.go).
+	user, key, err := f.findAccount(ctx, in.Username)
+	if err != nil {
+		return nil, nil, err
 	}
 	in.audit.user(user)
 	hash, device := f.dummyHash, (*Device)(nil)
@@ -154,7 +157,7 @@ func (f *Flow) passwordGuess(ctx context.Context, in Credentials) (*storage.User
 			hash = user.PasswordHash
 		}
 	}
-	g := f.throttle.guessFor(f.throttle.account(user, in.Username), addr, device)
+	g := f.throttle.guessFor(f.throttle.account(user, key), addr, device)
 	if err := f.throttle.reserve(ctx, g, f.now()); err != nil {
 		f.log.Info("login refused", "step", "password", "reason", "throttled", "subject", g.pair, "device", device != nil, "remote", in.RemoteAddr)
 		return nil, nil, err
@@ -172,7 +175,7 @@ func (f *Flow) passwordGuess(ctx context.Context, in Credentials) (*storage.User
 	}
 	if user == nil || user.PasswordHash == "" || !ok {
 		f.log.Info("login failed", "step", "password", "subject", g.pair, "known_user", user != nil, "remote", in.RemoteAddr)
-		return nil, nil, fail(CodeInvalidCredentials, msgInvalidCredentials)
+		return nil, nil, fail(CodeInvalidCredentials, f.signInWith.invalidCredentials())
 	}
 	if err := f.throttle.release(ctx, g); err != nil {
 		return nil, nil, err

@@ -87,6 +87,9 @@ func (f *Flow) sendCode(ctx context.Context, tx *storage.LoginTransaction, u *st
 	minutes := int(f.delivery.CodeLifetime / time.Minute)
 	text := fmt.Sprintf("Your sign-in code is %s. It works for %d minutes. If you did not just try to sign in, "+
 		"someone knows your password: change it.", code, minutes)
+	if tx.Passwordless {
+		text = passwordlessText(code, f.delivery.CodeLifetime)
+	}
 	if err := s.Send(ctx, to, "Your sign-in code", text); err != nil {
 		return internal(fmt.Errorf("send code: %w", err))
 	}

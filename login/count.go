@@ -14,7 +14,8 @@ type Counter interface {
 	SignIn(factor, door string)
 	// Throttled: a limit refused a request (429): "password" and "otp" (per
 	// address), "lock" (a failed-guess lock of the pair, account, address
-	// or device), "resend" (per address), "resend_interval" (too soon after
+	// or device), "resend" (per address), "passwordless" (code sign-in
+	// starts per address), "resend_interval" (too soon after
 	// the last code).
 	Throttled(limit string)
 }

@@ -27,6 +27,12 @@
 //     name and works after the answer; its link is single-use, short-lived,
 //     bound to the first browser, and asks for the second factor before a
 //     new password.
+//   - Users identify themselves as the deployment chose (SignInWith:
+//     username, email or phone), through one lookup every door shares
+//     (identifier.go).
+//   - A client may offer passwordless sign-in by code (passwordless.go):
+//     one factor, labelled so (amr ["otp"], no mfa), silent for identifiers
+//     nobody has, and its session answers no client that did not opt in.
 //
 // The package knows nothing of the OpenID library: the provider's callback
 // URL comes in as a function, and an authorization request that must end

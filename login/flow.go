@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stile-id/stile/account"
@@ -41,7 +42,9 @@ type Flow struct {
 	limits      Limits
 	devices     *Devices // recognises browsers that signed in before
 	count       Counter
-	forgot      forgotQueue // forgot-password requests at work in the background (forgot.go)
+	signInWith  SignInWith     // what users identify themselves with (identifier.go)
+	background  sync.WaitGroup // passwordless sends in flight (passwordless.go)
+	forgot      forgotQueue    // forgot-password requests at work in the background (forgot.go)
 
 	challenger ChallengeProvider // the authorization challenge endpoint's provider; nil: the endpoint is off
 
@@ -71,6 +74,8 @@ type Config struct {
 	// Challenge is the provider behind the authorization challenge
 	// endpoint (it needs CodeKeys.Challenge); nil: the endpoint is off.
 	Challenge ChallengeProvider
+
+	SignInWith SignInWith // the identifiers users sign in with; nil: usernames
 }
 
 // NewFlow returns a Flow.
@@ -100,7 +105,7 @@ func NewFlow(c Config) (*Flow, error) {
 		log: c.Log, issuer: c.Issuer, issuerLabel: c.IssuerLabel, dummyHash: dummy,
 		delivery: c.Delivery, keys: c.CodeKeys, issueDirect: c.IssueDirect, limits: limits,
 		devices:        newDevices(c.DeviceKey, strings.HasPrefix(c.Issuer, "https://"), c.Now),
-		MaxOTPFailures: 5,
+		MaxOTPFailures: 5, signInWith: c.SignInWith,
 	}
 	f.challenger = c.Challenge
 	if f.count = c.Counter; f.count == nil {
@@ -151,7 +156,7 @@ func (f *Flow) Begin(ctx context.Context, authRequestID string, binding []byte, 
 	if err != nil {
 		return nil, err
 	}
-	if f.reusable(ar, current) {
+	if f.reusable(ar, current) && f.strongEnough(ctx, ar, current) {
 		next, err := f.afterLogin(ctx, ar, current)
 		if err != nil {
 			return nil, err

@@ -165,11 +165,16 @@ func userID(u *storage.User) string {
 	return u.ID
 }
 
-// resetAccount finds the account a request names: by username, as the
-// sign-in does, else by the email address on file. It is the one place to
-// change if the sign-in learns other identifiers.
+// resetAccount finds the account a request names: by the identifiers the
+// deployment signs in with, else by username, else by the email address
+// on file.
 func (f *Flow) resetAccount(ctx context.Context, identifier string) (*storage.User, error) {
-	u, err := f.db.GetUserByUsername(ctx, identifier)
+	// What the deployment signs in with first (identifier.go); a user who
+	// remembers only their username, or only their address, is helped too.
+	u, _, err := f.findAccount(ctx, identifier)
+	if err == nil && u == nil {
+		u, err = f.db.GetUserByUsername(ctx, identifier)
+	}
 	if errors.Is(err, storage.ErrNotFound) && strings.Contains(identifier, "@") {
 		u, err = f.db.GetUserByEmail(ctx, identifier)
 	}

@@ -23,7 +23,7 @@ var staticFS embed.FS
 // pages are parsed once, each page with the shared layout.
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"password", "otp", "message", "consent", "account", "enroll", "enroll_secret", "forgot", "reset"} {
+	for _, name := range []string{"password", "otp", "message", "consent", "account", "enroll", "enroll_secret", "forgot", "reset", "code"} {
 		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return out
@@ -71,6 +71,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	s.Handle("/consent", csrf.Handler(http.HandlerFunc(h.submitConsent))).Methods(http.MethodPost)
 	s.HandleFunc("/session", h.claimSession).Methods(http.MethodGet)
 	h.mountForgot(s, csrf)
+	h.mountPasswordless(s, csrf)
 	h.mountSelfService(r) // before /account's pages, whose prefix it shares
 	h.mountAccount(r, csrf)
 	h.mountEnrollment(r, csrf)
@@ -103,6 +104,8 @@ type page struct {
 	Resend                                 bool              // the code can be sent again
 	Choose, Chosen                         bool              // enrolment: choose a password; re-enter the one chosen
 	QR                                     template.URL      // enrolment: a data: URL of a PNG
+	IdentifierLabel, IdentifierType        string            // the sign-in form's identifier (SignInWith); Passwordless: offer a code
+	Passwordless                           bool
 }
 
 func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
@@ -116,8 +119,8 @@ func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
 		h.follow(w, r, begun.Next)
 		return
 	}
-	h.render(w, http.StatusOK, "password", page{Title: "Sign in", ClientName: h.flow.ClientName(r.Context(), id),
-		AuthRequestID: id, Username: begun.LoginHint})
+	h.render(w, http.StatusOK, "password", h.signInPage(r.Context(), page{Title: "Sign in", ClientName: h.flow.ClientName(r.Context(), id),
+		AuthRequestID: id, Username: begun.LoginHint}))
 }
 
 func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
@@ -178,7 +181,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, p page
 	p.Error = e.Message
 	switch {
 	case e.Code == CodeInvalidCredentials || (e.Code == CodeInvalidRequest || e.Code == CodeThrottled || e.Code == CodeBusy) && p.AuthRequestID != "":
-		h.render(w, e.Status(), "password", p)
+		h.render(w, e.Status(), "password", h.signInPage(r.Context(), p))
 	default:
 		// The login cannot continue here. Offer a fresh start only where one
 		// is possible: a dead transaction of a still-open request.

@@ -40,7 +40,7 @@ func (h *Handler) showStep(w http.ResponseWriter, r *http.Request, status int, t
 		return
 	}
 	p := page{Title: "Enter your code", AuthRequestID: arID, TransactionID: txID, Message: ch.Message, Error: errMsg,
-		Resend: ch.Method == MethodEmail || ch.Method == MethodSMS}
+		Resend: ch.Method == MethodEmail || ch.Method == MethodSMS, Passwordless: ch.Passwordless}
 	if notice != "" {
 		p.Message = notice
 	}

@@ -186,9 +186,16 @@ func (f *Flow) Resend(ctx context.Context, txID string, binding []byte, door str
 			return nil, e
 		}
 	}
-	u, err := f.db.GetUser(ctx, tx.UserID)
+	u, err := f.txUser(ctx, tx)
 	if err != nil {
-		return nil, internal(err)
+		return nil, err
+	}
+	if tx.Passwordless { // nobody matched, or the account went: the same answer (passwordless.go)
+		if u != nil && (u.Disabled || !f.reaches(baseMethod(tx.Method), u)) {
+			u = nil
+		}
+		f.sendInBackground(ctx, tx, u)
+		return f.challenge(tx, u, nil), nil
 	}
 	if err := f.sendCode(ctx, tx, u); err != nil {
 		return nil, err
@@ -196,9 +203,26 @@ func (f *Flow) Resend(ctx context.Context, txID string, binding []byte, door str
 	return f.challenge(tx, u, nil), nil
 }
 
+// txUser is the transaction's user; nil for a passwordless transaction
+// that no account matched.
+func (f *Flow) txUser(ctx context.Context, tx *storage.LoginTransaction) (*storage.User, error) {
+	if tx.UserID == "" {
+		return nil, nil
+	}
+	u, err := f.db.GetUser(ctx, tx.UserID)
+	if err != nil {
+		return nil, internal(err)
+	}
+	return u, nil
+}
+
 // challenge describes the transaction's current step to the user.
 func (f *Flow) challenge(tx *storage.LoginTransaction, u *storage.User, e *Enrolling) *Challenge {
 	c := &Challenge{TransactionID: tx.ID, Method: authType(tx), Enroll: e}
+	if tx.Passwordless { // the same words whoever it is for (passwordless.go)
+		c.Message, c.Passwordless = msgCodeSent, true
+		return c
+	}
 	switch c.Method {
 	case MethodEmail, MethodSMS:
 		_, to, _ := f.sender(c.Method, u)
@@ -219,9 +243,9 @@ func (f *Flow) Pending(ctx context.Context, txID string, binding []byte) (*Chall
 	if err != nil {
 		return nil, err
 	}
-	u, err := f.db.GetUser(ctx, tx.UserID)
+	u, err := f.txUser(ctx, tx)
 	if err != nil {
-		return nil, internal(err)
+		return nil, err
 	}
 	var e *Enrolling
 	if tx.State == storage.TxEnroll {

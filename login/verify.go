@@ -81,12 +81,12 @@ func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (v *Verified, err err
 		log.Info("login refused", "step", "otp", "reason", "address rate")
 		return nil, err
 	}
-	a.arm() // past the address's rate: this guess's outcome is recorded
-	user, err := f.db.GetUser(ctx, tx.UserID)
+	a.arm()                        // past the address's rate: this guess's outcome is recorded
+	user, err := f.txUser(ctx, tx) // nil: a passwordless transaction nobody matched
 	if err != nil {
-		return nil, internal(err)
+		return nil, err
 	}
-	g := f.throttle.guessFor(f.throttle.account(user, ""), clientip.From(ctx), in.Device.of(user.ID))
+	g := f.codeSubject(ctx, tx, user, in.Device)
 	if err := f.reserveCode(ctx, tx, g, log); err != nil {
 		return nil, err
 	}
@@ -124,6 +124,9 @@ func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (v *Verified, err err
 // checkCode checks code by the transaction's method, or as a recovery code,
 // and returns the amr values (RFC 8176) the method stands for.
 func (f *Flow) checkCode(ctx context.Context, tx *storage.LoginTransaction, u *storage.User, code string) ([]string, bool, error) {
+	if tx.Passwordless { // the code is the only factor; no recovery code stands in for it
+		return passwordlessAMR, u != nil && f.checkSentCode(tx, code), nil
+	}
 	if _, ok := recoveryForm(code); ok {
 		used, err := f.useRecovery(ctx, u, code)
 		if err != nil {
@@ -143,6 +146,22 @@ func (f *Flow) checkCode(ctx context.Context, tx *storage.LoginTransaction, u *s
 	default:
 		return []string{"pwd", "otp", "mfa"}, f.checkSentCode(tx, code), nil
 	}
+}
+
+// codeSubject is the guess a code for tx counts as: against the account
+// and the source address — for a passwordless transaction the account as
+// the start named it, an HMAC of the identifier when nobody matched — or
+// the browser's device cookie for the user instead of the account.
+func (f *Flow) codeSubject(ctx context.Context, tx *storage.LoginTransaction, u *storage.User, device *Device) *guess {
+	account := tx.Subject
+	if account == "" {
+		account = f.throttle.account(u, "")
+	}
+	var d *Device
+	if u != nil {
+		d = device.of(u.ID)
+	}
+	return f.throttle.guessFor(account, clientip.From(ctx), d)
 }
 
 // openTransaction loads a transaction that still waits for its second

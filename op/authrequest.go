@@ -26,7 +26,7 @@ type authRequest struct {
 var _ zop.AuthRequest = (*authRequest)(nil)
 
 func (r *authRequest) GetID() string                      { return r.a.ID }
-func (r *authRequest) GetACR() string                     { return "" }
+func (r *authRequest) GetACR() string                     { return acrFor(r.a.AMR) } // acr.go
 func (r *authRequest) GetAMR() []string                   { return r.a.AMR }
 func (r *authRequest) GetAudience() []string              { return r.audience }
 func (r *authRequest) GetClientID() string                { return r.a.ClientID }

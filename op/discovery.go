@@ -13,7 +13,7 @@ import (
 var (
 	scopesSupported = []string{"openid", "profile", "email", "phone", "address", "offline_access"}
 	claimsSupported = append([]string{
-		"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "c_hash", "sid",
+		"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash", "sid",
 		ClaimUID, ClaimRoles, ClaimAttributes,
 	}, sortedNames(standardNames)...)
 )
@@ -43,6 +43,7 @@ func discovery(issuer string, algs []string) ([]byte, error) {
 		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
 		"code_challenge_methods_supported":               []string{"S256"},
 		"claims_supported":                               claimsSupported,
+		"acr_values_supported":                           acrValuesSupported,
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false,
 		"claims_parameter_supported":                     true,

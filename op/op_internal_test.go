@@ -44,3 +44,20 @@ func TestCheckIssuer(t *testing.T) {
 		}
 	}
 }
+
+func TestACRFor(t *testing.T) {
+	for _, tc := range []struct {
+		amr  []string
+		want string
+	}{
+		{[]string{"pwd", "otp", "mfa"}, ACRMultiFactor},
+		{[]string{"pwd", "sms", "mfa"}, ACRMultiFactor},
+		{[]string{"otp"}, ACRSingleFactor}, // a passwordless code sign-in
+		{[]string{"pwd"}, ACRSingleFactor}, // an exempt account
+		{nil, ""},
+	} {
+		if got := acrFor(tc.amr); got != tc.want {
+			t.Errorf("acrFor(%q) = %q, want %q", tc.amr, got, tc.want)
+		}
+	}
+}

@@ -33,8 +33,10 @@ type LoginTransaction struct {
 	ID            string         `db:"id"`
 	AuthRequestID sql.NullString `db:"auth_request_id"`
 	ClientID      string         `db:"client_id"`
-	Door          string         `db:"door"` // DoorPages, DoorAPI, DoorDirect or DoorChallenge
-	UserID        string         `db:"user_id"`
+	Door          string         `db:"door"`         // DoorPages, DoorAPI, DoorDirect or DoorChallenge
+	UserID        string         `db:"user_id"`      // "": a passwordless transaction no account matched
+	Passwordless  bool           `db:"passwordless"` // the code is the only factor (login/passwordless.go)
+	Subject       string         `db:"subject"`      // the throttle's name for an unmatched identifier
 	BindingHash   []byte         `db:"binding_hash"`
 	Method        string         `db:"method"` // TOTP, …: chosen by the server, never by the caller
 	OTPFailures   int            `db:"otp_failures"`
@@ -47,8 +49,8 @@ type LoginTransaction struct {
 	PendingSecret []byte         `db:"pending_secret"`  // a sealed TOTP secret awaiting its first code
 }
 
-const txColumns = `id, auth_request_id, client_id, door, user_id, binding_hash, method, otp_failures, state, created_at, expires_at,
-	code_mac, code_expires_at, code_sent_at, pending_secret`
+const txColumns = `id, auth_request_id, client_id, door, COALESCE(user_id, '') AS user_id, binding_hash, method, otp_failures,
+	state, created_at, expires_at, code_mac, code_expires_at, code_sent_at, pending_secret, passwordless, subject`
 
 // CreateLoginTransaction stores a new transaction in state TxOTP. The caller
 // sets the ID (unguessable), the Door and ExpiresAt.
@@ -61,9 +63,9 @@ func (d *DB) CreateLoginTransaction(ctx context.Context, t *LoginTransaction) er
 	t.CreatedAt = d.Now()
 	t.State = TxOTP
 	const q = `INSERT INTO login_transactions (id, auth_request_id, client_id, door, user_id, binding_hash, method, otp_failures,
-		state, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
+		state, created_at, expires_at, passwordless, subject) VALUES (?, ?, ?, ?, NULLIF(?, ''), ?, ?, 0, ?, ?, ?, ?, ?)`
 	_, err := d.exec(ctx, d.w, q, t.ID, t.AuthRequestID, t.ClientID, t.Door, t.UserID, t.BindingHash, t.Method,
-		t.State, t.CreatedAt, t.ExpiresAt.UTC())
+		t.State, t.CreatedAt, t.ExpiresAt.UTC(), t.Passwordless, t.Subject)
 	if err != nil {
 		return fmt.Errorf("create login transaction: %w", err)
 	}

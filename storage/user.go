@@ -42,11 +42,24 @@ type User struct {
 // use: trimmed and lower-cased. "" (no address) is never a conflict.
 func EmailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
+// PhoneKey is the form of a phone number that uniqueness and lookups use:
+// E.164 ('+' and digits). "" (no number, or none E164 accepts) is never a
+// conflict.
+func PhoneKey(phone string) string {
+	if n, ok := E164(phone); ok {
+		return n
+	}
+	return ""
+}
+
 // ConflictField names the field a unique-constraint violation (ErrConflict)
-// is about: "email" or "username".
+// is about: "email", "phone" or "username".
 func ConflictField(err error) string {
-	if strings.Contains(err.Error(), "email_key") {
+	switch s := err.Error(); {
+	case strings.Contains(s, "email_key"):
 		return "email"
+	case strings.Contains(s, "phone_key"):
+		return "phone"
 	}
 	return "username"
 }
@@ -98,8 +111,9 @@ const userColumns = `id, username, email, phone, preferred_method, password_hash
 	created_at, updated_at, version`
 
 // CreateUser stores a new user and fills in its ID and timestamps.
-// A username already taken, in any letter case, or an email address
-// another account has, is ErrConflict (ConflictField says which).
+// A username already taken, in any letter case, or an email address or
+// phone number another account has, is ErrConflict (ConflictField says
+// which).
 func (d *DB) CreateUser(ctx context.Context, u *User) error {
 	if err := d.prepareNewUser(u); err != nil {
 		return err
@@ -132,10 +146,10 @@ func (d *DB) prepareNewUser(u *User) error {
 }
 
 func (d *DB) insertUser(ctx context.Context, q queryer, u *User) error {
-	const ins = `INSERT INTO users (id, username, username_key, email, email_key, phone, preferred_method, password_hash,
+	const ins = `INSERT INTO users (id, username, username_key, email, email_key, phone, phone_key, preferred_method, password_hash,
 		roles, attributes, disabled, otp_exempt, created_at, updated_at, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err := d.exec(ctx, q, ins, u.ID, u.Username, UsernameKey(u.Username), u.Email, EmailKey(u.Email), u.Phone,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	_, err := d.exec(ctx, q, ins, u.ID, u.Username, UsernameKey(u.Username), u.Email, EmailKey(u.Email), u.Phone, PhoneKey(u.Phone),
 		u.Preferred, u.PasswordHash, u.Roles, u.Attributes, u.Disabled, u.OTPExempt, u.CreatedAt, u.UpdatedAt, u.Version)
 	return err
 }
@@ -168,6 +182,20 @@ func (d *DB) GetUserByEmail(ctx context.Context, email string) (*User, error) {
 	}
 	if err := d.get(ctx, d.r, &u, `SELECT `+userColumns+` FROM users WHERE email_key = ?`, key); err != nil {
 		return nil, fmt.Errorf("get user by email: %w", err)
+	}
+	return &u, nil
+}
+
+// GetUserByPhone looks a user up by phone number, in E.164: "+44 20 7946
+// 0000" and "+442079460000" are one number.
+func (d *DB) GetUserByPhone(ctx context.Context, phone string) (*User, error) {
+	var u User
+	key := PhoneKey(phone)
+	if key == "" {
+		return nil, fmt.Errorf("get user by phone: %w", ErrNotFound)
+	}
+	if err := d.get(ctx, d.r, &u, `SELECT `+userColumns+` FROM users WHERE phone_key = ?`, key); err != nil {
+		return nil, fmt.Errorf("get user by phone: %w", err)
 	}
 	return &u, nil
 }
@@ -211,11 +239,11 @@ func (d *DB) UpdateUser(ctx context.Context, id string, fn func(*User) error) (*
 		out.Email = strings.TrimSpace(out.Email)
 		out.UpdatedAt = d.Now()
 		out.Version++
-		const upd = `UPDATE users SET username = ?, username_key = ?, email = ?, email_key = ?, phone = ?,
+		const upd = `UPDATE users SET username = ?, username_key = ?, email = ?, email_key = ?, phone = ?, phone_key = ?,
 			preferred_method = ?, password_hash = ?, roles = ?, attributes = ?, disabled = ?, otp_exempt = ?,
 			updated_at = ?, version = ? WHERE id = ?`
 		_, err := d.exec(ctx, q, upd, out.Username, UsernameKey(out.Username), out.Email, EmailKey(out.Email), out.Phone,
-			out.Preferred, out.PasswordHash, out.Roles, out.Attributes, out.Disabled, out.OTPExempt, out.UpdatedAt,
+			PhoneKey(out.Phone), out.Preferred, out.PasswordHash, out.Roles, out.Attributes, out.Disabled, out.OTPExempt, out.UpdatedAt,
 			out.Version, id)
 		return err
 	})

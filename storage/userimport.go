@@ -33,6 +33,7 @@ type ImportUser struct {
 const (
 	SkipUsernameTaken = "username already exists"
 	SkipEmailTaken    = "email already exists"
+	SkipPhoneTaken    = "phone already exists"
 )
 
 // ValidateUser checks what CreateUser and ImportUsers would refuse in u
@@ -40,7 +41,7 @@ const (
 // database: an import reports a bad line before its batch is written.
 func ValidateUser(u *User) error { return u.validate() }
 
-// importChunk bounds the rows of one INSERT: 15 parameters a row stays
+// importChunk bounds the rows of one INSERT: 16 parameters a row stays
 // far under SQLite's 32 766 and PostgreSQL's 65 535.
 const importChunk = 1000
 
@@ -95,16 +96,16 @@ func (d *DB) prepareImport(u *User) error {
 
 func (d *DB) insertUsers(ctx context.Context, q queryer, rows []ImportUser) ([]string, error) {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO users (id, username, username_key, email, email_key, phone, preferred_method, password_hash,
+	b.WriteString(`INSERT INTO users (id, username, username_key, email, email_key, phone, phone_key, preferred_method, password_hash,
 		roles, attributes, disabled, otp_exempt, created_at, updated_at, version) VALUES `)
-	args := make([]any, 0, 15*len(rows))
+	args := make([]any, 0, 16*len(rows))
 	for i, r := range rows {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 		u := &r.User
-		args = append(args, u.ID, u.Username, UsernameKey(u.Username), u.Email, EmailKey(u.Email), u.Phone,
+		args = append(args, u.ID, u.Username, UsernameKey(u.Username), u.Email, EmailKey(u.Email), u.Phone, PhoneKey(u.Phone),
 			u.Preferred, u.PasswordHash, u.Roles, u.Attributes, u.Disabled, u.OTPExempt, u.CreatedAt, u.UpdatedAt, u.Version)
 	}
 	b.WriteString(" ON CONFLICT DO NOTHING RETURNING id")
@@ -139,38 +140,60 @@ func (d *DB) insertTOTPs(ctx context.Context, q queryer, in []ImportUser, insert
 
 // skipReasons says, for each row not inserted, which of its keys was
 // taken: the username if a user holds it now (the row's own insert did
-// not happen, so that user is another), else the email.
+// not happen, so that user is another), else the email if one does, else
+// the phone number.
 func (d *DB) skipReasons(ctx context.Context, q queryer, in []ImportUser, inserted map[string]bool) ([]string, error) {
 	out := make([]string, len(in))
-	var keys []any
+	var names, emails []string
 	for _, r := range in {
 		if !inserted[r.ID] {
-			keys = append(keys, UsernameKey(r.Username))
+			names = append(names, UsernameKey(r.Username))
+			emails = append(emails, EmailKey(r.Email))
 		}
 	}
+	takenNames, err := d.takenKeys(ctx, q, "username_key", names)
+	if err != nil {
+		return nil, err
+	}
+	takenEmails, err := d.takenKeys(ctx, q, "email_key", emails)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range in {
+		switch {
+		case inserted[r.ID]:
+		case takenNames[UsernameKey(r.Username)]:
+			out[i] = SkipUsernameTaken
+		case EmailKey(r.Email) != "" && takenEmails[EmailKey(r.Email)]:
+			out[i] = SkipEmailTaken
+		default:
+			out[i] = SkipPhoneTaken
+		}
+	}
+	return out, nil
+}
+
+// takenKeys returns which of keys a user holds in column (a unique key
+// column: username_key or email_key), in chunks.
+func (d *DB) takenKeys(ctx context.Context, q queryer, column string, keys []string) (map[string]bool, error) {
 	taken := map[string]bool{}
 	for start := 0; start < len(keys); start += importChunk {
 		chunk := keys[start:min(start+importChunk, len(keys))]
+		args := make([]any, len(chunk))
+		for i, k := range chunk {
+			args[i] = k
+		}
 		var found []string
-		query := `SELECT username_key FROM users WHERE username_key IN (` +
+		query := `SELECT ` + column + ` FROM users WHERE ` + column + ` IN (` +
 			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + `)`
-		if err := d.direct(ctx, q, &found, query, chunk...); err != nil {
-			return nil, fmt.Errorf("find taken usernames: %w", err)
+		if err := d.direct(ctx, q, &found, query, args...); err != nil {
+			return nil, fmt.Errorf("find taken %s: %w", column, err)
 		}
 		for _, k := range found {
 			taken[k] = true
 		}
 	}
-	for i, r := range in {
-		switch {
-		case inserted[r.ID]:
-		case taken[UsernameKey(r.Username)]:
-			out[i] = SkipUsernameTaken
-		default:
-			out[i] = SkipEmailTaken
-		}
-	}
-	return out, nil
+	return taken, nil
 }
 
 // direct runs a query built at run time on q without the statement cache

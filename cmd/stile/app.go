@@ -63,6 +63,8 @@ type appConfig struct {
 	EventsRetention time.Duration
 	// AdminRate is each client's request budget at /api/v1; zero: admin.DefaultRate.
 	AdminRate storage.Rate
+	// SignInWith is what users identify themselves with; nil: usernames.
+	SignInWith login.SignInWith
 }
 
 // app is the wired application: its handler, and what runs beside it.
@@ -70,6 +72,7 @@ type app struct {
 	handler  http.Handler
 	maintain func(context.Context) // one pass of background maintenance
 	metrics  *metrics.Metrics
+	settle   func() // waits for codes still being sent in the background (passwordless)
 }
 
 // newApp wires the packages into one application.
@@ -122,6 +125,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		Limits:      c.LoginLimits,
 		DeviceKey:   c.Master.Derive("device-cookie"),
 		Counter:     m,
+		SignInWith:  c.SignInWith,
 		CallbackURL: func(_ context.Context, id string) string { return provider.CallbackURL(id) },
 		IssueDirect: func(ctx context.Context, clientID, userID string, amr []string, at time.Time) (*login.DirectTokens, error) {
 			t, err := provider.IssueDirect(ctx, clientID, userID, amr, at)
@@ -166,6 +170,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		handler:  m.HTTP(limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, edge.Text(r))))),
 		maintain: maintenance(c.DB, signing, sessions.Idle, eventsRetention(c.EventsRetention), c.Log),
 		metrics:  m,
+		settle:   flow.Settle,
 	}, nil
 }
 

@@ -492,13 +492,6 @@ func testForgotLimits(t *testing.T, h *hfixture) {
 	}
 }
 
-// total is how many mails arrived, to any address.
-func (mb *mailbox) total() int {
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return len(mb.msgs)
-}
-
 // TestForgotPasswordRaces attacks a reset link with concurrency, on SQLite
 // and PostgreSQL: twenty wrong codes at once get at most five checked (the
 // link's bound, counted before each check), and five new passwords posted

@@ -61,6 +61,7 @@ type server struct {
 	hasher   *countingHasher
 	logs     *syncBuffer
 	maintain func(context.Context) // one background maintenance pass
+	settle   func()                // waits for passwordless codes sent in the background
 }
 
 // startServer starts stile over the database at dbURL. The clock starts at
@@ -141,7 +142,7 @@ func launch(t *testing.T, dbURL string, o launchOptions) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.maintain = a.maintain
+	s.maintain, s.settle = a.maintain, a.settle
 	handler := a.handler
 	if o.wrap != nil {
 		handler = o.wrap(handler)

@@ -149,3 +149,6 @@ func (g *smsGateway) last(t *testing.T, number string) (message, auth string) {
 	t.Fatalf("no text to %s", to)
 	return "", ""
 }
+
+// total is how many mails arrived, to any address.
+func (mb *mailbox) total() int { mb.mu.Lock(); defer mb.mu.Unlock(); return len(mb.msgs) }

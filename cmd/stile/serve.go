@@ -35,6 +35,7 @@ type serveOptions struct {
 	signingAlg     string
 	dbPool         dbPoolOptions
 	events         retentionFlag
+	signInWith     string
 }
 
 func (c *cli) serveCommand() *cobra.Command {
@@ -75,6 +76,8 @@ func (c *cli) serveCommand() *cobra.Command {
 	o.events = retentionFlag(DefaultEventsRetention)
 	f.Var(&o.events, "events-retention", "how long audit events are kept, e.g. 2160h or 90d; 0: forever (env STILE_EVENTS_RETENTION)")
 	f.SetAnnotation("events-retention", "env", []string{"STILE_EVENTS_RETENTION"})
+	envFlag(f, &o.signInWith, "sign-in-with", login.IdentifyByUsername, "STILE_SIGN_IN_WITH",
+		"what users sign in with: username, email or phone, or a comma-separated list such as username,email")
 	envFlag(f, &o.signingAlg, "signing-alg", "", "STILE_SIGNING_ALG", "the algorithm tokens are signed with: RS256, ES256 or EdDSA; "+
 		"a change publishes a key of it that signs after 1h; empty: keep the current one (RS256 on a new database)")
 	return cmd
@@ -150,6 +153,9 @@ func (o *serveOptions) validate() error {
 	if err := o.dbPool.validate(); err != nil {
 		return err
 	}
+	if _, err := o.identifiers(); err != nil {
+		return fmt.Errorf("--sign-in-with: %w", err)
+	}
 	return o.side.validate()
 }
 
@@ -174,6 +180,7 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 		EventsRetention: o.events.config()}
 	cfg.TrustedProxies, _ = clientip.ParseTrusted(strings.Split(o.trustedProxies, ","))
 	cfg.HashPool, _ = o.hashPool.pool()
+	cfg.SignInWith, _ = o.identifiers()
 	defer limitMemory(cfg.HashPool, env.log)()
 	var seeded *demoSeed
 	if o.demo {
@@ -222,5 +229,15 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	a.settle() // a passwordless code being sent still leaves
 	return nil
+}
+
+// identifiers reads --sign-in-with; options built without flags (tests)
+// leave it empty, which means usernames.
+func (o *serveOptions) identifiers() (login.SignInWith, error) {
+	if o.signInWith == "" {
+		return nil, nil
+	}
+	return login.ParseSignInWith(o.signInWith)
 }

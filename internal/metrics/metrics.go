@@ -51,7 +51,7 @@ func New(exactPaths ...string) *Metrics {
 		Name: "stile_tokens_issued_total", Help: "Successful token responses, by grant type (direct: the headless direct mode).",
 	}, []string{"grant"})
 	m.throttled = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "stile_throttled_total", Help: "Requests a limit refused (429), by limit: password, otp, resend, resend_interval, lock, authorize, token.",
+		Name: "stile_throttled_total", Help: "Requests a limit refused (429), by limit: password, otp, resend, resend_interval, passwordless, lock, authorize, token.",
 	}, []string{"limit"})
 	m.hashWait = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "stile_password_hash_wait_seconds", Help: "Time a password check waited for a slot in the hashing pool (refused checks waited the whole --password-hash-wait).",
