@@ -23,7 +23,8 @@ var staticFS embed.FS
 // pages are parsed once, each page with the shared layout.
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"password", "otp", "message", "consent", "account", "enroll", "enroll_secret"} {
+	for _, name := range []string{"password", "otp", "message", "consent", "account", "enroll", "enroll_secret",
+		"signup", "signup_step"} {
 		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return out
@@ -72,6 +73,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountSelfService(r) // before /account's pages, whose prefix it shares
 	h.mountAccount(r, csrf)
 	h.mountEnrollment(r, csrf)
+	h.mountSignup(s, csrf)
 	static, _ := fs.Sub(staticFS, "static")
 	s.PathPrefix("/static/").Handler(http.StripPrefix("/login/static/", http.FileServerFS(static)))
 	h.answerWrongMethodsOnPages(r) // the JSON APIs answer theirs above
@@ -101,6 +103,8 @@ type page struct {
 	Resend                                 bool              // the code can be sent again
 	Choose, Chosen                         bool              // enrolment: choose a password; re-enter the one chosen
 	QR                                     template.URL      // enrolment: a data: URL of a PNG
+	Signup, AskUsername                    bool              // the client offers sign-up; sign-up: choose another username
+	SignupID, Email                        string            // sign-up
 }
 
 func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
@@ -115,7 +119,7 @@ func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.render(w, http.StatusOK, "password", page{Title: "Sign in", ClientName: h.flow.ClientName(r.Context(), id),
-		AuthRequestID: id, Username: begun.LoginHint})
+		AuthRequestID: id, Username: begun.LoginHint, Signup: h.flow.SignupAllowed(r.Context(), id)})
 }
 
 func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +140,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 	ch, err := h.flow.Authenticate(r.Context(), in)
 	if err != nil {
 		h.fail(w, r, err, page{Title: "Sign in", ClientName: h.flow.ClientName(r.Context(), id),
-			AuthRequestID: id, Username: r.PostFormValue("username")})
+			AuthRequestID: id, Username: r.PostFormValue("username"), Signup: h.flow.SignupAllowed(r.Context(), id)})
 		return
 	}
 	if ch.Next != nil {

@@ -204,6 +204,7 @@ func (f *Flow) signupCodeMAC(id, code string) []byte { return mac(f.keys.OTP, "s
 func (f *Flow) sendSignupCode(ctx context.Context, s *storage.Signup) error {
 	codeMAC, exp := f.signupCodeMAC(s.ID, "unsent:"+newID()), f.now().Add(f.delivery.CodeLifetime)
 	var code, subject, text string
+	to := s.Email
 	limit, _, err := f.destinationLimited(ctx, s.Email)
 	if err != nil {
 		return internal(err)
@@ -215,6 +216,7 @@ func (f *Flow) sendSignupCode(ctx context.Context, s *storage.Signup) error {
 	case limit != "":
 		f.log.Warn("sign-up mail not sent: send limit reached", "signup", s.ID, "limit", limit)
 	case owner != nil:
+		to = owner.Email // the address on file, however it was typed here
 		subject = "Someone tried to sign up with your address"
 		text = fmt.Sprintf("Someone just tried to create an account at %s with this email address. You have an account "+
 			"already: if it was you, sign in, or reset your password if you forgot it. If it was not you, you can "+
@@ -233,7 +235,7 @@ func (f *Flow) sendSignupCode(ctx context.Context, s *storage.Signup) error {
 	if subject == "" {
 		return nil
 	}
-	if err := f.delivery.Email.Send(ctx, s.Email, subject, text); err != nil {
+	if err := f.delivery.Email.Send(ctx, to, subject, text); err != nil {
 		return internal(fmt.Errorf("send sign-up mail: %w", err))
 	}
 	return nil
