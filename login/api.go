@@ -36,6 +36,7 @@ func (h *Handler) mountAPI(r *mux.Router) {
 	a.HandleFunc("/authenticate", h.apiAuthenticate).Methods(http.MethodPost, http.MethodOptions)
 	a.HandleFunc("/verify", h.apiVerify).Methods(http.MethodPost, http.MethodOptions)
 	a.HandleFunc("/resend", h.apiResend).Methods(http.MethodPost, http.MethodOptions)
+	h.mountSignupAPI(a)
 	answerWrongMethods(a, h.wrongMethodJSON)
 }
 

@@ -45,7 +45,7 @@ func (h *Handler) showSignup(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 	id := r.PostFormValue("authRequestID")
 	binding, _ := h.binder.Get(r)
-	in := SignupForm{AuthRequestID: id, Binding: binding, Username: r.PostFormValue("username"), Email: r.PostFormValue("email"),
+	in := SignupForm{AuthRequestID: id, Binding: binding, Door: storage.DoorPages, Username: r.PostFormValue("username"), Email: r.PostFormValue("email"),
 		Password: r.PostFormValue("password"), Confirm: r.PostFormValue("confirm")}
 	st, err := h.flow.Signup(r.Context(), in)
 	if err != nil {
@@ -68,7 +68,7 @@ func (h *Handler) toSignupStep(w http.ResponseWriter, r *http.Request, st *Signu
 
 func (h *Handler) showSignupStep(w http.ResponseWriter, r *http.Request) {
 	binding, _ := h.binder.Get(r)
-	st, err := h.flow.SignupPending(r.Context(), r.URL.Query().Get("signupID"), binding)
+	st, err := h.flow.SignupPending(r.Context(), SignupRef{ID: r.URL.Query().Get("signupID"), Binding: binding, Door: storage.DoorPages})
 	if err != nil {
 		h.failSignup(w, r, err, "", page{Title: signupTitle})
 		return
@@ -90,40 +90,40 @@ func (h *Handler) renderSignupStep(w http.ResponseWriter, status int, st *Signup
 }
 
 func (h *Handler) signupCode(w http.ResponseWriter, r *http.Request) {
-	h.signupStepPost(w, r, func(id string, binding []byte, replaces string) (*SignupStep, error) {
-		return h.flow.SignupVerify(r.Context(), id, binding, r.PostFormValue("otp"), replaces)
+	h.signupStepPost(w, r, func(ref SignupRef, replaces string) (*SignupStep, error) {
+		return h.flow.SignupVerify(r.Context(), ref, r.PostFormValue("otp"), replaces)
 	})
 }
 
 func (h *Handler) signupResend(w http.ResponseWriter, r *http.Request) {
-	h.signupStepPost(w, r, func(id string, binding []byte, _ string) (*SignupStep, error) {
-		return h.flow.SignupResend(r.Context(), id, binding)
+	h.signupStepPost(w, r, func(ref SignupRef, _ string) (*SignupStep, error) {
+		return h.flow.SignupResend(r.Context(), ref)
 	})
 }
 
 func (h *Handler) signupUsername(w http.ResponseWriter, r *http.Request) {
-	h.signupStepPost(w, r, func(id string, binding []byte, replaces string) (*SignupStep, error) {
-		return h.flow.SignupRename(r.Context(), id, binding, r.PostFormValue("username"), replaces)
+	h.signupStepPost(w, r, func(ref SignupRef, replaces string) (*SignupStep, error) {
+		return h.flow.SignupRename(r.Context(), ref, r.PostFormValue("username"), replaces)
 	})
 }
 
 func (h *Handler) signupTOTP(w http.ResponseWriter, r *http.Request) {
-	h.signupStepPost(w, r, func(id string, binding []byte, replaces string) (*SignupStep, error) {
-		return h.flow.SignupConfirm(r.Context(), id, binding, r.PostFormValue("otp"), replaces)
+	h.signupStepPost(w, r, func(ref SignupRef, replaces string) (*SignupStep, error) {
+		return h.flow.SignupConfirm(r.Context(), ref, r.PostFormValue("otp"), replaces)
 	})
 }
 
 // signupStepPost runs one step of a pending sign-up. A mistake the user
 // can fix shows the same step again with the error (the new authenticator
 // too: it is still this browser's); anything else ends on a message page.
-func (h *Handler) signupStepPost(w http.ResponseWriter, r *http.Request, step func(id string, binding []byte, replaces string) (*SignupStep, error)) {
-	id := r.PostFormValue("signupID")
+func (h *Handler) signupStepPost(w http.ResponseWriter, r *http.Request, step func(ref SignupRef, replaces string) (*SignupStep, error)) {
 	binding, _ := h.binder.Get(r)
+	ref := SignupRef{ID: r.PostFormValue("signupID"), Binding: binding, Door: storage.DoorPages}
 	replaces := ""
 	if cur := h.sessions.Current(r); cur != nil {
 		replaces = cur.ID
 	}
-	st, err := step(id, binding, replaces)
+	st, err := step(ref, replaces)
 	if err == nil {
 		h.toSignupStep(w, r, st)
 		return
@@ -131,7 +131,7 @@ func (h *Handler) signupStepPost(w http.ResponseWriter, r *http.Request, step fu
 	e := AsError(err)
 	switch e.Code {
 	case CodeInvalidOTP, CodeInvalidRequest, CodeThrottled, CodeBusy:
-		if again, perr := h.flow.SignupPending(r.Context(), id, binding); perr == nil {
+		if again, perr := h.flow.SignupPending(r.Context(), ref); perr == nil {
 			e.setRetryAfter(w)
 			h.renderSignupStep(w, e.Status(), again, e.Message)
 			return

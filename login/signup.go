@@ -44,18 +44,32 @@ const (
 // SignupForm is what the sign-up form sends.
 type SignupForm struct {
 	AuthRequestID string
-	Binding       []byte
+	Binding       []byte // the browser's binding; for the JSON API, the loginToken (doors.go)
+	Door          string // storage.DoorPages or storage.DoorAPI
 	Username      string
 	Email         string
 	Password      string
 	Confirm       string
 }
 
+// SignupRef names a pending sign-up and who asks for it: the door and, on
+// stile's pages, the browser's binding. A sign-up belongs to the door that
+// started it, as a login transaction does (doors.go): on the pages every
+// step shows the binding cookie; on the JSON API the signupID only the
+// opener learnt, and the browser proves itself where the sign-up becomes a
+// session (the ticket, the callback).
+type SignupRef struct {
+	ID      string
+	Binding []byte
+	Door    string
+}
+
 // SignupStep is where a sign-up stands: the step to show next, or (Next)
 // the account exists and the browser goes on to the consent page or the
 // callback.
 type SignupStep struct {
-	SignupID string
+	SignupID      string
+	AuthRequestID string // with Next: the request the account's session answered
 	State    string // storage.SignupCode, SignupUsername or SignupEnroll
 	Email    string
 	Username string
@@ -78,7 +92,11 @@ func (f *Flow) SignupAllowed(ctx context.Context, authRequestID string) bool {
 // SignupOpen checks that an authorization request is open, bound to this
 // browser (binding it if nobody has), and that its client offers sign-up.
 func (f *Flow) SignupOpen(ctx context.Context, authRequestID string, binding []byte) (*storage.AuthRequest, *storage.Client, error) {
-	ar, err := f.openAuthRequest(ctx, authRequestID, binding, storage.DoorPages)
+	return f.signupOpen(ctx, authRequestID, binding, storage.DoorPages)
+}
+
+func (f *Flow) signupOpen(ctx context.Context, authRequestID string, binding []byte, door string) (*storage.AuthRequest, *storage.Client, error) {
+	ar, err := f.openAuthRequest(ctx, authRequestID, binding, door)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -104,7 +122,7 @@ func (f *Flow) Signup(ctx context.Context, in SignupForm) (*SignupStep, error) {
 	if err := checkSignupForm(in); err != nil {
 		return nil, err
 	}
-	ar, c, err := f.SignupOpen(ctx, in.AuthRequestID, in.Binding)
+	ar, c, err := f.signupOpen(ctx, in.AuthRequestID, in.Binding, in.Door)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +147,7 @@ func (f *Flow) Signup(ctx context.Context, in SignupForm) (*SignupStep, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &storage.Signup{ID: newID(), AuthRequestID: ar.ID, ClientID: c.ID, BindingHash: ar.BindingHash,
+	s := &storage.Signup{ID: newID(), AuthRequestID: ar.ID, ClientID: c.ID, Door: in.Door, BindingHash: ar.BindingHash,
 		Username: strings.TrimSpace(in.Username), Email: strings.TrimSpace(in.Email), PasswordHash: hash, Method: method,
 		ExpiresAt: ar.ExpiresAt}
 	if err := f.db.CreateSignup(ctx, s); err != nil {
@@ -261,21 +279,24 @@ func (f *Flow) destinationLimited(ctx context.Context, to string) (string, time.
 	return "", 0, nil
 }
 
-// openSignup loads a sign-up for the browser presenting binding, in one of
+// openSignup loads a sign-up for the door and browser asking, in one of
 // the states given.
-func (f *Flow) openSignup(ctx context.Context, id string, binding []byte, states ...string) (*storage.Signup, error) {
-	if id == "" {
+func (f *Flow) openSignup(ctx context.Context, ref SignupRef, states ...string) (*storage.Signup, error) {
+	if ref.ID == "" {
 		return nil, fail(CodeInvalidRequest, "The sign-up is missing. Go back to the application and start again.")
 	}
-	s, err := f.db.GetSignup(ctx, id)
+	s, err := f.db.GetSignup(ctx, ref.ID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fail(CodeExpired, msgSignupExpired)
 	}
 	if err != nil {
 		return nil, internal(err)
 	}
-	// An empty binding never matches.
-	if len(binding) == 0 || !hmac.Equal(s.BindingHash, binding) {
+	if s.Door != ref.Door {
+		return nil, errOtherDoor
+	}
+	// On the pages, an empty binding never matches.
+	if ref.Door != storage.DoorAPI && (len(ref.Binding) == 0 || !hmac.Equal(s.BindingHash, ref.Binding)) {
 		f.log.Info("sign-up refused", "reason", "another browser", "signup", s.ID, "remote", clientip.From(ctx))
 		return nil, fail(CodeWrongBrowser, "This sign-up was started in another browser. Go back to the application and start again from this one.")
 	}
@@ -295,11 +316,11 @@ func (f *Flow) openSignup(ctx context.Context, id string, binding []byte, states
 
 // SignupResend emails a new code, once ResendAfter has passed since the
 // last, under the same limits as a sign-in's resend.
-func (f *Flow) SignupResend(ctx context.Context, id string, binding []byte) (*SignupStep, error) {
+func (f *Flow) SignupResend(ctx context.Context, ref SignupRef) (*SignupStep, error) {
 	if err := f.resendLimited(ctx); err != nil {
 		return nil, err
 	}
-	s, err := f.openSignup(ctx, id, binding, storage.SignupCode)
+	s, err := f.openSignup(ctx, ref, storage.SignupCode)
 	if err != nil {
 		return nil, err
 	}
@@ -319,8 +340,8 @@ func (f *Flow) SignupResend(ctx context.Context, id string, binding []byte) (*Si
 
 // SignupPending describes a sign-up's current step, for its page; the new
 // authenticator is shown again only to the browser it belongs to.
-func (f *Flow) SignupPending(ctx context.Context, id string, binding []byte) (*SignupStep, error) {
-	s, err := f.openSignup(ctx, id, binding, storage.SignupCode, storage.SignupUsername, storage.SignupEnroll)
+func (f *Flow) SignupPending(ctx context.Context, ref SignupRef) (*SignupStep, error) {
+	s, err := f.openSignup(ctx, ref, storage.SignupCode, storage.SignupUsername, storage.SignupEnroll)
 	if err != nil {
 		return nil, err
 	}

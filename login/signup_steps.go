@@ -20,12 +20,12 @@ import (
 // Right, the address is proven; then a taken username is said, or the
 // second factor is set up (TOTP), or, when the proven address is the
 // factor, the account is made.
-func (f *Flow) SignupVerify(ctx context.Context, id string, binding []byte, code, replaces string) (*SignupStep, error) {
+func (f *Flow) SignupVerify(ctx context.Context, ref SignupRef, code, replaces string) (*SignupStep, error) {
 	code = strings.Join(strings.Fields(code), "")
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
 		return nil, fail(CodeInvalidRequest, "Enter the 6-digit code we emailed you.")
 	}
-	s, err := f.openSignup(ctx, id, binding, storage.SignupCode)
+	s, err := f.openSignup(ctx, ref, storage.SignupCode)
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +58,8 @@ func (f *Flow) SignupVerify(ctx context.Context, id string, binding []byte, code
 // SignupRename takes another username for a sign-up whose address is
 // proven and whose username was taken. Only the address's owner gets
 // here; each try counts against the address's password rate.
-func (f *Flow) SignupRename(ctx context.Context, id string, binding []byte, username, replaces string) (*SignupStep, error) {
-	s, err := f.openSignup(ctx, id, binding, storage.SignupUsername)
+func (f *Flow) SignupRename(ctx context.Context, ref SignupRef, username, replaces string) (*SignupStep, error) {
+	s, err := f.openSignup(ctx, ref, storage.SignupUsername)
 	if err != nil {
 		return nil, err
 	}
@@ -124,12 +124,12 @@ func (f *Flow) afterAddress(ctx context.Context, s *storage.Signup, replaces str
 
 // SignupConfirm checks the new authenticator's first code, a guess
 // reserved like the emailed code's; right, the account is made with it.
-func (f *Flow) SignupConfirm(ctx context.Context, id string, binding []byte, code, replaces string) (*SignupStep, error) {
+func (f *Flow) SignupConfirm(ctx context.Context, ref SignupRef, code, replaces string) (*SignupStep, error) {
 	code = strings.Join(strings.Fields(code), "")
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
 		return nil, fail(CodeInvalidRequest, "Enter the 6-digit code your authenticator app shows.")
 	}
-	s, err := f.openSignup(ctx, id, binding, storage.SignupEnroll)
+	s, err := f.openSignup(ctx, ref, storage.SignupEnroll)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +194,8 @@ func (f *Flow) createAccount(ctx context.Context, s *storage.Signup, secret stri
 	if err := f.db.MoveSignup(ctx, s.ID, from, storage.SignupCreating, s.PendingSecret); err != nil {
 		return nil, fail(CodeExpired, msgSignupExpired)
 	}
+	// The request must still be open and bound to the sign-up's browser
+	// (whichever door it came through, its binding is the browser's).
 	ar, err := f.openAuthRequest(ctx, s.AuthRequestID, s.BindingHash, storage.DoorPages)
 	if err != nil {
 		return nil, err
@@ -235,12 +237,12 @@ func (f *Flow) createAccount(ctx context.Context, s *storage.Signup, secret stri
 	if err != nil {
 		return nil, internal(err)
 	}
-	f.signedIn(ctx, u, c.ID, storage.DoorPages, amr, st.session.ID)
+	f.signedIn(ctx, u, c.ID, s.Door, amr, st.session.ID)
 	f.log.Info("sign-up complete: account created", "user", u.ID, "client", c.ID, "method", s.Method, "session", st.session.ID)
 	next, err := f.afterLogin(ctx, ar, st.session)
 	if err != nil {
 		return nil, err
 	}
 	next.SessionCookie, next.SessionID, next.UserID = st.cookie, st.session.ID, u.ID
-	return &SignupStep{SignupID: s.ID, Next: next}, nil
+	return &SignupStep{SignupID: s.ID, AuthRequestID: ar.ID, Next: next}, nil
 }

@@ -25,6 +25,7 @@ type Signup struct {
 	ID            string       `db:"id"`
 	AuthRequestID string       `db:"auth_request_id"`
 	ClientID      string       `db:"client_id"`
+	Door          string       `db:"door"` // DoorPages or DoorAPI: the only door that may go on with it
 	BindingHash   []byte       `db:"binding_hash"`
 	Username      string       `db:"username"`
 	Email         string       `db:"email"`
@@ -40,7 +41,7 @@ type Signup struct {
 	ExpiresAt     time.Time    `db:"expires_at"`
 }
 
-const signupColumns = `id, auth_request_id, client_id, binding_hash, username, email, password_hash, method, state, failures,
+const signupColumns = `id, auth_request_id, client_id, door, binding_hash, username, email, password_hash, method, state, failures,
 	code_mac, code_expires_at, code_sent_at, pending_secret, created_at, expires_at`
 
 // CreateSignup stores a new sign-up in state SignupCode. The caller sets
@@ -49,10 +50,13 @@ func (d *DB) CreateSignup(ctx context.Context, s *Signup) error {
 	if len(s.BindingHash) == 0 {
 		return errors.New("create sign-up: no binding") // a sign-up bound to nothing could be finished by anyone
 	}
+	if s.Door != DoorPages && s.Door != DoorAPI {
+		return fmt.Errorf("create sign-up: no door %q", s.Door)
+	}
 	s.CreatedAt, s.State = d.Now(), SignupCode
-	const q = `INSERT INTO signups (id, auth_request_id, client_id, binding_hash, username, email, password_hash, method,
-		state, failures, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`
-	_, err := d.exec(ctx, d.w, q, s.ID, s.AuthRequestID, s.ClientID, s.BindingHash, s.Username, s.Email, s.PasswordHash,
+	const q = `INSERT INTO signups (id, auth_request_id, client_id, door, binding_hash, username, email, password_hash, method,
+		state, failures, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`
+	_, err := d.exec(ctx, d.w, q, s.ID, s.AuthRequestID, s.ClientID, s.Door, s.BindingHash, s.Username, s.Email, s.PasswordHash,
 		s.Method, s.State, s.CreatedAt, s.ExpiresAt.UTC())
 	if err != nil {
 		return fmt.Errorf("create sign-up: %w", err)

@@ -9,6 +9,7 @@ CREATE TABLE signups (
     id              TEXT PRIMARY KEY,
     auth_request_id TEXT NOT NULL REFERENCES auth_requests (id) ON DELETE CASCADE,
     client_id       TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    door            TEXT NOT NULL CHECK (door IN ('pages', 'api')),
     binding_hash    BYTEA NOT NULL,
     username        TEXT NOT NULL,
     email           TEXT NOT NULL,
