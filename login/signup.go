@@ -70,12 +70,12 @@ type SignupRef struct {
 type SignupStep struct {
 	SignupID      string
 	AuthRequestID string // with Next: the request the account's session answered
-	State    string // storage.SignupCode, SignupUsername or SignupEnroll
-	Email    string
-	Username string
-	Message  string
-	Enroll   *Enrolling
-	Next     *Next
+	State         string // storage.SignupCode, SignupUsername or SignupEnroll
+	Email         string
+	Username      string
+	Message       string
+	Enroll        *Enrolling
+	Next          *Next
 }
 
 // SignupAllowed reports whether the authorization request's client offers
