@@ -22,6 +22,10 @@
 //     are bounded per transaction.
 //   - A TOTP secret is never shown to someone who proved only a password:
 //     EnrollTOTP is for operators.
+//   - Self-service sign-up (signup.go) makes no user until the email
+//     address is proven and the second factor set up; it never tells
+//     whether an address has an account, and a taken username only to the
+//     address's proven owner.
 //
 // The package knows nothing of the OpenID library: the provider's callback
 // URL comes in as a function, and an authorization request that must end
