@@ -158,11 +158,15 @@ func (f *Flow) signupGuess(ctx context.Context, s *storage.Signup) error {
 	if err != nil {
 		return internal(err)
 	}
-	if !ok {
-		f.log.Info("sign-up refused", "step", s.State, "reason", "no tries left", "signup", s.ID)
+	if !ok { // every try is used (or in flight), or another request moved the sign-up on
 		if err := f.db.KillSignup(ctx, s.ID, f.MaxOTPFailures); err != nil {
 			return internal(err)
 		}
+		now, err := f.db.GetSignup(ctx, s.ID)
+		if err == nil && now.State != storage.SignupDead {
+			return fail(CodeExpired, msgSignupExpired)
+		}
+		f.log.Info("sign-up refused", "step", s.State, "reason", "no tries left", "signup", s.ID)
 		return fail(CodeExpired, msgSignupDead)
 	}
 	s.Failures = n

@@ -318,8 +318,12 @@ func testSignupWrongCodes(t *testing.T, f *sfixture) {
 		t.Fatalf("%d wrong codes were answered as wrong (all: %v): more than 5 were evaluated", wrong, statuses)
 	}
 	// Each evaluated guess holds a slot, taken before it is checked.
-	if s, err := f.s.db.GetSignup(t.Context(), formValue(t, step, "signupID")); err != nil || s.Failures > 5 || s.State != storage.SignupDead {
-		t.Fatalf("after 12 concurrent wrong codes: %d evaluated, state %s (%v), want at most 5 and dead", s.Failures, s.State, err)
+	s, err := f.s.db.GetSignup(t.Context(), formValue(t, step, "signupID"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Failures > 5 || s.State != storage.SignupDead {
+		t.Fatalf("after 12 concurrent wrong codes: %d evaluated, state %s, want at most 5 and dead", s.Failures, s.State)
 	}
 	if p := b.submit(step, map[string]string{"otp": code}); p.status != http.StatusGone || hasSecret(p) {
 		t.Fatalf("the right code after the tries ran out: %d", p.status)
