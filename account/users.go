@@ -31,6 +31,14 @@ type NewUser struct {
 	// SkipEnrollLink makes no enrolment link for a user without a
 	// password (the CLI, which has its own command for links).
 	SkipEnrollLink bool
+	// TOTPSecret (base32) is an authenticator the new user confirmed
+	// already, with TOTPStep, the confirming code's step, spent: a
+	// self-service sign-up sets one up before the account exists.
+	TOTPSecret string
+	TOTPStep   int64
+	// Via names the door that creates the account in the audit event
+	// ("signup"); empty for the operator's doors.
+	Via string
 }
 
 // Created is a new account, with its enrolment link when it has no
@@ -48,7 +56,11 @@ func (s *Service) Create(ctx context.Context, a Actor, n NewUser) (*Created, err
 	if c != nil {
 		id = c.User.ID
 	}
-	s.audit(ctx, a, "user.created", id, storage.Attributes{"roles": n.Roles, "password": n.Password != "" || n.PasswordHash != ""}, err)
+	detail := storage.Attributes{"roles": n.Roles, "password": n.Password != "" || n.PasswordHash != ""}
+	if n.Via != "" {
+		detail["via"], detail["totp"] = n.Via, n.TOTPSecret != ""
+	}
+	s.audit(ctx, a, "user.created", id, detail, err)
 	return c, err
 }
 
@@ -74,6 +86,11 @@ func (s *Service) create(ctx context.Context, n NewUser) (*Created, error) {
 	if err := s.db.CreateUser(ctx, u); err != nil {
 		return nil, storeError(err)
 	}
+	if n.TOTPSecret != "" {
+		if err := s.adoptNew(ctx, u, n.TOTPSecret, n.TOTPStep); err != nil {
+			return nil, err
+		}
+	}
 	c := &Created{User: u}
 	if u.PasswordHash == "" && !u.Disabled && !n.SkipEnrollLink {
 		var err error
@@ -83,6 +100,23 @@ func (s *Service) create(ctx context.Context, n NewUser) (*Created, error) {
 		}
 	}
 	return c, nil
+}
+
+// adoptNew gives a user just created the authenticator they confirmed,
+// its confirming step spent. Should that fail, the account goes again: a
+// sign-up never leaves an account without the factor it set up.
+func (s *Service) adoptNew(ctx context.Context, u *storage.User, secret string, step int64) error {
+	err := SetTOTPSecret(ctx, s.db, s.c.Sealer, u.ID, secret)
+	if err == nil {
+		_, err = s.db.AcceptTOTPStep(ctx, u.ID, step)
+	}
+	if err == nil {
+		return nil
+	}
+	if derr := s.db.DeleteUser(ctx, u.ID); derr != nil {
+		return fmt.Errorf("new user %s: authenticator not stored (%w), and the account not removed: %w", u.ID, err, derr)
+	}
+	return fmt.Errorf("new user %s: authenticator not stored, account removed: %w", u.ID, err)
 }
 
 // hash checks a new password against the policy and hashes it.

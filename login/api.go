@@ -38,6 +38,7 @@ func (h *Handler) mountAPI(r *mux.Router) {
 	a.HandleFunc("/resend", h.apiResend).Methods(http.MethodPost, http.MethodOptions)
 	a.HandleFunc("/password/forgot", h.apiForgot).Methods(http.MethodPost, http.MethodOptions)
 	a.HandleFunc("/passwordless", h.apiPasswordless).Methods(http.MethodPost, http.MethodOptions)
+	h.mountSignupAPI(a)
 	answerWrongMethods(a, h.wrongMethodJSON)
 }
 

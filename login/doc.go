@@ -33,6 +33,10 @@
 //   - A client may offer passwordless sign-in by code (passwordless.go):
 //     one factor, labelled so (amr ["otp"], no mfa), silent for identifiers
 //     nobody has, and its session answers no client that did not opt in.
+//   - Self-service sign-up (signup.go) makes no user until the email
+//     address is proven and the second factor set up; it never tells
+//     whether an address has an account, and a taken username only to the
+//     address's proven owner.
 //
 // The package knows nothing of the OpenID library: the provider's callback
 // URL comes in as a function, and an authorization request that must end

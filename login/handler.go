@@ -23,7 +23,8 @@ var staticFS embed.FS
 // pages are parsed once, each page with the shared layout.
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"password", "otp", "message", "consent", "account", "enroll", "enroll_secret", "forgot", "reset", "code"} {
+	for _, name := range []string{"password", "otp", "message", "consent", "account", "enroll", "enroll_secret", "forgot", "reset", "code",
+		"signup", "signup_step"} {
 		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return out
@@ -75,6 +76,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	h.mountSelfService(r) // before /account's pages, whose prefix it shares
 	h.mountAccount(r, csrf)
 	h.mountEnrollment(r, csrf)
+	h.mountSignup(s, csrf)
 	static, _ := fs.Sub(staticFS, "static")
 	s.PathPrefix("/static/").Handler(http.StripPrefix("/login/static/", http.FileServerFS(static)))
 	h.answerWrongMethodsOnPages(r) // the JSON APIs answer theirs above
@@ -106,6 +108,8 @@ type page struct {
 	QR                                     template.URL      // enrolment: a data: URL of a PNG
 	IdentifierLabel, IdentifierType        string            // the sign-in form's identifier (SignInWith); Passwordless: offer a code
 	Passwordless                           bool
+	Signup, AskUsername                    bool   // the client offers sign-up; sign-up: choose another username
+	SignupID, Email                        string // sign-up
 }
 
 func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {

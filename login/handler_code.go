@@ -30,6 +30,7 @@ func (h *Handler) mountPasswordless(s *mux.Router, csrf *http.CrossOriginProtect
 func (h *Handler) signInPage(ctx context.Context, p page) page {
 	p.IdentifierLabel, p.IdentifierType = h.flow.signInWith.Label(), h.flow.signInWith.InputType()
 	p.Passwordless = p.AuthRequestID != "" && h.flow.Passwordless(ctx, p.AuthRequestID)
+	p.Signup = p.AuthRequestID != "" && h.flow.SignupAllowed(ctx, p.AuthRequestID)
 	return p
 }
 

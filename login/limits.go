@@ -28,6 +28,10 @@ type Limits struct {
 	// number, across transactions: two windows, a short and a long one.
 	SendsPerMinute storage.Rate
 	SendsPerHour   storage.Rate
+
+	// SignupsPerAddress bounds the pending sign-ups (login/signup.go) one
+	// source address can make stile store; zero: no limit.
+	SignupsPerAddress storage.Rate
 }
 
 // DefaultLimits are generous to an office or a carrier behind one address,
@@ -43,6 +47,7 @@ var DefaultLimits = Limits{
 	FailuresPerAddress: 20, // more than a pair's: an office or a carrier puts many users behind one address
 	SendsPerMinute:     storage.Rate{Limit: 3, Per: time.Minute},
 	SendsPerHour:       storage.Rate{Limit: 10, Per: time.Hour},
+	SignupsPerAddress:  storage.Rate{Limit: 20, Per: time.Hour},
 }
 
 // withLockDefaults fills the failure counts a caller left zero.

@@ -21,6 +21,7 @@ type Retention struct {
 var expiry = []struct{ table, key, where string }{
 	{"auth_requests", "id", "expires_at < :now AND (code_hash IS NULL OR expires_at < :request_cutoff)"},
 	{"login_transactions", "id", "expires_at < :now"},
+	{"signups", "id", "expires_at < :now"},
 	{"sessions", "id", "expires_at < :now OR ended_at IS NOT NULL OR last_seen_at < :idle_cutoff"},
 	{"access_tokens", "id", "expires_at < :now"},
 	{"refresh_tokens", "id", "expires_at < :now OR family_expires_at < :now OR revoked_at IS NOT NULL"},

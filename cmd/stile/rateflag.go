@@ -93,4 +93,6 @@ func registerLoginLimits(f *pflag.FlagSet, l *login.Limits) {
 		"codes sent by email or SMS per user and per destination, N/DURATION; 0/1m: off")
 	rateFlag(f, &l.SendsPerHour, "send-rate-long", "STILE_SEND_RATE_LONG",
 		"a second, longer window for the same, N/DURATION; 0/1h: off")
+	rateFlag(f, &l.SignupsPerAddress, "signup-rate", "STILE_SIGNUP_RATE",
+		"self-service sign-ups started per source address, N/DURATION; 0/1h: off")
 }
