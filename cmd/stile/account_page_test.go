@@ -97,6 +97,7 @@ func TestAccountPage(t *testing.T) {
 		{"EmailTakenLeaksNothing", testAccountEmailTaken},
 		{"Sessions", testAccountSessions},
 		{"Preferred", testAccountPreferred},
+		{"SentCodesAreLimited", testAccountSendLimit},
 	}
 	for _, d := range storagetest.Dialects() {
 		t.Run(d.Name, func(t *testing.T) {
@@ -472,4 +473,26 @@ func TestAccountPageBrowser(t *testing.T) {
 		t.Errorf("stored email %q", u.Email)
 	}
 	mb.last(t, "alice@example.com", "The email address of your account alice was just changed")
+}
+
+// testAccountSendLimit: a session cannot make stile mail the user (or a
+// new address) without bound: the send limits of sign-in codes apply.
+func testAccountSendLimit(t *testing.T, f *acctFixture) {
+	for i := 0; i < 3; i++ {
+		wantPage(t, f.post(f.b, "/account/code", url.Values{"method": {"EMAIL"}}), http.StatusOK, "We sent a code")
+	}
+	p := f.post(f.b, "/account/code", url.Values{"method": {"EMAIL"}})
+	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" {
+		t.Fatalf("a fourth code in a minute: %d", p.status)
+	}
+	if n := strings.Count(strings.Join(f.mb.sent("alice@example.com"), "\n"), "Subject: Your code to confirm a change"); n != 3 {
+		t.Fatalf("%d codes mailed, want 3", n)
+	}
+	// A method the user cannot receive is refused.
+	wantPage(t, f.post(f.b, "/account/code", url.Values{"method": {"SMS"}}), http.StatusBadRequest, "cannot be sent")
+	// The last code sent still works; the minute over, sending works again.
+	code := codeIn(t, f.mb.last(t, "alice@example.com", "confirm a change"))
+	wantPage(t, f.post(f.b, "/account/recovery-codes", url.Values{"otp": {code}}), http.StatusOK, "shown only now")
+	f.s.clock.Advance(time.Minute)
+	wantPage(t, f.post(f.b, "/account/code", url.Values{"method": {"EMAIL"}}), http.StatusOK, "We sent a code")
 }
