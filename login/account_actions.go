@@ -20,6 +20,19 @@ import (
 // when is how the page shows a time.
 func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
+// eventPasswordSet is the account service's event of a password change.
+const eventPasswordSet = "user.password_set"
+
+// recordRefused records a change the page refused at one of its proofs
+// (wrong password, wrong or missing code, a lock) in the audit trail; the
+// account service records the changes made. Refusals before any proof
+// (malformed input) are not recorded, as on the sign-in pages.
+func (h *Handler) recordRefused(r *http.Request, typ string, u *storage.User, step string, err error) {
+	if e := AsError(err); err != nil && e.Code != CodeInvalidRequest {
+		h.flow.recordFor(r.Context(), typ, u, "", err, storage.Attributes{"step": step, "door": "account_page"})
+	}
+}
+
 // pageActor is the user changing their own account on the page.
 func pageActor(r *http.Request, u *storage.User) account.Actor { return actor(r, u, "") }
 
@@ -139,9 +152,11 @@ func (h *Handler) accountPassword(w http.ResponseWriter, r *http.Request, s *sto
 		if e := AsError(err); err != nil && e.Code == CodeInvalidCredentials {
 			err = fail(CodeInvalidCredentials, "Your current password is not right.")
 		}
+		h.recordRefused(r, eventPasswordSet, u, "current_password", err)
 	}
 	if err == nil {
 		err = h.flow.proveStepUp(ctx, u, r.PostFormValue("otp"))
+		h.recordRefused(r, eventPasswordSet, u, "proof", err)
 	}
 	if err == nil {
 		if err = h.flow.accounts.SetPassword(ctx, pageActor(r, u), u.ID, next); err != nil {
@@ -170,6 +185,8 @@ func (h *Handler) accountEmail(w http.ResponseWriter, r *http.Request, s *storag
 		err = fail(CodeInvalidRequest, "Enter one email address, like name@example.com.")
 	} else if err = h.flow.proveStepUp(ctx, u, r.PostFormValue("otp")); err == nil {
 		err = h.flow.startEmailChange(ctx, u, email)
+	} else {
+		h.recordRefused(r, account.EventEmailChanged, u, "proof", err)
 	}
 	if err != nil {
 		h.accountFail(w, r, s, u, err)
@@ -180,6 +197,7 @@ func (h *Handler) accountEmail(w http.ResponseWriter, r *http.Request, s *storag
 
 func (h *Handler) accountConfirmEmail(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) {
 	if err := h.flow.confirmEmailChange(r.Context(), pageActor(r, u), u, r.PostFormValue("code")); err != nil {
+		h.recordRefused(r, account.EventEmailChanged, u, "new_address_code", err)
 		h.accountFail(w, r, s, u, err)
 		return
 	}

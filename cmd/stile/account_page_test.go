@@ -259,6 +259,20 @@ func testAccountPassword(t *testing.T, f *acctFixture) {
 	wantPage(t, p, http.StatusUnauthorized, "incorrect")
 	f.alice.password = next
 	f.signedIn(t, f.alice)
+
+	// The trail: the refusals at each proof, then the change, by alice.
+	evs, err := f.s.db.ListEvents(context.Background(), storage.EventFilter{UserID: f.alice.ID, Type: "user.password_set"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, fmt.Sprintf("%s/%s/%v/%v", e.Outcome, e.Reason, e.Detail["step"], e.ActorUser == f.alice.ID))
+	}
+	want := []string{"failure/invalid_credentials/current_password/true", "failure/wrong_code/proof/true", "success//<nil>/true"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("password events %v, want %v", got, want)
+	}
 }
 
 func testAccountEmail(t *testing.T, f *acctFixture) {
