@@ -390,14 +390,21 @@ type accountAnswer struct {
 }
 
 // TestAccountPageBrowser performs every action of the account page in
-// Debian's headless Chromium (playwright-core), on SQLite; TestAccountPage
-// covers the same actions over HTTP on both databases. The application
+// Debian's headless Chromium (playwright-core), once on each database;
+// TestAccountPage covers the same actions, and their refusals in detail,
+// over HTTP. The application
 // and the script's helper are on another site (127.0.0.1) than stile
 // (localhost), so the browser's cross-site rules apply as in production.
 func TestAccountPageBrowser(t *testing.T) {
 	chromium := needChromium(t)
+	for _, d := range storagetest.Dialects() {
+		t.Run(d.Name, func(t *testing.T) { testAccountPageBrowser(t, chromium, d.URL(t)) })
+	}
+}
+
+func testAccountPageBrowser(t *testing.T, chromium, dbURL string) {
 	mb, gw := newMailbox(t), newSMSGateway(t)
-	s := launch(t, storagetest.SQLite(t), launchOptions{host: "localhost", app: []func(*appConfig){delivery(t, mb, gw)}})
+	s := launch(t, dbURL, launchOptions{host: "localhost", app: []func(*appConfig){delivery(t, mb, gw)}})
 	alice := s.addUser(t, "alice", true)
 	rps := map[string]*relyingParty{}
 	mux := http.NewServeMux()
