@@ -39,7 +39,7 @@ import (
 func (h *Handler) mountAccount(r *mux.Router, csrf *http.CrossOriginProtection) {
 	a := r.PathPrefix("/account").Subrouter()
 	a.Use(securityHeaders)
-	a.HandleFunc("", h.showAccount).Methods(http.MethodGet, http.MethodHead)
+	a.Handle("", h.signedIn(h.showAccount)).Methods(http.MethodGet, http.MethodHead)
 	for path, fn := range map[string]func(http.ResponseWriter, *http.Request, *storage.Session, *storage.User){
 		"/code":                h.accountSendCode,
 		"/totp":                h.accountAddTOTP,
@@ -113,10 +113,8 @@ func (h *Handler) signedIn(fn func(http.ResponseWriter, *http.Request, *storage.
 	})
 }
 
-func (h *Handler) showAccount(w http.ResponseWriter, r *http.Request) {
-	h.signedIn(func(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) {
-		h.accountPage(w, r, s, u, http.StatusOK, accountView{Message: doneMessages[r.URL.Query().Get("done")]})
-	}).ServeHTTP(w, r)
+func (h *Handler) showAccount(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) {
+	h.accountPage(w, r, s, u, http.StatusOK, accountView{Message: doneMessages[r.URL.Query().Get("done")]})
 }
 
 // doneMessages are what the page says after a change redirected to it.
