@@ -23,7 +23,7 @@ var staticFS embed.FS
 // pages are parsed once, each page with the shared layout.
 var pages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, name := range []string{"password", "otp", "message", "consent", "account", "enroll", "enroll_secret", "forgot", "reset", "code",
+	for _, name := range []string{"password", "otp", "message", "consent", "enroll", "enroll_secret", "forgot", "reset", "code",
 		"signup", "signup_step"} {
 		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}

@@ -153,21 +153,7 @@ func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
 		h.apiError(w, err)
 		return
 	}
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: h.flow.issuerLabel, AccountName: u.Username, SecretSize: 20,
-		Period: totpPeriod, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		h.apiError(w, internal(err))
-		return
-	}
-	sealed, err := h.flow.sealer.Seal([]byte(key.Secret()), storage.PendingTOTPAAD(u.ID))
-	if err == nil {
-		err = h.flow.db.SetPendingTOTP(r.Context(), u.ID, sealed, h.flow.now().Add(10*time.Minute))
-	}
-	if err != nil {
-		h.apiError(w, internal(err))
-		return
-	}
-	e, err := h.flow.enrolling(u, key.Secret(), "")
+	e, err := h.flow.pendingTOTP(r.Context(), u)
 	if err != nil {
 		h.apiError(w, err)
 		return
@@ -261,6 +247,24 @@ func (h *Handler) mfaPreferred(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS"})
+}
+
+// pendingTOTP gives the user a new authenticator secret, pending until
+// its first code confirms it (confirmPendingTOTP), and returns it to show.
+func (f *Flow) pendingTOTP(ctx context.Context, u *storage.User) (*Enrolling, error) {
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: f.issuerLabel, AccountName: u.Username, SecretSize: 20,
+		Period: totpPeriod, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return nil, internal(err)
+	}
+	sealed, err := f.sealer.Seal([]byte(key.Secret()), storage.PendingTOTPAAD(u.ID))
+	if err == nil {
+		err = f.db.SetPendingTOTP(ctx, u.ID, sealed, f.now().Add(10*time.Minute))
+	}
+	if err != nil {
+		return nil, internal(err)
+	}
+	return f.enrolling(u, key.Secret(), "")
 }
 
 // confirmPendingTOTP takes the user's pending secret if code is its

@@ -28,6 +28,7 @@ var expiry = []struct{ table, key, where string }{
 	{"enrollment_links", "id", "expires_at < :now OR used_at IS NOT NULL"},
 	{"password_resets", "id", "expires_at < :now OR used_at IS NOT NULL"},
 	{"pending_totp", "user_id", "expires_at < :now"},
+	{"account_codes", "user_id", "expires_at < :now"},
 	{"failed_attempts", "subject", "last_failure_at < :failure_cutoff AND (locked_until IS NULL OR locked_until < :now)"},
 	{"signing_keys", "id", "state = 'retired' AND publish_until < :now"},
 	{"rate_limits", "key", "window_start < :rate_cutoff"},

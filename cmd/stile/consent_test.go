@@ -83,8 +83,8 @@ func testConsent(t *testing.T, f *fixture) {
 	if acct.status != http.StatusOK || !strings.Contains(acct.body, "partner") {
 		t.Fatalf("account page: %d\n%s", acct.status, acct.body)
 	}
-	action, values := acct.form(t)
-	if action.Path != "/account/consents/withdraw" || values.Get("clientID") != "partner" {
+	action, values := acct.formTo(t, "/account/consents/withdraw")
+	if values.Get("clientID") != "partner" {
 		t.Fatalf("account page form: %s %v", action, values)
 	}
 	b.post(acct.url.ResolveReference(action).String(), values)
