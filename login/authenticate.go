@@ -38,6 +38,7 @@ type Challenge struct {
 	Message       string
 	Enroll        *Enrolling
 	Next          *Next
+	ClientName    string // for the pages (Pending): the display name of the client the sign-in is for
 }
 
 // Authenticate checks a username and password for an authorization
