@@ -22,10 +22,13 @@ type Client struct {
 func clientOf(c *storage.Client) Client {
 	cp := *c
 	for _, l := range []*storage.Strings{&cp.GrantTypes, &cp.RedirectURIs, &cp.PostLogoutRedirectURIs, &cp.WebOrigins,
-		&cp.Audiences, &cp.AllowedScopes} {
+		&cp.Audiences, &cp.AllowedScopes, &cp.SignupRoles} {
 		if *l == nil {
 			*l = storage.Strings{}
 		}
+	}
+	if cp.SignupAttributes == nil {
+		cp.SignupAttributes = storage.Attributes{}
 	}
 	return Client{Client: &cp, HasSecret: len(c.SecretHash) > 0, HasAPIKey: c.APIKeyID.Valid}
 }

@@ -54,10 +54,22 @@ type Client struct {
 	EnrollmentPolicy       string     `db:"enrollment_policy" json:"enrollment_policy"`
 	// SigningAlg pins the algorithm its ID tokens and JWT access tokens are
 	// signed with (id_token_signed_response_alg); empty: the default.
-	SigningAlg    string    `db:"id_token_signed_response_alg" json:"id_token_signed_response_alg,omitempty"`
-	AllowedScopes Strings   `db:"allowed_scopes" json:"allowed_scopes"` // what client_credentials may grant; operator-set
-	CreatedAt     time.Time `db:"created_at" json:"created_at"`
-	UpdatedAt     time.Time `db:"updated_at" json:"updated_at"`
+	SigningAlg    string  `db:"id_token_signed_response_alg" json:"id_token_signed_response_alg,omitempty"`
+	AllowedScopes Strings `db:"allowed_scopes" json:"allowed_scopes"` // what client_credentials may grant; operator-set
+	// FirstPartyApp opens the authorization challenge endpoint to the
+	// client (draft-ietf-oauth-first-party-apps): its own native login
+	// screen, no browser. Only for first-party clients.
+	FirstPartyApp bool `db:"first_party_app" json:"first_party_app"`
+	// Passwordless lets its users sign in with a code sent to them alone:
+	// one factor, labelled so in amr and acr.
+	Passwordless bool `db:"passwordless" json:"passwordless"`
+	// Signup lets people create their own account when signing in to it;
+	// the account starts with SignupRoles and SignupAttributes.
+	Signup           bool       `db:"signup" json:"signup"`
+	SignupRoles      Strings    `db:"signup_roles" json:"signup_roles"`
+	SignupAttributes Attributes `db:"signup_attributes" json:"signup_attributes"`
+	CreatedAt        time.Time  `db:"created_at" json:"created_at"`
+	UpdatedAt        time.Time  `db:"updated_at" json:"updated_at"`
 }
 
 // Public reports whether the client cannot keep a secret.
@@ -148,6 +160,17 @@ func (c *Client) validate() error {
 		// operator's own backends.
 		return bad("headless: the direct mode is for first-party clients only (no consent can be asked)")
 	}
+	if c.FirstPartyApp && !c.FirstParty {
+		// Its users type their password into the client's own screen:
+		// only the operator's own applications may ask for it.
+		return bad("first_party_app: the authorization challenge endpoint is for first-party clients only")
+	}
+	if c.FirstPartyApp && !c.GrantTypes.Contains(GrantAuthorizationCode) {
+		return bad("first_party_app: the challenge endpoint answers with an authorization code: allow the authorization_code grant")
+	}
+	if err := checkSignupDefaults(c); err != nil {
+		return err
+	}
 	if c.SigningAlg != "" && !slices.Contains(SigningAlgorithms, c.SigningAlg) {
 		return bad("id_token_signed_response_alg %q: use one of %v", c.SigningAlg, SigningAlgorithms)
 	}
@@ -201,10 +224,13 @@ func checkOrigin(raw string) error {
 
 func (c *Client) fillDefaults() {
 	for _, p := range []*Strings{&c.GrantTypes, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.WebOrigins, &c.Audiences,
-		&c.AllowedScopes} {
+		&c.AllowedScopes, &c.SignupRoles} {
 		if *p == nil {
 			*p = Strings{}
 		}
+	}
+	if c.SignupAttributes == nil {
+		c.SignupAttributes = Attributes{}
 	}
 	if len(c.GrantTypes) == 0 {
 		c.GrantTypes = Strings{GrantAuthorizationCode}
@@ -234,7 +260,8 @@ var EnrollmentPolicies = []string{EnrollRefuse, EnrollEmail, EnrollSMS, EnrollEm
 const clientColumns = `id, name, type, auth_method, secret_hash, grant_types, redirect_uris, post_logout_redirect_uris,
 	web_origins, require_pkce, access_token_format, audiences, access_token_lifetime, id_token_lifetime,
 	refresh_token_idle, refresh_token_absolute, first_party, login_url, headless, api_key_id, api_key_mac,
-	enrollment_policy, id_token_signed_response_alg, allowed_scopes, created_at, updated_at`
+	enrollment_policy, id_token_signed_response_alg, allowed_scopes, first_party_app, passwordless, signup,
+	signup_roles, signup_attributes, created_at, updated_at`
 
 // CreateClient stores a new client. An ID already taken is ErrConflict.
 func (d *DB) CreateClient(ctx context.Context, c *Client) error {
@@ -244,7 +271,7 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 	}
 	c.CreatedAt = d.Now()
 	c.UpdatedAt = c.CreatedAt
-	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	const q = `INSERT INTO clients (` + clientColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	if _, err := d.exec(ctx, d.w, q, c.args()...); err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, err)
 	}
@@ -256,7 +283,8 @@ func (c *Client) args() []any {
 	return []any{c.ID, c.Name, c.Type, c.AuthMethod, c.SecretHash, c.GrantTypes, c.RedirectURIs,
 		c.PostLogoutRedirectURIs, c.WebOrigins, c.RequirePKCE, c.AccessTokenFormat, c.Audiences,
 		c.AccessTokenLifetime, c.IDTokenLifetime, c.RefreshTokenIdle, c.RefreshTokenAbsolute, c.FirstParty, c.LoginURL,
-		c.Headless, c.APIKeyID, c.APIKeyMAC, c.EnrollmentPolicy, c.SigningAlg, c.AllowedScopes, c.CreatedAt, c.UpdatedAt}
+		c.Headless, c.APIKeyID, c.APIKeyMAC, c.EnrollmentPolicy, c.SigningAlg, c.AllowedScopes, c.FirstPartyApp,
+		c.Passwordless, c.Signup, c.SignupRoles, c.SignupAttributes, c.CreatedAt, c.UpdatedAt}
 }
 
 // GetClient returns the client with this ID, from memory when the cache
@@ -297,6 +325,7 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 			access_token_format = ?, audiences = ?, access_token_lifetime = ?, id_token_lifetime = ?,
 			refresh_token_idle = ?, refresh_token_absolute = ?, first_party = ?, login_url = ?, headless = ?,
 			api_key_id = ?, api_key_mac = ?, enrollment_policy = ?, id_token_signed_response_alg = ?, allowed_scopes = ?,
+			first_party_app = ?, passwordless = ?, signup = ?, signup_roles = ?, signup_attributes = ?,
 			updated_at = ? WHERE id = ?`
 		args := out.args()[1:]
 		args = append(args[:len(args)-2], out.UpdatedAt, id) // drop created_at/updated_at, add updated_at and the key
@@ -356,4 +385,14 @@ func (d *DB) AnyHeadless(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("count headless clients: %w", err)
 	}
 	return n > 0, nil
+}
+
+// checkSignupDefaults checks what a signed-up account starts with by the
+// rules its user record will be held to.
+func checkSignupDefaults(c *Client) error {
+	u := User{Username: "signup", Roles: c.SignupRoles, Attributes: c.SignupAttributes}
+	if err := u.validate(); err != nil {
+		return fmt.Errorf("signup defaults: %w", err)
+	}
+	return nil
 }

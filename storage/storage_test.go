@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -248,6 +249,26 @@ func testClients(t *testing.T, f fixture) {
 	got, _ = f.db.GetClient(ctx, "app")
 	if time.Duration(got.AccessTokenLifetime) != 5*time.Minute || !got.Audiences.Contains("https://api.example.com") {
 		t.Fatalf("after update: %+v", got)
+	}
+	_, err = f.db.UpdateClient(ctx, "app", func(c *storage.Client) error {
+		c.FirstParty, c.FirstPartyApp, c.Passwordless, c.Signup = true, true, true, true
+		c.SignupRoles, c.SignupAttributes = storage.Strings{"member"}, storage.Attributes{"plan": "free"}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = f.db.GetClient(ctx, "app")
+	if !got.FirstPartyApp || !got.Passwordless || !got.Signup || !got.SignupRoles.Contains("member") || got.SignupAttributes["plan"] != "free" {
+		t.Fatalf("the sign-in switches after update: %+v", got)
+	}
+	_, err = f.db.UpdateClient(ctx, "app", func(c *storage.Client) error { c.FirstParty = false; return nil })
+	if !errors.Is(err, storage.ErrInvalid) || !strings.Contains(err.Error(), "first_party_app") {
+		t.Fatalf("a third-party client with the challenge endpoint: err = %v, want ErrInvalid naming first_party_app", err)
+	}
+	_, err = f.db.UpdateClient(ctx, "app", func(c *storage.Client) error { c.SignupAttributes = storage.Attributes{"": 1}; return nil })
+	if !errors.Is(err, storage.ErrInvalid) {
+		t.Fatalf("a sign-up attribute with an empty key: err = %v, want ErrInvalid", err)
 	}
 	if _, err := f.db.GetClient(ctx, "nope"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("unknown client: %v", err)

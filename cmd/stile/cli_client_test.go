@@ -242,3 +242,33 @@ func TestCLIRolePolicies(t *testing.T) {
 		t.Fatalf("after clear-policy: %v", list)
 	}
 }
+
+// The sign-in switches of issue 12 are off by default, set and cleared by
+// their flags, shown by client show, and refused where they make no sense.
+func TestCLIClientSwitches(t *testing.T) {
+	c := newCLI(t)
+	var cl map[string]any
+	c.json(&cl, "", "client", "add", "--id", "app", "--type", "native", "--redirect-uri", "http://127.0.0.1/cb", "--json")
+	if cl["first_party_app"] != false || cl["passwordless"] != false || cl["signup"] != false ||
+		len(toStrings(cl["signup_roles"])) != 0 || len(cl["signup_attributes"].(map[string]any)) != 0 {
+		t.Fatalf("a new client's switches = %v, want all off", cl)
+	}
+	c.fails("first_party_app", "", "client", "update", "app", "--first-party-app")
+	c.fails("--signup-attribute", "", "client", "update", "app", "--signup-attribute", "plan")
+	c.json(&cl, "", "client", "update", "app", "--first-party", "--first-party-app", "--passwordless", "--signup",
+		"--signup-role", "member", "--signup-role", "reader", "--signup-attribute", "plan=free", "--signup-attribute", "seats=3", "--json")
+	attrs, _ := cl["signup_attributes"].(map[string]any)
+	if cl["first_party_app"] != true || cl["passwordless"] != true || cl["signup"] != true ||
+		strings.Join(toStrings(cl["signup_roles"]), ",") != "member,reader" || attrs["plan"] != "free" || attrs["seats"] != float64(3) {
+		t.Fatalf("client update with the switches = %v", cl)
+	}
+	if out := c.ok("", "client", "show", "app"); !strings.Contains(out, `["member","reader"]`) ||
+		!strings.Contains(out, `{"plan":"free","seats":3}`) {
+		t.Errorf("client show text:\n%s", out)
+	}
+	c.json(&cl, "", "client", "update", "app", "--passwordless=false", "--signup-role", "", "--signup-attribute", "", "--json")
+	if cl["passwordless"] != false || cl["first_party_app"] != true || len(toStrings(cl["signup_roles"])) != 0 ||
+		len(cl["signup_attributes"].(map[string]any)) != 0 {
+		t.Fatalf("clearing the switches = %v", cl)
+	}
+}

@@ -46,6 +46,7 @@ type clientFlags struct {
 	secretStdin, rotateSecret     bool
 	policy                        string
 	headless, rotateAPIKey        bool
+	signupRoles, signupAttrs      []string
 }
 
 func (f *clientFlags) register(fs *pflag.FlagSet) {
@@ -72,6 +73,14 @@ func (f *clientFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.policy, "enrollment-policy", storage.EnrollRefuse, "what a user without a second factor gets after the password: "+
 		strings.Join(storage.EnrollmentPolicies, ", "))
 	fs.BoolVar(&f.headless, "headless", false, "enable the direct mode for this (web) client; an apiKey is printed once")
+	fs.BoolVar(&f.cl.FirstPartyApp, "first-party-app", false, "open the authorization challenge endpoint to this first-party "+
+		"client: its own sign-in screen, no browser (draft-ietf-oauth-first-party-apps-04)")
+	fs.BoolVar(&f.cl.Passwordless, "passwordless", false, "let its users sign in with a code sent by email or SMS alone "+
+		"(one factor: amr otp, no mfa)")
+	fs.BoolVar(&f.cl.Signup, "signup", false, "let people create their own account when signing in to this client")
+	fs.StringArrayVar(&f.signupRoles, "signup-role", nil, "a role a signed-up account starts with (repeatable; --signup-role '' clears)")
+	fs.StringArrayVar(&f.signupAttrs, "signup-attribute", nil, "key=value an account signed up here starts with; "+
+		"a JSON value is kept as JSON (repeatable; --signup-attribute '' clears)")
 	fs.StringVar(&f.cl.SigningAlg, "id-token-signed-response-alg", "", "sign this client's ID and JWT access tokens with "+
 		strings.Join(storage.SigningAlgorithms, ", ")+" whatever the server's default (empty: the default)")
 }
@@ -139,7 +148,41 @@ func (f *clientFlags) apply(fs *pflag.FlagSet, cl *storage.Client, all bool) err
 	if set("id-token-signed-response-alg") {
 		cl.SigningAlg = f.cl.SigningAlg
 	}
+	if err := f.applySwitches(fs, cl, set); err != nil {
+		return err
+	}
 	return checkClientKind(cl, fs.Changed("auth-method"))
+}
+
+// applySwitches copies the sign-in switches of issue 12: the challenge
+// endpoint, passwordless codes and sign-up with its defaults.
+func (f *clientFlags) applySwitches(fs *pflag.FlagSet, cl *storage.Client, set func(string) bool) error {
+	if set("first-party-app") {
+		cl.FirstPartyApp = f.cl.FirstPartyApp
+	}
+	if set("passwordless") {
+		cl.Passwordless = f.cl.Passwordless
+	}
+	if set("signup") {
+		cl.Signup = f.cl.Signup
+	}
+	if set("signup-role") {
+		cl.SignupRoles = storage.Strings(slices.DeleteFunc(slices.Clone(f.signupRoles), func(s string) bool { return s == "" }))
+	}
+	if set("signup-attribute") {
+		pairs := slices.DeleteFunc(slices.Clone(f.signupAttrs), func(s string) bool { return s == "" })
+		for _, p := range pairs {
+			if k, _, ok := strings.Cut(p, "="); !ok || k == "" {
+				return fmt.Errorf("--signup-attribute %q: use key=value", p)
+			}
+		}
+		attrs, err := parseAttributes("", pairs)
+		if err != nil {
+			return err
+		}
+		cl.SignupAttributes = attrs
+	}
+	return nil
 }
 
 // checkClientKind checks type and authentication method, which name the
@@ -387,8 +430,18 @@ func (c *cli) printClient(cl *storage.Client) error {
 		{"refresh token absolute", lifetime(cl.RefreshTokenAbsolute)}, {"first party", fmt.Sprint(cl.FirstParty)},
 		{"login URL", cl.LoginURL}, {"enrollment policy", cl.EnrollmentPolicy},
 		{"direct mode", fmt.Sprint(cl.Headless)}, {"ID token signing alg", signingAlgView(cl.SigningAlg)},
-		{"allowed scopes", list(cl.AllowedScopes)},
+		{"allowed scopes", list(cl.AllowedScopes)}, {"first-party app", fmt.Sprint(cl.FirstPartyApp)},
+		{"passwordless", fmt.Sprint(cl.Passwordless)}, {"sign-up", fmt.Sprint(cl.Signup)},
+		{"sign-up roles", list(cl.SignupRoles)}, {"sign-up attributes", attrsView(cl.SignupAttributes)},
 	})
+}
+
+func attrsView(a storage.Attributes) string {
+	if a == nil {
+		a = storage.Attributes{}
+	}
+	b, _ := json.Marshal(a)
+	return string(b)
 }
 
 func signingAlgView(alg string) string {
