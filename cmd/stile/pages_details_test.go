@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/stile-id/stile/storage"
+	"github.com/stile-id/stile/storage/storagetest"
 )
 
 // TestPageDetails checks the details a person notices on stile's own
@@ -514,4 +515,57 @@ func testDetailsSignedOut(t *testing.T, h *hfixture) {
 		t.Fatalf("signing out on /account: status %d:\n%s", out.status, out.body)
 	}
 	h.passwordPage(t, b, h.rp.authorize())
+}
+
+// codePageRun is what testdata/interop/code-page.mjs reports.
+type codePageRun struct {
+	Code, Recovery                                       map[string]string
+	DigitsValid, RecoveryInCodeFieldValid, RecoveryValid bool
+	At                                                   string
+	ConsoleErrors                                        []string
+}
+
+// TestCodePageInChromium: in a real browser (Debian's headless Chromium,
+// playwright-core) the code field is numeric and the browser itself
+// refuses a recovery code typed into it; "Use a recovery code" switches,
+// without script, to a text field where the recovery code signs in.
+func TestCodePageInChromium(t *testing.T) {
+	chromium := needChromium(t)
+	s := launch(t, storagetest.SQLite(t), launchOptions{host: "localhost"})
+	alice := s.addUser(t, "alice", true)
+	var rc map[string]any
+	jsonInto(t, s.stile(t, "user", "recovery-codes", "alice", "--json"), &rc)
+	codes := toStrings(rc["codes"])
+	site := serveElsewhere(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("<!doctype html><title>Back</title><p>Back at the application.</p>"))
+	}))
+	secret := s.addClient(t, &storage.Client{ID: "pages", Name: "Pages App", Type: storage.ClientWeb, FirstParty: true,
+		RedirectURIs: storage.Strings{site + "/cb"}, RequirePKCE: true})
+	rp := newRP(t, s, "pages", secret, site+"/cb")
+	az := rp.authorize()
+
+	var r codePageRun
+	runNode(t, "code-page.mjs", &r, "START_URL="+az.url, "DONE_PREFIX="+site+"/cb", "USERNAME=alice",
+		"PASSWORD="+alice.password, "RECOVERY="+codes[0], "CHROMIUM="+chromium)
+	if r.Code["inputMode"] != "numeric" || r.Code["autocomplete"] != "one-time-code" || r.Code["type"] != "text" {
+		t.Errorf("the code field in Chromium: %v", r.Code)
+	}
+	if !r.DigitsValid || r.RecoveryInCodeFieldValid {
+		t.Errorf("the code field takes 123 456: %v (want true); a recovery code: %v (want false)", r.DigitsValid, r.RecoveryInCodeFieldValid)
+	}
+	if r.Recovery["inputMode"] != "text" || r.Recovery["autocomplete"] != "off" || r.Recovery["pattern"] != "" ||
+		r.Recovery["autocapitalize"] != "none" || r.Recovery["spellcheck"] != "false" || !r.RecoveryValid {
+		t.Errorf("the recovery field in Chromium: %v (valid %v)", r.Recovery, r.RecoveryValid)
+	}
+	at, _ := url.Parse(r.At)
+	tok, err := rp.exchange(at.Query().Get("code"), az.verifier)
+	if err != nil || at.Query().Get("state") != az.state {
+		t.Fatalf("the sign-in ended at %s: %v", r.At, err)
+	}
+	if c := rp.idClaims(tok, az.nonce); c["sub"] != alice.ID {
+		t.Errorf("ID token for %v, want alice", c["sub"])
+	}
+	if len(r.ConsoleErrors) > 0 {
+		t.Errorf("the pages logged errors: %v", r.ConsoleErrors)
+	}
 }
