@@ -42,6 +42,9 @@ func (h *Handler) showStep(w http.ResponseWriter, r *http.Request, status int, t
 	p := page{Title: "Enter your code", AuthRequestID: arID, TransactionID: txID, Message: ch.Message, Error: errMsg,
 		Resend: ch.Method == MethodEmail || ch.Method == MethodSMS, ClientName: ch.ClientName,
 		Recovery: r.FormValue("recovery") != ""} // the switch to a text field for a recovery code (a link, no script)
+	if p.Recovery {
+		p.Title = "Enter a recovery code"
+	}
 	if h.flow.cancellable(r.Context(), arID, binding) {
 		p.CancelID = arID
 	}

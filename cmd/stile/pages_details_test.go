@@ -145,7 +145,7 @@ func testDetailsRecoverySwitch(t *testing.T, h *hfixture) {
 	p := h.otpPage(t, b, az, h.alice)
 
 	rec := b.follow(p, "Use a recovery code")
-	if rec.status != http.StatusOK || rec.url.Query().Get("recovery") != "1" || !strings.Contains(rec.body, "recovery codes you saved") {
+	if rec.status != http.StatusOK || rec.url.Query().Get("recovery") != "1" || !strings.Contains(rec.body, "<h1>Enter a recovery code</h1>") {
 		t.Fatalf("the recovery switch led to %s (status %d):\n%s", rec.url, rec.status, rec.body)
 	}
 	wantAttrs(t, "the recovery field", field(t, rec, "otp"), recoveryField)
