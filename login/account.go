@@ -233,5 +233,6 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	if s != nil {
 		h.log.Info("signed out", "user", s.UserID, "session", s.ID)
 	}
-	h.render(w, http.StatusOK, "message", page{Title: "Signed out", Message: "You are signed out of stile."})
+	h.render(w, http.StatusOK, "message", page{Title: "Signed out", Message: "You are signed out of stile. " +
+		"To sign in again, open an application that uses this account and sign in there."})
 }

@@ -38,7 +38,8 @@ type Challenge struct {
 	Message       string
 	Enroll        *Enrolling
 	Next          *Next
-	Passwordless  bool // the code is the only factor (passwordless.go)
+	Passwordless  bool   // the code is the only factor (passwordless.go)
+	ClientName    string // for the pages (Pending): the display name of the client the sign-in is for
 }
 
 // Authenticate checks a username and password for an authorization

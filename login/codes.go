@@ -167,9 +167,7 @@ func (f *Flow) resendLimited(ctx context.Context) error {
 	if !ok {
 		f.log.Info("resend refused", "reason", "throttled", "subject", subject)
 		f.count.Throttled("resend")
-		e := fail(CodeThrottled, "Too many new codes were asked for from your network. Wait a little and try again.")
-		e.RetryAfter = wait
-		return e
+		return throttled("Too many new codes were asked for from your network.", wait)
 	}
 	return nil
 }

@@ -275,7 +275,7 @@ func (f *Flow) EnrollConfirm(ctx context.Context, token string, binding []byte, 
 	if err != nil {
 		return err
 	}
-	step, ok := matchTOTP(secret, strings.TrimSpace(code), f.now(), 0)
+	step, ok := matchTOTP(secret, strings.Join(strings.Fields(code), ""), f.now(), 0) // "123 456", as the form allows
 	if !ok {
 		return fail(CodeInvalidOTP, msgInvalidOTP)
 	}

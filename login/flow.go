@@ -237,11 +237,20 @@ func (f *Flow) answer(ctx context.Context, ar *storage.AuthRequest, s *storage.S
 // ClientName returns the display name of the client an authorization
 // request is for, or "" if there is none to show.
 func (f *Flow) ClientName(ctx context.Context, authRequestID string) string {
+	if authRequestID == "" {
+		return ""
+	}
 	ar, err := f.db.GetAuthRequest(ctx, authRequestID)
 	if err != nil {
 		return ""
 	}
-	c, err := f.db.GetClient(ctx, ar.ClientID)
+	return f.clientName(ctx, ar.ClientID)
+}
+
+// clientName is the client's display name: its Name, or its ID if it has
+// none; "" if there is no such client.
+func (f *Flow) clientName(ctx context.Context, clientID string) string {
+	c, err := f.db.GetClient(ctx, clientID)
 	if err != nil {
 		return ""
 	}

@@ -39,6 +39,7 @@ var pages = func() map[string]*template.Template {
 //	POST /login/otp                otp → a new SSO session; 303 to the consent page or the callback
 //	GET  /login/consent?authRequestID=… what a third-party client asks for
 //	POST /login/consent            allow or deny → 303 to the callback
+//	POST /login/cancel             "Back to <app>": access_denied → 303 to the callback (login/cancel.go)
 //	GET  /account                   the signed-in user's consents; withdraw one, or sign out
 type Handler struct {
 	flow      *Flow
@@ -68,6 +69,7 @@ func (h *Handler) Mount(r *mux.Router) {
 	s.HandleFunc("/otp", h.showOTP).Methods(http.MethodGet, http.MethodHead)
 	s.Handle("/otp", csrf.Handler(http.HandlerFunc(h.submitOTP))).Methods(http.MethodPost)
 	s.Handle("/otp/resend", csrf.Handler(http.HandlerFunc(h.resendOTP))).Methods(http.MethodPost)
+	s.Handle("/cancel", csrf.Handler(http.HandlerFunc(h.cancel))).Methods(http.MethodPost)
 	s.HandleFunc("/consent", h.showConsent).Methods(http.MethodGet, http.MethodHead)
 	s.Handle("/consent", csrf.Handler(http.HandlerFunc(h.submitConsent))).Methods(http.MethodPost)
 	s.HandleFunc("/session", h.claimSession).Methods(http.MethodGet)
@@ -110,6 +112,8 @@ type page struct {
 	Passwordless                           bool
 	Signup, AskUsername                    bool   // the client offers sign-up; sign-up: choose another username
 	SignupID, Email                        string // sign-up
+	Recovery                               bool   // the code form takes a recovery code (a text field)
+	CancelID                               string // the request "Back to <app>" ends (login/cancel.go)
 }
 
 func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
@@ -188,11 +192,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, p page
 		h.render(w, e.Status(), "password", h.signInPage(r.Context(), p))
 	default:
 		// The login cannot continue here. Offer a fresh start only where one
-		// is possible: a dead transaction of a still-open request.
-		if !e.Restart {
-			p.AuthRequestID = ""
-		}
-		h.render(w, e.Status(), "message", page{Title: "Sign-in stopped", Error: e.Message, AuthRequestID: p.AuthRequestID})
+		// is possible (a dead transaction of a still-open request), and the
+		// way back to the application where this browser may take it.
+		h.stopped(w, r, e, p.AuthRequestID, e.Restart)
 	}
 }
 

@@ -40,7 +40,14 @@ func (h *Handler) showStep(w http.ResponseWriter, r *http.Request, status int, t
 		return
 	}
 	p := page{Title: "Enter your code", AuthRequestID: arID, TransactionID: txID, Message: ch.Message, Error: errMsg,
-		Resend: ch.Method == MethodEmail || ch.Method == MethodSMS, Passwordless: ch.Passwordless}
+		Resend: ch.Method == MethodEmail || ch.Method == MethodSMS, Passwordless: ch.Passwordless, ClientName: ch.ClientName,
+		Recovery: !ch.Passwordless && r.FormValue("recovery") != ""} // the switch to a text field for a recovery code (a link, no script)
+	if p.Recovery {
+		p.Title = "Enter a recovery code"
+	}
+	if h.flow.cancellable(r.Context(), arID, binding) {
+		p.CancelID = arID
+	}
 	if notice != "" {
 		p.Message = notice
 	}

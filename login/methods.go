@@ -181,9 +181,7 @@ func (f *Flow) Resend(ctx context.Context, txID string, binding []byte, door str
 	if tx.CodeSentAt.Valid {
 		if wait := tx.CodeSentAt.Time.Add(f.delivery.ResendAfter).Sub(f.now()); wait > 0 {
 			f.count.Throttled("resend_interval")
-			e := fail(CodeThrottled, "A code was just sent. Wait a little before asking for another.")
-			e.RetryAfter = wait
-			return nil, e
+			return nil, throttled("A code was just sent. Wait a little before asking for another.", wait)
 		}
 	}
 	u, err := f.txUser(ctx, tx)
@@ -257,5 +255,7 @@ func (f *Flow) Pending(ctx context.Context, txID string, binding []byte) (*Chall
 			return nil, err
 		}
 	}
-	return f.challenge(tx, u, e), nil
+	c := f.challenge(tx, u, e)
+	c.ClientName = f.clientName(ctx, tx.ClientID) // the transaction's client, not one the page's address names
+	return c, nil
 }

@@ -293,6 +293,9 @@ func (f *Flow) complete(ctx context.Context, tx *storage.LoginTransaction, user 
 	if err != nil {
 		return nil, internal(err)
 	}
+	if ar.Done || ar.ErrorCode != "" || ar.CallbackAt.Valid { // ended meanwhile, e.g. cancelled in another tab: no session for it
+		return nil, fail(CodeExpired, msgExpired)
+	}
 	st, err := f.sessions.start(ctx, user.ID, amr, replaces)
 	if err != nil {
 		return nil, internal(err)

@@ -42,8 +42,12 @@ func (p *Provider) serveEndSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v.IDTokenHintClaims == nil {
+		if p.stays(r) {
+			p.stay(w, r, req, v)
+			return
+		}
 		if !p.confirmed(r) {
-			p.renderConfirm(w, req)
+			p.renderConfirm(w, r, req)
 			return
 		}
 		s, err := p.sessions.EndCurrent(w, r)
@@ -83,16 +87,18 @@ func (p *Provider) logLogout(r *http.Request, s *storage.Session, err error) {
 }
 
 var confirmTemplate = template.Must(template.New("confirm").Parse(pageHead + `<h1>Sign out?</h1>
-<p>An application asks to sign you out of stile.</p>
+<p>{{with .ClientName}}<strong>{{.}}</strong> asks{{else}}An application asks{{end}} to sign you out of stile.</p>
 <form method="post" action="/end_session">
-{{range $k, $v := .}}<input type="hidden" name="{{$k}}" value="{{$v}}">
+{{range $k, $v := .Fields}}<input type="hidden" name="{{$k}}" value="{{$v}}">
 {{end}}<input type="hidden" name="confirm" value="yes">
 <button type="submit">Sign out</button>
+<button type="submit" name="stay" value="yes" class="secondary">Stay signed in</button>
 </form>` + pageFoot))
 
 // renderConfirm asks the user to confirm, carrying the request's
-// parameters through the form.
-func (p *Provider) renderConfirm(w http.ResponseWriter, req *oidc.EndSessionRequest) {
+// parameters through the form. Both buttons post the same form: "Stay
+// signed in" adds stay=yes (see stays).
+func (p *Provider) renderConfirm(w http.ResponseWriter, r *http.Request, req *oidc.EndSessionRequest) {
 	fields := url.Values{}
 	for k, v := range map[string]string{"client_id": req.ClientID, "post_logout_redirect_uri": req.PostLogoutRedirectURI,
 		"state": req.State} {
@@ -104,11 +110,54 @@ func (p *Provider) renderConfirm(w http.ResponseWriter, req *oidc.EndSessionRequ
 	for k := range fields {
 		flat[k] = fields.Get(k)
 	}
-	renderPage(w, http.StatusOK, confirmTemplate, flat)
+	renderPage(w, http.StatusOK, confirmTemplate, struct {
+		Fields     map[string]string
+		ClientName string
+	}{flat, p.clientName(r, req.ClientID)})
 }
 
+// clientName is the client's display name (its ID if it has none), or ""
+// for no client. The request was validated: a client_id it names exists.
+func (p *Provider) clientName(r *http.Request, clientID string) string {
+	if clientID == "" {
+		return ""
+	}
+	c, err := p.db.GetClient(r.Context(), clientID)
+	if err != nil {
+		return ""
+	}
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+// stays reports whether the user chose "Stay signed in" on stile's own
+// confirmation page. It is checked before confirmed: that form also
+// carries confirm=yes.
+func (p *Provider) stays(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.PostFormValue("stay") == "yes" && p.csrf.Check(r) == nil
+}
+
+// stay ends nothing. The browser goes back to the application's
+// post_logout_redirect_uri (registered, checked by the validation, with
+// state) if it gave one; otherwise a page says the user is still signed in.
+func (p *Provider) stay(w http.ResponseWriter, r *http.Request, req *oidc.EndSessionRequest, v *zop.EndSessionRequest) {
+	p.log.InfoContext(r.Context(), "sign-out declined", "client", v.ClientID)
+	if req.PostLogoutRedirectURI != "" && v.ClientID != "" {
+		http.Redirect(w, r, v.RedirectURI, http.StatusSeeOther)
+		return
+	}
+	renderPage(w, http.StatusOK, stayedTemplate, nil)
+}
+
+var stayedTemplate = template.Must(template.New("stayed").Parse(pageHead + `<h1>Still signed in</h1>
+<p>You are still signed in to stile. Nothing was ended: go back to your application and carry on.</p>
+<p class="aside"><a href="/account">Your account</a></p>` + pageFoot))
+
 var signedOutTemplate = template.Must(template.New("signed-out").Parse(pageHead +
-	`<h1>Signed out</h1><p>You are signed out of stile.</p>` + pageFoot))
+	`<h1>Signed out</h1><p>You are signed out of stile.</p>
+<p>To sign in again, open an application that uses your account and sign in there.</p>` + pageFoot))
 
 func (p *Provider) serveSignedOut(w http.ResponseWriter, _ *http.Request) {
 	renderPage(w, http.StatusOK, signedOutTemplate, nil)
