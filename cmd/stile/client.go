@@ -148,7 +148,7 @@ func (f *clientFlags) apply(fs *pflag.FlagSet, cl *storage.Client, all bool) err
 	if set("id-token-signed-response-alg") {
 		cl.SigningAlg = f.cl.SigningAlg
 	}
-	if err := f.applySwitches(fs, cl, set); err != nil {
+	if err := f.applySwitches(cl, set); err != nil {
 		return err
 	}
 	return checkClientKind(cl, fs.Changed("auth-method"))
@@ -156,15 +156,16 @@ func (f *clientFlags) apply(fs *pflag.FlagSet, cl *storage.Client, all bool) err
 
 // applySwitches copies the sign-in switches of issue 12: the challenge
 // endpoint, passwordless codes and sign-up with its defaults.
-func (f *clientFlags) applySwitches(fs *pflag.FlagSet, cl *storage.Client, set func(string) bool) error {
-	if set("first-party-app") {
-		cl.FirstPartyApp = f.cl.FirstPartyApp
-	}
-	if set("passwordless") {
-		cl.Passwordless = f.cl.Passwordless
-	}
-	if set("signup") {
-		cl.Signup = f.cl.Signup
+func (f *clientFlags) applySwitches(cl *storage.Client, set func(string) bool) error {
+	switches := []struct {
+		flag     string
+		dst, src *bool
+	}{{"first-party-app", &cl.FirstPartyApp, &f.cl.FirstPartyApp}, {"passwordless", &cl.Passwordless, &f.cl.Passwordless},
+		{"signup", &cl.Signup, &f.cl.Signup}}
+	for _, sw := range switches {
+		if set(sw.flag) {
+			*sw.dst = *sw.src
+		}
 	}
 	if set("signup-role") {
 		cl.SignupRoles = storage.Strings(slices.DeleteFunc(slices.Clone(f.signupRoles), func(s string) bool { return s == "" }))
