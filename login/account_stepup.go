@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/stile-id/stile/account"
 	"github.com/stile-id/stile/storage"
@@ -56,14 +55,9 @@ func (f *Flow) proofChannels(ctx context.Context, u *storage.User) ([]string, er
 
 // proveStepUp checks the fresh code an account-page change asks for.
 func (f *Flow) proveStepUp(ctx context.Context, u *storage.User, code string) error {
-	_, err := f.db.GetTOTP(ctx, u.ID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return internal(err)
-	}
-	hasTOTP := err == nil
-	left, err := f.db.RecoveryCodesLeft(ctx, u.ID)
+	hasTOTP, left, err := f.ownCodes(ctx, u)
 	if err != nil {
-		return internal(err)
+		return err
 	}
 	channels, err := f.proofChannels(ctx, u)
 	if err != nil {
@@ -72,12 +66,7 @@ func (f *Flow) proveStepUp(ctx context.Context, u *storage.User, code string) er
 	if !hasTOTP && left == 0 && len(channels) == 0 {
 		return errNoProof
 	}
-	code = strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return -1
-		}
-		return r
-	}, code)
+	code = withoutSpaces(code)
 	if code == "" {
 		return errPageProofNeeded
 	}

@@ -283,10 +283,9 @@ func (f *Flow) AuthenticateDirect(ctx context.Context, in DirectCredentials) (ch
 	return ch, user, err
 }
 
-// openAuthRequest loads a request that is still waiting for a login and
-// checks it against the door asking (see doors.go), or says why it cannot
-// continue.
-func (f *Flow) openAuthRequest(ctx context.Context, id string, binding []byte, door string) (*storage.AuthRequest, error) {
+// waitingAuthRequest loads a request that is still waiting for a login, or
+// says why it cannot continue.
+func (f *Flow) waitingAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error) {
 	if id == "" {
 		return nil, fail(CodeInvalidRequest, "The sign-in request is missing. Go back to the application and sign in again.")
 	}
@@ -299,6 +298,17 @@ func (f *Flow) openAuthRequest(ctx context.Context, id string, binding []byte, d
 	}
 	if ar.Done || ar.ErrorCode != "" || ar.CallbackAt.Valid || !f.now().Before(ar.ExpiresAt) {
 		return nil, fail(CodeExpired, msgExpired)
+	}
+	return ar, nil
+}
+
+// openAuthRequest loads a request that is still waiting for a login and
+// checks it against the door asking (see doors.go), or says why it cannot
+// continue.
+func (f *Flow) openAuthRequest(ctx context.Context, id string, binding []byte, door string) (*storage.AuthRequest, error) {
+	ar, err := f.waitingAuthRequest(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	return f.authRequestDoor(ctx, ar, binding, door)
 }

@@ -29,18 +29,9 @@ var errCancelOther = &Error{Code: CodeWrongBrowser, Message: "This sign-in was s
 // boundRequest returns the open authorization request if it is bound to
 // this browser. Nothing is written.
 func (f *Flow) boundRequest(ctx context.Context, id string, binding []byte) (*storage.AuthRequest, error) {
-	if id == "" {
-		return nil, fail(CodeInvalidRequest, "The sign-in request is missing. Go back to the application and sign in again.")
-	}
-	ar, err := f.db.GetAuthRequest(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fail(CodeExpired, msgExpired)
-	}
+	ar, err := f.waitingAuthRequest(ctx, id)
 	if err != nil {
-		return nil, internal(err)
-	}
-	if ar.Done || ar.ErrorCode != "" || ar.CallbackAt.Valid || !f.now().Before(ar.ExpiresAt) {
-		return nil, fail(CodeExpired, msgExpired)
+		return nil, err
 	}
 	if len(binding) == 0 || len(ar.BindingHash) == 0 || !hmac.Equal(ar.BindingHash, binding) {
 		return nil, errCancelOther

@@ -51,14 +51,9 @@ func (h *Handler) proofCode(w http.ResponseWriter, r *http.Request) (string, boo
 
 // proveFactor checks the proof described above for a change to u's factors.
 func (f *Flow) proveFactor(ctx context.Context, u *storage.User, code string) error {
-	_, err := f.db.GetTOTP(ctx, u.ID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return internal(err)
-	}
-	hasTOTP := err == nil
-	left, err := f.db.RecoveryCodesLeft(ctx, u.ID)
+	hasTOTP, left, err := f.ownCodes(ctx, u)
 	if err != nil {
-		return internal(err)
+		return err
 	}
 	if !hasTOTP && left == 0 {
 		has, err := f.factorsOf(ctx, u)
@@ -70,12 +65,7 @@ func (f *Flow) proveFactor(ctx context.Context, u *storage.User, code string) er
 		}
 		return nil // the step-up rule, or no factor at all
 	}
-	code = strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return -1
-		}
-		return r
-	}, code)
+	code = withoutSpaces(code)
 	if code == "" {
 		return errProofNeeded
 	}
@@ -84,6 +74,31 @@ func (f *Flow) proveFactor(ctx context.Context, u *storage.User, code string) er
 		f.log.Info("factor change refused", "user", u.ID, "reason", "wrong code")
 	}
 	return err
+}
+
+// ownCodes says what codes u can type without a send: whether they have an
+// authenticator app, and how many recovery codes are left.
+func (f *Flow) ownCodes(ctx context.Context, u *storage.User) (hasTOTP bool, recoveryLeft int, err error) {
+	_, err = f.db.GetTOTP(ctx, u.ID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return false, 0, internal(err)
+	}
+	hasTOTP = err == nil
+	recoveryLeft, err = f.db.RecoveryCodesLeft(ctx, u.ID)
+	if err != nil {
+		return false, 0, internal(err)
+	}
+	return hasTOTP, recoveryLeft, nil
+}
+
+// withoutSpaces is a typed code without the spaces people put in it.
+func withoutSpaces(code string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, code)
 }
 
 // recoveryOrTOTP reports whether code is one of the user's recovery codes

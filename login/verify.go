@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
@@ -55,12 +54,7 @@ func (f *Flow) Verify(ctx context.Context, in OneTimeCode) (v *Verified, err err
 		}
 		f.finish(ctx, a, err)
 	}()
-	code := strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return -1
-		}
-		return r
-	}, in.OTP)
+	code := withoutSpaces(in.OTP)
 	_, recovery := recoveryForm(code)
 	if !recovery && (len(code) != 6 || strings.Trim(code, "0123456789") != "") {
 		return nil, fail(CodeInvalidRequest, "Enter the 6-digit code, or a recovery code.")
