@@ -85,13 +85,18 @@ func (d *DB) EndSession(ctx context.Context, id string) error {
 	return nil
 }
 
-// EndUserSessions ends every session of a user and revokes every token
-// issued to them: after their account was disabled, their password set or
-// their second factor reset.
+// EndUserSessions ends every session of a user, revokes every token issued
+// to them and voids their pending password-reset links: after their
+// account was disabled, their password set or their second factor reset.
 func (d *DB) EndUserSessions(ctx context.Context, userID string) error {
 	err := d.tx(ctx, func(q queryer) error {
 		now := d.Now()
 		if _, err := d.exec(ctx, q, `UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL`, now, userID); err != nil {
+			return err
+		}
+		// A pending forgot-password link would outlive what the operator
+		// (or the user) just ended; a completed reset spent its link first.
+		if _, err := d.exec(ctx, q, `UPDATE password_resets SET used_at = ? WHERE user_id = ? AND used_at IS NULL`, now, userID); err != nil {
 			return err
 		}
 		return d.revokeTokensWhere(ctx, q, "user_id = ?", userID)

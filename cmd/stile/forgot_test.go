@@ -30,6 +30,7 @@ func TestForgotPassword(t *testing.T) {
 		{"RecoverySMSAndNoFactor", testResetOtherFactors},
 		{"JSONAPI", testForgotAPI},
 		{"Limits", testForgotLimits},
+		{"EndedByOperator", testResetEndedByOperator},
 	})
 }
 
@@ -319,6 +320,37 @@ func testResetLinkRules(t *testing.T, h *hfixture) {
 	}
 	if p := b.get(h.s.URL + login.ResetPath + "?token=made-up"); p.status != http.StatusGone {
 		t.Fatalf("a made-up token: %d", p.status)
+	}
+}
+
+// testResetEndedByOperator: an operator who sets the user's password (as
+// after a call to the help desk) ends the links still pending, with the
+// sessions; so does disabling the account.
+func testResetEndedByOperator(t *testing.T, h *hfixture) {
+	b := newBrowser(t, h.s)
+	cli := func(stdin string, args ...string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		args = append(args, "--database", h.s.dbURL, "--secret-file", h.s.keyFile)
+		if err := run(t.Context(), args, func(string) string { return "" }, strings.NewReader(stdin), &out, &errOut); err != nil {
+			t.Fatalf("stile %v: %v\n%s", args, err, errOut.String())
+		}
+	}
+	for _, end := range []struct {
+		name, stdin string
+		args        []string
+	}{
+		{"set-password", "the help desk's long phrase\n", []string{"user", "set-password", "alice", "--password-stdin"}},
+		{"disable", "", []string{"user", "disable", "alice"}},
+	} {
+		link := h.requestLink(t, b, "alice", "alice@example.com")
+		if p := b.get(link); p.status != http.StatusOK || !strings.Contains(p.body, `name="otp"`) { // positive control
+			t.Fatalf("before %s, the link: %d\n%s", end.name, p.status, p.body)
+		}
+		cli(end.stdin, end.args...)
+		if p := b.get(link); p.status != http.StatusGone {
+			t.Fatalf("after %s, the link: %d\n%s", end.name, p.status, p.body)
+		}
 	}
 }
 
