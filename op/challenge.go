@@ -8,10 +8,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/stile-id/stile/internal/clientip"
 	"github.com/stile-id/stile/storage"
 )
 
@@ -31,9 +33,21 @@ import (
 // and on the first request response_type=code and the scopes, checked as
 // /authorize checks them. The request has no redirect URI: the draft's
 // token request carries none, and no browser can be sent anywhere with it.
-// Refusals are *oidc.Error, with generic descriptions.
+// Refusals are *oidc.Error, with generic descriptions, or *RateLimited
+// once the source address has made more client-authenticated calls than
+// the token endpoints allow it (the same count: guessing a client secret
+// here costs what it costs there).
 func (p *Provider) ChallengeRequest(r *http.Request, first bool) (*storage.AuthRequest, error) {
 	ctx := r.Context()
+	key := "token:" + clientip.Subject(clientip.From(ctx))
+	ok, retry, err := p.leases.admit(ctx, key, p.storage.limits.TokenPerAddress)
+	if err != nil {
+		return nil, p.storage.serverError(ctx, "count challenge request", err)
+	}
+	if !ok {
+		p.count.Throttled("token")
+		return nil, &RateLimited{RetryAfter: retry}
+	}
 	c, err := p.challengeClient(r)
 	if err != nil {
 		return nil, err
@@ -124,6 +138,14 @@ func (p *Provider) challengeClient(r *http.Request) (*storage.Client, error) {
 		return p.storage.authenticate(ctx, id, secret)
 	}
 	return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
+}
+
+// RateLimited refuses a call over the per-address limit; RetryAfter says
+// when the next one is admitted.
+type RateLimited struct{ RetryAfter time.Duration }
+
+func (e *RateLimited) Error() string {
+	return fmt.Sprintf("rate limited: retry after %s", e.RetryAfter)
 }
 
 // ChallengeCode mints the authorization code of a challenge request the

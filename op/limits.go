@@ -10,7 +10,7 @@ import (
 // provider do, counted in the database so every instance shares them.
 type Limits struct {
 	AuthorizePerAddress storage.Rate // authorization requests stored per source address
-	TokenPerAddress     storage.Rate // token, introspection and revocation calls per source address
+	TokenPerAddress     storage.Rate // token, introspection, revocation and authorization challenge calls per source address
 }
 
 // DefaultLimits leave room for a busy backend behind one address.

@@ -22,6 +22,10 @@ func (c challengeProvider) ChallengeRequest(r *http.Request, first bool) (*stora
 	if oe := (*oidc.Error)(nil); errors.As(err, &oe) {
 		return nil, &login.OAuthError{Code: string(oe.ErrorType), Description: oe.Description}
 	}
+	if rl := (*op.RateLimited)(nil); errors.As(err, &rl) {
+		return nil, &login.Error{Code: login.CodeThrottled, RetryAfter: rl.RetryAfter,
+			Message: "Too many requests from this address. Try again later."}
+	}
 	return ar, err
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,6 +16,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/stile-id/stile/login"
+	"github.com/stile-id/stile/op"
+	"github.com/stile-id/stile/storage"
+	"github.com/stile-id/stile/storage/storagetest"
 )
 
 // TestChallengeEndpoint drives the authorization challenge endpoint
@@ -626,4 +630,44 @@ func testChallengeConcurrency(t *testing.T, h *hfixture) {
 		t.Fatalf("%d wrong codes answered as wrong, want at most 4 (the fifth ends the auth_session)", evaluated)
 	}
 	chExpect(t, "the right code after", h.chOTP(t, backend, p, session, otp), http.StatusBadRequest, "invalid_session")
+}
+
+// TestChallengeClientAuthLimit: client authentication at the challenge
+// endpoint shares the token endpoints' per-address count, so guessing a
+// client secret here is bounded as it is at /oauth/token; another address
+// is not affected.
+func TestChallengeClientAuthLimit(t *testing.T) {
+	for _, d := range storagetest.Dialects() {
+		t.Run(d.Name, func(t *testing.T) {
+			mb, gw := newMailbox(t), newSMSGateway(t)
+			s := startServer(t, d.URL(t), delivery(t, mb, gw), trustLoopback, func(c *appConfig) {
+				c.OPLimits = &op.Limits{AuthorizePerAddress: storage.Rate{Limit: 5, Per: time.Minute},
+					TokenPerAddress: storage.Rate{Limit: 3, Per: time.Minute}}
+			})
+			h := seedHeadless(t, s, mb, gw)
+			backend := h.chAdd(t, "backend", "web", "--first-party-app")
+			guess := &chClient{id: "backend", secret: "a-guessed-secret"}
+			p := newPKCE()
+			start := func(c *chClient, addr string) apiResult {
+				return h.chPost(t, c, url.Values{"response_type": {"code"}, "scope": {"openid"}, "code_challenge": {p.challenge},
+					"code_challenge_method": {"S256"}, "username": {"alice"}, "password": {h.alice.password}}, "X-Forwarded-For", addr)
+			}
+			const attacker, bystander = "192.0.2.61", "198.51.100.61"
+			for i := range 3 {
+				chExpect(t, fmt.Sprintf("guess %d", i+1), start(guess, attacker), http.StatusUnauthorized, "invalid_client")
+			}
+			r := start(backend, attacker)
+			chExpect(t, "the right secret past the limit", r, http.StatusTooManyRequests, "throttled")
+			if r.header.Get("Retry-After") == "" {
+				t.Fatal("throttled without Retry-After")
+			}
+			req, _ := http.NewRequest(http.MethodPost, s.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if a := from(t, attacker, req); a.status != http.StatusTooManyRequests {
+				t.Fatalf("the token endpoint from the same address: %d %s", a.status, a.body)
+			}
+			// Positive control: another address is admitted and goes on to the second factor.
+			chExpect(t, "another address", start(backend, bystander), http.StatusForbidden, "insufficient_authorization")
+		})
+	}
 }

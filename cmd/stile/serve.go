@@ -68,7 +68,7 @@ func (c *cli) serveCommand() *cobra.Command {
 	rateFlag(f, &o.opLimits.AuthorizePerAddress, "authorize-rate", "STILE_AUTHORIZE_RATE",
 		"authorization requests stored per source address, N/DURATION; cannot be 0")
 	rateFlag(f, &o.opLimits.TokenPerAddress, "token-rate", "STILE_TOKEN_RATE",
-		"token, introspection and revocation calls per source address, N/DURATION; 0/1m: off")
+		"token, introspection, revocation and authorization challenge calls per source address, N/DURATION; 0/1m: off")
 	registerLoginLimits(f, &o.loginLimits)
 	o.delivery.register(f)
 	o.side.register(f)
