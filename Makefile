@@ -3,7 +3,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 GO ?= go
 
-.PHONY: run test fuzz build lint interop-deps bench
+.PHONY: run install test fuzz build lint interop-deps bench
+
+# What `stile version` says: stamped into every build and install.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# Pure Go (the SQLite driver is too), so the binary is static.
+BUILDFLAGS := -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)"
 
 # Start stile on http://localhost:8080 over an embedded SQLite file, with a
 # demo client and user; it prints how to sign in.
@@ -36,8 +43,16 @@ interop-deps: testdata/interop/node_modules/.package-lock.json
 testdata/interop/node_modules/.package-lock.json: testdata/interop/package-lock.json
 	cd testdata/interop && npm ci --no-audit --no-fund
 
+# bin/stile, static, with the version stamped.
 build:
-	$(GO) build -o bin/stile ./cmd/stile
+	CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -o bin/stile ./cmd/stile
+
+# stile on the PATH: into $(go env GOBIN), or $(go env GOPATH)/bin.
+install:
+	CGO_ENABLED=0 $(GO) install $(BUILDFLAGS) ./cmd/stile
+	@bin="$$($(GO) env GOBIN)"; bin="$${bin:-$$($(GO) env GOPATH)/bin}"; \
+	echo "installed $$bin/stile"; \
+	case ":$$PATH:" in *":$$bin:"*) ;; *) echo "add it to your PATH:  export PATH=\"$$bin:\$$PATH\"";; esac
 
 lint:
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
