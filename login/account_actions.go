@@ -70,11 +70,7 @@ func (h *Handler) accountConfirmTOTP(w http.ResponseWriter, r *http.Request, s *
 	} else if err = h.flow.accounts.AddTOTP(ctx, pageActor(r, u), u, secret, step); err != nil {
 		err = internal(err)
 	}
-	if err != nil {
-		h.accountFail(w, r, s, u, err)
-		return
-	}
-	http.Redirect(w, r, "/account?done=totp_added", http.StatusSeeOther)
+	h.accountDone(w, r, s, u, err, "totp_added")
 }
 
 func (h *Handler) accountRemoveTOTP(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) {
@@ -85,11 +81,7 @@ func (h *Handler) accountRemoveTOTP(w http.ResponseWriter, r *http.Request, s *s
 	} else if err = h.flow.accounts.RemoveTOTP(ctx, pageActor(r, u), u); err != nil {
 		err = internal(err)
 	}
-	if err != nil {
-		h.accountFail(w, r, s, u, err)
-		return
-	}
-	http.Redirect(w, r, "/account?done=totp_removed", http.StatusSeeOther)
+	h.accountDone(w, r, s, u, err, "totp_removed")
 }
 
 func (h *Handler) accountPreferred(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) {
@@ -104,11 +96,7 @@ func (h *Handler) accountPreferred(w http.ResponseWriter, r *http.Request, s *st
 			err = internal(err)
 		}
 	}
-	if err != nil {
-		h.accountFail(w, r, s, u, err)
-		return
-	}
-	http.Redirect(w, r, "/account?done=preferred", http.StatusSeeOther)
+	h.accountDone(w, r, s, u, err, "preferred")
 }
 
 func (h *Handler) accountRecoveryCodes(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User) {
@@ -240,4 +228,14 @@ func (h *Handler) accountEndOthers(w http.ResponseWriter, r *http.Request, s *st
 		return
 	}
 	http.Redirect(w, r, "/account?done=sessions_ended", http.StatusSeeOther)
+}
+
+// accountDone ends a change: the page with the error, or back to /account
+// saying what was done.
+func (h *Handler) accountDone(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, err error, done string) {
+	if err != nil {
+		h.accountFail(w, r, s, u, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done="+done, http.StatusSeeOther)
 }
