@@ -259,7 +259,7 @@ func TestRateFlags(t *testing.T) {
 	}
 	// The positive control: valid rates, token limit off, pass validation.
 	o := serveOptions{lifetimes: op.DefaultLifetimes, sessionIdle: time.Hour, sessionAbs: time.Hour, opLimits: op.DefaultLimits,
-		hashPool: hashPoolOptions{memory: "512MiB", wait: login.DefaultPoolWait}}
+		hashPool: hashPoolOptions{memory: "512MiB", wait: login.DefaultPoolWait}, delivery: deliveryOptions{codeLifetime: login.DefaultDelivery.CodeLifetime}}
 	o.opLimits.TokenPerAddress.Limit = 0
 	if err := o.validate(); err != nil {
 		t.Fatalf("valid options refused: %v", err)

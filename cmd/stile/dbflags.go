@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,16 +33,17 @@ func (o *dbPoolOptions) register(f *pflag.FlagSet) {
 // connections at start: the migration lock holds one while the
 // migrations run on another.
 func (o *dbPoolOptions) validate() error {
+	var errs []error
 	if o.maxOpen < 0 || o.maxOpen == 1 {
-		return fmt.Errorf("--db-max-open-conns must be 0 (the default) or at least 2, not %d", o.maxOpen)
+		errs = append(errs, fmt.Errorf("--db-max-open-conns must be 0 (the default) or at least 2, not %d", o.maxOpen))
 	}
 	if o.maxIdle < 0 || (o.maxOpen > 0 && o.maxIdle > o.maxOpen) {
-		return fmt.Errorf("--db-max-idle-conns must be between 0 and --db-max-open-conns, not %d", o.maxIdle)
+		errs = append(errs, fmt.Errorf("--db-max-idle-conns must be between 0 and --db-max-open-conns, not %d", o.maxIdle))
 	}
 	if o.maxLifetime < 0 {
-		return fmt.Errorf("--db-conn-max-lifetime must not be negative, not %s", o.maxLifetime)
+		errs = append(errs, fmt.Errorf("--db-conn-max-lifetime must not be negative, not %s", o.maxLifetime))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // option is the storage option the flags describe.

@@ -39,17 +39,38 @@ func (o *deliveryOptions) register(f *pflag.FlagSet) {
 	durationFlag(f, &o.codeLifetime, "otp-code-lifetime", "STILE_OTP_CODE_LIFETIME", "how long an emailed or texted code works (at most 10m)")
 }
 
+// validate checks the flags without reading the secret files.
+func (o *deliveryOptions) validate() error {
+	var errs []error
+	if o.codeLifetime <= 0 || o.codeLifetime > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("--otp-code-lifetime %s: must be between 1s and 10m (NIST SP 800-63B)", o.codeLifetime))
+	}
+	if o.smtpHost != "" && o.smtpFrom == "" {
+		errs = append(errs, errors.New("--smtp-from: a sender address is needed with --smtp-host"))
+	}
+	if o.smtpHost != "" && (o.smtpPort < 1 || o.smtpPort > 65535) {
+		errs = append(errs, fmt.Errorf("--smtp-port %d: not a port", o.smtpPort))
+	}
+	switch o.smtpTLS {
+	case "", "starttls", "tls", "none":
+	default:
+		errs = append(errs, fmt.Errorf("--smtp-tls %q: use starttls, tls or none", o.smtpTLS))
+	}
+	if o.smsURL != "" && !strings.HasPrefix(o.smsURL, "https://") && !strings.HasPrefix(o.smsURL, "http://127.0.0.1") &&
+		!strings.HasPrefix(o.smsURL, "http://localhost") {
+		errs = append(errs, fmt.Errorf("--sms-webhook-url %s: use https (http only on the local machine)", redactURL(o.smsURL)))
+	}
+	return errors.Join(errs...)
+}
+
 // delivery builds the senders the flags describe.
 func (o *deliveryOptions) delivery(log *slog.Logger) (login.Delivery, error) {
 	d := login.DefaultDelivery
 	d.EmailFactor, d.CodeLifetime = o.emailOTP, o.codeLifetime
-	if o.codeLifetime <= 0 || o.codeLifetime > 10*time.Minute {
-		return d, fmt.Errorf("--otp-code-lifetime %s: must be between 1s and 10m (NIST SP 800-63B)", o.codeLifetime)
+	if err := o.validate(); err != nil {
+		return d, err
 	}
 	if o.smtpHost != "" {
-		if o.smtpFrom == "" {
-			return d, errors.New("--smtp-from: a sender address is needed with --smtp-host")
-		}
 		pw, err := readSecretFile("--smtp-password-file", o.smtpPasswordFile)
 		if err != nil {
 			return d, err
@@ -57,9 +78,6 @@ func (o *deliveryOptions) delivery(log *slog.Logger) (login.Delivery, error) {
 		d.Email = &login.SMTP{Host: o.smtpHost, Port: o.smtpPort, TLS: o.smtpTLS, Username: o.smtpUser, Password: pw, From: o.smtpFrom}
 	}
 	if o.smsURL != "" {
-		if !strings.HasPrefix(o.smsURL, "https://") && !strings.HasPrefix(o.smsURL, "http://127.0.0.1") && !strings.HasPrefix(o.smsURL, "http://localhost") {
-			return d, fmt.Errorf("--sms-webhook-url %s: use https (http only on the local machine)", o.smsURL)
-		}
 		token, err := readSecretFile("--sms-webhook-token-file", o.smsTokenFile)
 		if err != nil {
 			return d, err

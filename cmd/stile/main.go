@@ -36,17 +36,25 @@ type cli struct {
 	database   string
 	secretFile string
 	jsonOut    bool
+	configFile string
+	settings   *settings // the flags' values and sources, once applied
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := &cli{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	var guard lineGuard
+	var keys map[string]bool
 	root := &cobra.Command{
 		Use:           "stile",
 		Short:         "An OpenID Connect provider with a two-step login",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return applyEnv(cmd.Flags(), getenv)
+			c.settings = loadSettings(cmd.Flags(), getenv, &guard, keys)
+			if collectsProblems(cmd) {
+				return nil // listed with the command's own checks
+			}
+			return c.settings.err()
 		},
 	}
 	root.SetArgs(args)
@@ -57,8 +65,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	envFlag(pf, &c.database, "database", "sqlite:stile.db", "STILE_DATABASE", "sqlite:PATH or postgres://… URL")
 	envFlag(pf, &c.secretFile, "secret-file", "", "STILE_SECRET_FILE",
 		"master key file (mode 0600); with SQLite defaults to the database path + .key and is created on first start")
-	root.AddCommand(c.serveCommand(), c.migrateCommand(), c.userCommand(), c.clientCommand(), c.roleCommand(), c.keysCommand(), c.eventsCommand(),
-		c.versionCommand())
+	envFlag(pf, &c.configFile, "config", "", "STILE_CONFIG",
+		"a YAML file of settings, keyed by flag name (e.g. issuer: https://id.example.com); flags and STILE_* variables override it")
+	root.AddCommand(c.serveCommand(), c.configCommand(), c.migrateCommand(), c.userCommand(), c.clientCommand(), c.roleCommand(), c.keysCommand(),
+		c.eventsCommand(), c.versionCommand())
+	keys = configKeys(root)
+	guard.guard(root)
 	return root.ExecuteContext(ctx)
 }
 
@@ -69,21 +81,9 @@ func envFlag(fs *pflag.FlagSet, p *string, name, def, env, usage string) {
 }
 
 // applyEnv sets every flag that has an environment fallback, was not given
-// on the command line, and whose variable is set.
+// on the command line, and whose variable is set (without a config file).
 func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
-	var err error
-	fs.VisitAll(func(f *pflag.Flag) {
-		env := f.Annotations["env"]
-		if err != nil || f.Changed || len(env) == 0 {
-			return
-		}
-		if v := getenv(env[0]); v != "" {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %w", env[0], v, e)
-			}
-		}
-	})
-	return err
+	return loadSettings(fs, getenv, &lineGuard{}, nil).err()
 }
 
 // addJSON gives a command the --json flag.

@@ -38,19 +38,32 @@ type serveOptions struct {
 	signInWith     string
 }
 
+// newServeOptions are serve's defaults, before any flag.
+func newServeOptions() *serveOptions {
+	return &serveOptions{lifetimes: op.DefaultLifetimes, opLimits: op.DefaultLimits, loginLimits: login.DefaultLimits}
+}
+
 func (c *cli) serveCommand() *cobra.Command {
-	o := serveOptions{lifetimes: op.DefaultLifetimes, opLimits: op.DefaultLimits, loginLimits: login.DefaultLimits}
+	o := newServeOptions()
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the OpenID provider",
 		Long: "Run the OpenID provider. The schema is migrated at start, under a lock, so several\n" +
-			"instances on one PostgreSQL can start together.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return c.serve(cmd.Context(), o) },
+			"instances on one PostgreSQL can start together. Settings come from flags, STILE_*\n" +
+			"variables and the --config file, in that order; stile config check shows the result.",
+		Args:        cobra.NoArgs,
+		Annotations: collects,
+		RunE:        func(cmd *cobra.Command, _ []string) error { return c.serve(cmd.Context(), o) },
 	}
-	f := cmd.Flags()
-	envFlag(f, &o.issuer, "issuer", "http://localhost:8080", "STILE_ISSUER", "the public URL clients reach stile at")
-	envFlag(f, &o.listen, "listen", ":8080", "STILE_LISTEN", "address to listen on")
+	o.register(cmd.Flags())
+	return cmd
+}
+
+// register defines serve's flags on f; config check shares them.
+func (o *serveOptions) register(f *pflag.FlagSet) {
+	envFlag(f, &o.issuer, "issuer", "", "STILE_ISSUER",
+		"the public URL clients reach stile at; default http://localhost:PORT with --listen's port (its host if one is given)")
+	envFlag(f, &o.listen, "listen", ":8080", "STILE_LISTEN", "address to listen on; with --demo 127.0.0.1:8080 unless given")
 	f.BoolVar(&o.demo, "demo", false, "seed a demo client and user, serve the demo client, and print how to sign in")
 	l := &o.lifetimes
 	durationFlag(f, &l.AccessToken, "access-token-lifetime", "STILE_ACCESS_TOKEN_LIFETIME", "default access token lifetime")
@@ -80,7 +93,6 @@ func (c *cli) serveCommand() *cobra.Command {
 		"what users sign in with: username, email or phone, or a comma-separated list such as username,email")
 	envFlag(f, &o.signingAlg, "signing-alg", "", "STILE_SIGNING_ALG", "the algorithm tokens are signed with: RS256, ES256 or EdDSA; "+
 		"a change publishes a key of it that signs after 1h; empty: keep the current one (RS256 on a new database)")
-	return cmd
 }
 
 // durationFlag defines a duration flag, defaulting to *p, with an
@@ -124,46 +136,59 @@ func (r retentionFlag) config() time.Duration {
 	return time.Duration(r)
 }
 
+// validate checks every flag and returns every problem found, joined.
 func (o *serveOptions) validate() error {
+	var errs []error
 	l := o.lifetimes
-	for name, d := range map[string]time.Duration{"--access-token-lifetime": l.AccessToken, "--id-token-lifetime": l.IDToken,
-		"--refresh-token-idle": l.RefreshIdle, "--refresh-token-absolute": l.RefreshAbsolute,
-		"--session-idle": o.sessionIdle, "--session-absolute": o.sessionAbs} {
-		if d <= 0 {
-			return fmt.Errorf("%s must be positive, not %s", name, d)
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"--access-token-lifetime", l.AccessToken}, {"--id-token-lifetime", l.IDToken},
+		{"--refresh-token-idle", l.RefreshIdle}, {"--refresh-token-absolute", l.RefreshAbsolute},
+		{"--session-idle", o.sessionIdle}, {"--session-absolute", o.sessionAbs}} {
+		if d.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, not %s", d.name, d.d))
 		}
 	}
 	if _, err := clientip.ParseTrusted(strings.Split(o.trustedProxies, ",")); err != nil {
-		return fmt.Errorf("--trusted-proxies: %w", err)
+		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
 	}
 	if o.opLimits.AuthorizePerAddress.Limit < 1 {
-		return errAuthorizeRateOff
+		errs = append(errs, errAuthorizeRateOff)
 	}
 	if l.RefreshGrace < 0 || l.RefreshGrace > time.Minute {
-		return fmt.Errorf("--refresh-token-grace must be between 0 and 1m, not %s", l.RefreshGrace)
+		errs = append(errs, fmt.Errorf("--refresh-token-grace must be between 0 and 1m, not %s", l.RefreshGrace))
 	}
 	if o.signingAlg != "" {
 		if _, err := keys.ParseAlgorithm(o.signingAlg); err != nil {
-			return fmt.Errorf("--signing-alg: %w", err)
+			errs = append(errs, fmt.Errorf("--signing-alg: %w", err))
 		}
 	}
 	if _, err := o.hashPool.pool(); err != nil {
-		return err
-	}
-	if err := o.dbPool.validate(); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	if _, err := o.identifiers(); err != nil {
-		return fmt.Errorf("--sign-in-with: %w", err)
+		errs = append(errs, fmt.Errorf("--sign-in-with: %w", err))
 	}
-	return o.side.validate()
+	errs = append(errs, o.dbPool.validate(), o.side.validate(), o.delivery.validate())
+	return errors.Join(errs...)
 }
 
-func (c *cli) serve(ctx context.Context, o serveOptions) error {
-	if err := o.validate(); err != nil {
+func (c *cli) serve(ctx context.Context, o *serveOptions) error {
+	warnings, err := c.settle(o)
+	if err != nil {
 		return err
 	}
-	issuer, listen := o.issuer, o.listen
+	logWarnings(c.logger(), warnings)
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", o.listen, err)
+	}
+	defer ln.Close()
+	if c.settings.source("issuer").kind == fromDerived {
+		o.issuer = deriveIssuer(o.listen, ln.Addr()) // --listen :0 gets a port only now
+	}
+	issuer := o.issuer
 	env, err := c.open(ctx, o.dbPool.option())
 	if err != nil {
 		return err
@@ -201,10 +226,6 @@ func (c *cli) serve(ctx context.Context, o serveOptions) error {
 	defer closeSide()
 	a.maintain(ctx)
 	go runMaintenance(ctx, a.maintain, maintainEvery)
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return fmt.Errorf("--listen %s: %w", listen, err)
-	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
