@@ -523,3 +523,44 @@ func (w *markWriter) String() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
+
+// TestConfigDocs: docs/configuration.md lists every flag of serve with
+// its environment variable, and its example file passes config check.
+func TestConfigDocs(t *testing.T) {
+	b, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	fs := serveFlags()
+	envFlag(fs, new(string), "config", "", "STILE_CONFIG", "")
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" {
+			return
+		}
+		row := "| `" + f.Name + "` | "
+		if env := f.Annotations["env"]; len(env) > 0 {
+			row += "`" + env[0] + "` |"
+		} else {
+			row += "|"
+		}
+		if !strings.Contains(doc, "\n"+row) {
+			t.Errorf("docs/configuration.md has no row %q", row)
+		}
+	})
+	_, rest, ok := strings.Cut(doc, "```yaml\n")
+	example, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/configuration.md has no example file")
+	}
+	r, err := configCheck(t, nil, "--config", writeConfig(t, example))
+	if err != nil || !r.Valid {
+		t.Fatalf("the documented example: %v %q", err, r.Problems)
+	}
+	if s := r.setting(t, "sign-in-with"); s.Value != "username,email" || s.Source != fromFile {
+		t.Errorf("the example's sign-in-with: %+v", s)
+	}
+	if len(r.Warnings) != 0 {
+		t.Errorf("the documented example draws warnings: %+v", r.Warnings)
+	}
+}
