@@ -36,6 +36,7 @@ type cli struct {
 	database   string
 	secretFile string
 	jsonOut    bool
+	logFormat  logFormat
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	envFlag(pf, &c.database, "database", "sqlite:stile.db", "STILE_DATABASE", "sqlite:PATH or postgres://… URL")
 	envFlag(pf, &c.secretFile, "secret-file", "", "STILE_SECRET_FILE",
 		"master key file (mode 0600); with SQLite defaults to the database path + .key and is created on first start")
+	c.logFormat.register(pf)
 	root.AddCommand(c.serveCommand(), c.migrateCommand(), c.userCommand(), c.clientCommand(), c.roleCommand(), c.keysCommand(), c.eventsCommand(),
 		c.versionCommand())
 	return root.ExecuteContext(ctx)
