@@ -80,7 +80,7 @@ func (h *Handler) problem(w http.ResponseWriter, r *http.Request, err error) {
 	p := classify(err)
 	switch p.Status {
 	case http.StatusInternalServerError:
-		h.log.Error("management API", "method", r.Method, "path", r.URL.Path, "err", err)
+		h.log.ErrorContext(r.Context(), "management API", "method", r.Method, "path", r.URL.Path, "err", err)
 	case http.StatusUnauthorized:
 		challenge := `Bearer realm="stile"`
 		if r.Header.Get("Authorization") != "" {

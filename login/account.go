@@ -133,7 +133,7 @@ var doneMessages = map[string]string{
 // message or error.
 func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, status int, v accountView) {
 	if err := h.fillAccount(r, s, u, &v); err != nil {
-		h.log.Error("account page", "path", r.URL.Path, "err", err)
+		h.log.ErrorContext(r.Context(), "account page", "path", r.URL.Path, "err", err)
 		h.renderAccount(w, http.StatusInternalServerError, "account", accountView{Error: AsError(internal(err)).Message})
 		return
 	}
@@ -188,7 +188,7 @@ func (h *Handler) fillAccount(r *http.Request, s *storage.Session, u *storage.Us
 func (h *Handler) accountFail(w http.ResponseWriter, r *http.Request, s *storage.Session, u *storage.User, err error) {
 	e := AsError(err)
 	if e.Code == CodeServerError {
-		h.log.Error("account page", "path", r.URL.Path, "err", err)
+		h.log.ErrorContext(r.Context(), "account page", "path", r.URL.Path, "err", err)
 	}
 	e.setRetryAfter(w)
 	if u == nil {

@@ -64,7 +64,7 @@ func (h *Handler) apiAuthenticate(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := h.flow.db.GetAuthRequest(r.Context(), in.AuthRequestID)
 	if err == nil && !h.originAllowed(r, ar.ClientID) {
-		h.apiError(w, errOrigin)
+		h.apiError(w, r, errOrigin)
 		return
 	}
 	// The loginToken is this door's proof, as the cookie's MAC is the
@@ -72,13 +72,13 @@ func (h *Handler) apiAuthenticate(w http.ResponseWriter, r *http.Request) {
 	ch, err := h.flow.Authenticate(r.Context(), Credentials{AuthRequestID: in.AuthRequestID, Door: storage.DoorAPI,
 		Binding: []byte(in.LoginToken), Username: in.Username, Password: in.Password, RemoteAddr: r.RemoteAddr})
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	res := challengeResponse(ch)
 	if ch.Next != nil { // an exempt account: the browser needs its session too
 		if res.RedirectURI, err = h.apiNext(r.Context(), ch.Next, in.AuthRequestID); err != nil {
-			h.apiError(w, err)
+			h.apiError(w, r, err)
 			return
 		}
 	}
@@ -108,7 +108,7 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := h.flow.Verify(r.Context(), OneTimeCode{TransactionID: in.TransactionID, Door: storage.DoorAPI, OTP: in.OTP, RemoteAddr: r.RemoteAddr})
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	if v.Enroll != nil {
@@ -122,7 +122,7 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	next, err := h.apiNext(r.Context(), v.Next, arID)
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS", RedirectURI: next})
@@ -138,7 +138,7 @@ func (h *Handler) apiResend(w http.ResponseWriter, r *http.Request) {
 	}
 	ch, err := h.flow.Resend(r.Context(), in.TransactionID, nil, storage.DoorAPI)
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, challengeResponse(ch))
@@ -152,7 +152,7 @@ func (h *Handler) txOrigin(w http.ResponseWriter, r *http.Request, txID string) 
 		return nil, true
 	}
 	if !h.originAllowed(r, tx.ClientID) {
-		h.apiError(w, errOrigin)
+		h.apiError(w, r, errOrigin)
 		return nil, false
 	}
 	return tx, true
@@ -230,12 +230,12 @@ var errMediaType = &Error{Code: CodeUnsupportedMedia, Message: "Send the body as
 // accepting it would let a page skip the preflight's origin check.
 func (h *Handler) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		h.apiError(w, errMediaType)
+		h.apiError(w, r, errMediaType)
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	if err := dec.Decode(v); err != nil {
-		h.apiError(w, fail(CodeInvalidRequest, "The request body must be a JSON object."))
+		h.apiError(w, r, fail(CodeInvalidRequest, "The request body must be a JSON object."))
 		return false
 	}
 	return true
@@ -250,10 +250,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // apiError writes every API error: the status for its code, the stable
 // code, a message for people, Retry-After when throttled. Internal detail
 // goes to the log only.
-func (h *Handler) apiError(w http.ResponseWriter, err error) {
+func (h *Handler) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	e := AsError(err)
 	if e.Code == CodeServerError {
-		h.log.Error("login API", "err", err)
+		h.log.ErrorContext(r.Context(), "login API", "err", err)
 	}
 	e.setRetryAfter(w)
 	writeJSON(w, e.Status(), apiResponse{Status: "FAILED", Error: e.Code, Message: e.Message, TriesLeft: e.TriesLeft})

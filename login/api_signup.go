@@ -55,7 +55,7 @@ func (h *Handler) apiSignup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ar, err := h.flow.db.GetAuthRequest(r.Context(), in.AuthRequestID); err == nil && !h.originAllowed(r, ar.ClientID) {
-		h.apiError(w, errOrigin)
+		h.apiError(w, r, errOrigin)
 		return
 	}
 	st, err := h.flow.Signup(r.Context(), SignupForm{AuthRequestID: in.AuthRequestID, Binding: []byte(in.LoginToken), Door: storage.DoorAPI,
@@ -70,7 +70,7 @@ func (h *Handler) apiSignupStep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s, err := h.flow.db.GetSignup(r.Context(), in.SignupID); err == nil && !h.originAllowed(r, s.ClientID) {
-		h.apiError(w, errOrigin)
+		h.apiError(w, r, errOrigin)
 		return
 	}
 	ctx, ref := r.Context(), SignupRef{ID: in.SignupID, Door: storage.DoorAPI}
@@ -91,13 +91,13 @@ func (h *Handler) apiSignupStep(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) apiSignupAnswer(w http.ResponseWriter, r *http.Request, st *SignupStep, err error) {
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	if st.Next != nil {
 		next, err := h.apiNext(r.Context(), st.Next, st.AuthRequestID)
 		if err != nil {
-			h.apiError(w, err)
+			h.apiError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, signupResponse{Status: "SUCCESS", RedirectURI: next})

@@ -73,7 +73,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		e := AsError(err)
 		if e.Code == CodeServerError {
-			h.log.Error("login page", "path", r.URL.Path, "err", err)
+			h.log.ErrorContext(r.Context(), "login page", "path", r.URL.Path, "err", err)
 		}
 		// No "Sign in again" and no second "Back to": the request is over or
 		// not this browser's.

@@ -146,18 +146,18 @@ func (h *Handler) directAuthenticate(w http.ResponseWriter, r *http.Request) {
 	}
 	c, binding, err := h.directClient(r, in.APIKey)
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	ctx, remote, err := endUser(r)
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	ch, user, err := h.flow.AuthenticateDirect(ctx, DirectCredentials{Client: c, Binding: binding,
 		Username: in.Username, Password: in.Password, RemoteAddr: remote})
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	res := challengeResponse(ch)
@@ -189,22 +189,22 @@ func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	c, binding, err := h.directClient(r, in.APIKey)
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	ctx, remote, err := endUser(r)
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	if err := h.flow.checkDirectStep(ctx, in.TransactionID, binding, in.Username, in.AuthType, in.OTP); err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	v, err := h.flow.Verify(ctx, OneTimeCode{TransactionID: in.TransactionID, Binding: binding, Door: storage.DoorDirect, OTP: in.OTP,
 		RemoteAddr: remote})
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	if v.Enroll != nil {
@@ -213,12 +213,12 @@ func (h *Handler) directLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v.User == nil || v.Next != nil { // a browser's login; the doors keep it out
-		h.apiError(w, internal(errors.New("direct mode: a transaction finished with a browser step")))
+		h.apiError(w, r, internal(errors.New("direct mode: a transaction finished with a browser step")))
 		return
 	}
 	t, err := h.flow.issueDirect(ctx, c.ID, v.User.ID, v.AMR, v.AuthTime)
 	if err != nil {
-		h.apiError(w, internal(err))
+		h.apiError(w, r, internal(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, directLoginResponse{Status: "SUCCESS", IDToken: t.IDToken, AccessToken: t.AccessToken,

@@ -183,7 +183,7 @@ func (h *Handler) follow(w http.ResponseWriter, r *http.Request, next *Next) {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error, p page) {
 	e := AsError(err)
 	if e.Code == CodeServerError {
-		h.log.Error("login page", "path", r.URL.Path, "err", err)
+		h.log.ErrorContext(r.Context(), "login page", "path", r.URL.Path, "err", err)
 	}
 	e.setRetryAfter(w)
 	p.Error = e.Message

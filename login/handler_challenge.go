@@ -104,7 +104,7 @@ func (h *Handler) serveChallenge(w http.ResponseWriter, r *http.Request) {
 	session := f.Get("auth_session")
 	ar, err := h.flow.challenger.ChallengeRequest(r, session == "")
 	if err != nil {
-		h.challengeError(w, err, "")
+		h.challengeError(w, r, err, "")
 		return
 	}
 	if session == "" {
@@ -119,12 +119,12 @@ func (h *Handler) serveChallenge(w http.ResponseWriter, r *http.Request) {
 	arID, err := h.flow.VerifyChallenge(r.Context(), ChallengeStep{AuthSession: session, ClientID: ar.ClientID,
 		CodeChallenge: ar.CodeChallenge, OTP: f.Get("otp"), RemoteAddr: r.RemoteAddr})
 	if err != nil {
-		h.challengeError(w, err, session)
+		h.challengeError(w, r, err, session)
 		return
 	}
 	code, err := h.flow.challenger.ChallengeCode(r.Context(), arID)
 	if err != nil {
-		h.challengeError(w, internal(err), "")
+		h.challengeError(w, r, internal(err), "")
 		return
 	}
 	writeChallenge(w, http.StatusOK, challengeAnswer{Code: code})
@@ -141,7 +141,7 @@ func (h *Handler) challengeStart(w http.ResponseWriter, r *http.Request, ar *sto
 	ch, err := h.flow.AuthenticateChallenge(r.Context(), ChallengeStart{AuthRequest: ar, Username: f.Get("username"),
 		Password: f.Get("password"), RemoteAddr: r.RemoteAddr})
 	if err != nil {
-		h.challengeError(w, err, "")
+		h.challengeError(w, r, err, "")
 		return
 	}
 	writeChallenge(w, http.StatusForbidden, challengeAnswer{Error: "insufficient_authorization", Description: ch.Message,
@@ -152,7 +152,7 @@ func (h *Handler) challengeStart(w http.ResponseWriter, r *http.Request, ar *sto
 // errors as they are, the login's mapped to the draft's and RFC 6749's
 // codes with generic text. session is the auth_session that stays good
 // after a wrong code.
-func (h *Handler) challengeError(w http.ResponseWriter, err error, session string) {
+func (h *Handler) challengeError(w http.ResponseWriter, r *http.Request, err error, session string) {
 	var oe *OAuthError
 	if errors.As(err, &oe) {
 		status := http.StatusBadRequest
@@ -190,7 +190,7 @@ func (h *Handler) challengeError(w http.ResponseWriter, err error, session strin
 	case CodeBusy:
 		a.Error, status = "temporarily_unavailable", http.StatusServiceUnavailable
 	default:
-		h.log.Error("authorization challenge", "err", err)
+		h.log.ErrorContext(r.Context(), "authorization challenge", "err", err)
 		a.Error, a.Description, status = "server_error", "Something went wrong on our side. Please try again.", http.StatusInternalServerError
 	}
 	if e.RetryAfter > 0 {

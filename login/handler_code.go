@@ -71,13 +71,13 @@ func (h *Handler) apiPasswordless(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := h.flow.db.GetAuthRequest(r.Context(), in.AuthRequestID)
 	if err == nil && !h.originAllowed(r, ar.ClientID) {
-		h.apiError(w, errOrigin)
+		h.apiError(w, r, errOrigin)
 		return
 	}
 	ch, err := h.flow.StartPasswordless(r.Context(), CodeRequest{AuthRequestID: in.AuthRequestID, Door: storage.DoorAPI,
 		Binding: []byte(in.LoginToken), Identifier: in.Username, RemoteAddr: r.RemoteAddr})
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, challengeResponse(ch))

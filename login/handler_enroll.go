@@ -87,7 +87,7 @@ func (h *Handler) confirmEnroll(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) failEnroll(w http.ResponseWriter, r *http.Request, err error, form string, p page) {
 	e := AsError(err)
 	if e.Code == CodeServerError {
-		h.log.Error("enrolment page", "path", r.URL.Path, "err", err)
+		h.log.ErrorContext(r.Context(), "enrolment page", "path", r.URL.Path, "err", err)
 	}
 	e.setRetryAfter(w)
 	p.Error = e.Message

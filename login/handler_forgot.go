@@ -46,7 +46,7 @@ func (h *Handler) submitForgot(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		e := AsError(err)
 		if e.Code == CodeServerError {
-			h.log.Error("forgot password page", "err", err)
+			h.log.ErrorContext(r.Context(), "forgot password page", "err", err)
 		}
 		e.setRetryAfter(w)
 		p.Error = e.Message
@@ -61,7 +61,7 @@ func (h *Handler) showReset(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
 	step, err := h.flow.OpenReset(r.Context(), token, h.binder.Ensure(w, r))
 	if err != nil {
-		h.failReset(w, err, page{Title: titleReset, Token: token}, nil)
+		h.failReset(w, r, err, page{Title: titleReset, Token: token}, nil)
 		return
 	}
 	h.renderReset(w, http.StatusOK, page{Title: titleReset, Token: token}, step)
@@ -81,7 +81,7 @@ func (h *Handler) submitResetCode(w http.ResponseWriter, r *http.Request) {
 	binding, _ := h.binder.Get(r)
 	p := page{Title: titleReset, Token: token}
 	if err := h.flow.ResetVerify(r.Context(), token, binding, r.PostFormValue("otp")); err != nil {
-		h.failReset(w, err, p, func() (*ResetStep, error) { return h.flow.OpenReset(r.Context(), token, binding) })
+		h.failReset(w, r, err, p, func() (*ResetStep, error) { return h.flow.OpenReset(r.Context(), token, binding) })
 		return
 	}
 	h.renderReset(w, http.StatusOK, p, &ResetStep{Proven: true})
@@ -93,7 +93,7 @@ func (h *Handler) resendResetCode(w http.ResponseWriter, r *http.Request) {
 	p := page{Title: titleReset, Token: token}
 	step, err := h.flow.ResendResetCode(r.Context(), token, binding)
 	if err != nil {
-		h.failReset(w, err, p, func() (*ResetStep, error) { return h.flow.OpenReset(r.Context(), token, binding) })
+		h.failReset(w, r, err, p, func() (*ResetStep, error) { return h.flow.OpenReset(r.Context(), token, binding) })
 		return
 	}
 	h.renderReset(w, http.StatusOK, p, step)
@@ -106,7 +106,7 @@ func (h *Handler) submitResetPassword(w http.ResponseWriter, r *http.Request) {
 	arID, err := h.flow.ResetPassword(r.Context(), token, binding,
 		NewPassword{Password: r.PostFormValue("password"), Confirm: r.PostFormValue("confirm")})
 	if err != nil {
-		h.failReset(w, err, p, func() (*ResetStep, error) { return h.flow.OpenReset(r.Context(), token, binding) })
+		h.failReset(w, r, err, p, func() (*ResetStep, error) { return h.flow.OpenReset(r.Context(), token, binding) })
 		return
 	}
 	h.render(w, http.StatusOK, "message", page{Title: "Your password was changed", AuthRequestID: arID,
@@ -116,10 +116,10 @@ func (h *Handler) submitResetPassword(w http.ResponseWriter, r *http.Request) {
 // failReset shows a failed step on the link: on its form again (step
 // says which) if the user can fix it there, otherwise on a message page
 // with the way back to the forgot form.
-func (h *Handler) failReset(w http.ResponseWriter, err error, p page, step func() (*ResetStep, error)) {
+func (h *Handler) failReset(w http.ResponseWriter, r *http.Request, err error, p page, step func() (*ResetStep, error)) {
 	e := AsError(err)
 	if e.Code == CodeServerError {
-		h.log.Error("password reset page", "err", err)
+		h.log.ErrorContext(r.Context(), "password reset page", "err", err)
 	}
 	e.setRetryAfter(w)
 	p.Error = e.Message
@@ -147,13 +147,13 @@ func (h *Handler) apiForgot(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := h.flow.db.GetAuthRequest(r.Context(), in.AuthRequestID)
 	if err == nil && !h.originAllowed(r, ar.ClientID) {
-		h.apiError(w, errOrigin)
+		h.apiError(w, r, errOrigin)
 		return
 	}
 	msg, err := h.flow.Forgot(r.Context(), ForgotRequest{AuthRequestID: in.AuthRequestID, Binding: []byte(in.LoginToken),
 		Door: storage.DoorAPI, Identifier: in.Identifier})
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS", Message: msg})

@@ -145,7 +145,7 @@ func (h *Handler) signupStepPost(w http.ResponseWriter, r *http.Request, step fu
 func (h *Handler) failSignup(w http.ResponseWriter, r *http.Request, err error, form string, p page) {
 	e := AsError(err)
 	if e.Code == CodeServerError {
-		h.log.Error("sign-up page", "path", r.URL.Path, "err", err)
+		h.log.ErrorContext(r.Context(), "sign-up page", "path", r.URL.Path, "err", err)
 	}
 	e.setRetryAfter(w)
 	p.Error = e.Message

@@ -92,22 +92,22 @@ var (
 // client, a recent sign-in. It returns the user.
 func (h *Handler) principal(w http.ResponseWriter, r *http.Request) (*storage.User, string, bool) {
 	if h.authorize == nil {
-		h.apiError(w, errNotEnabled)
+		h.apiError(w, r, errNotEnabled)
 		return nil, "", false
 	}
 	p, err := h.authorize(r)
 	if err != nil || !slices.Contains(p.Scopes, scopeMFA) || !p.FirstParty {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="stile", scope="`+scopeMFA+`"`)
-		h.apiError(w, errUnauthorized)
+		h.apiError(w, r, errUnauthorized)
 		return nil, "", false
 	}
 	if h.flow.now().Sub(p.AuthTime) > RecentSignIn {
-		h.apiError(w, errStepUp)
+		h.apiError(w, r, errStepUp)
 		return nil, "", false
 	}
 	u, err := h.flow.db.GetUser(r.Context(), p.UserID)
 	if err != nil {
-		h.apiError(w, internal(err))
+		h.apiError(w, r, internal(err))
 		return nil, "", false
 	}
 	return u, p.ClientID, true
@@ -128,12 +128,12 @@ func (h *Handler) mfaStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	has, err := h.flow.factorsOf(r.Context(), u)
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	left, err := h.flow.db.RecoveryCodesLeft(r.Context(), u.ID)
 	if err != nil {
-		h.apiError(w, internal(err))
+		h.apiError(w, r, internal(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, mfaStatus{TOTP: has.TOTP, Email: has.Email, SMS: has.SMS, Preferred: u.Preferred, RecoveryCodes: left})
@@ -150,12 +150,12 @@ func (h *Handler) mfaAddTOTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.flow.proveFactor(r.Context(), u, code); err != nil {
 		h.flow.recordFor(r.Context(), EventTOTPAdded, u, client, err, storage.Attributes{"step": "proof"})
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	e, err := h.flow.pendingTOTP(r.Context(), u)
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS", AuthType: MethodTOTPEnroll, Secret: e.Secret, OTPAuthURL: e.URL,
@@ -176,7 +176,7 @@ func (h *Handler) mfaConfirmTOTP(w http.ResponseWriter, r *http.Request) {
 		err = internal(err)
 	}
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS", Message: "Your authenticator app is set up."})
@@ -195,7 +195,7 @@ func (h *Handler) mfaRemoveTOTP(w http.ResponseWriter, r *http.Request) {
 		err = internal(err)
 	}
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS", Message: "Your authenticator app was removed."})
@@ -218,7 +218,7 @@ func (h *Handler) mfaRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 		err = internal(err)
 	}
 	if err != nil {
-		h.apiError(w, AsError(err))
+		h.apiError(w, r, AsError(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -235,15 +235,15 @@ func (h *Handler) mfaPreferred(w http.ResponseWriter, r *http.Request) {
 	}
 	has, err := h.flow.factorsOf(r.Context(), u)
 	if err != nil {
-		h.apiError(w, err)
+		h.apiError(w, r, err)
 		return
 	}
 	if !has.can(in.Method) {
-		h.apiError(w, fail(CodeInvalidRequest, "method must be TOTP, EMAIL or SMS, and one you have set up"))
+		h.apiError(w, r, fail(CodeInvalidRequest, "method must be TOTP, EMAIL or SMS, and one you have set up"))
 		return
 	}
 	if err := h.flow.accounts.SetPreferred(r.Context(), actor(r, u, client), u, in.Method); err != nil {
-		h.apiError(w, internal(err))
+		h.apiError(w, r, internal(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, apiResponse{Status: "SUCCESS"})

@@ -61,9 +61,9 @@ func allowedMethods(rt *mux.Router, r *http.Request) []string {
 }
 
 // wrongMethodJSON is the JSON APIs' 405.
-func (h *Handler) wrongMethodJSON(w http.ResponseWriter, _ *http.Request) {
+func (h *Handler) wrongMethodJSON(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	h.apiError(w, errMethod)
+	h.apiError(w, r, errMethod)
 }
 
 // wrongMethodPage is the pages' 405.

@@ -146,13 +146,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		r.Handle("/metrics", m.Handler()).Methods(http.MethodGet, http.MethodHead)
 	}
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	r.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := c.DB.Ping(r.Context()); err != nil {
-			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
+	r.HandleFunc("/readyz", readiness(c.DB, signing, c.Log))
 	authorize := func(r *http.Request) (*login.Principal, error) {
 		b, err := provider.AuthorizeBearer(r)
 		if err != nil {
@@ -167,7 +161,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	mountAdmin(r, c, provider, flow.Accounts())
 	provider.Mount(r) // last: it ends in a catch-all
 	return &app{
-		handler:  m.HTTP(limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, edge.Text(r))))),
+		handler:  frame(c.Issuer, c.TrustedProxies, m.HTTP(limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, edge.Text(r)))))),
 		maintain: maintenance(c.DB, signing, sessions.Idle, eventsRetention(c.EventsRetention), c.Log),
 		metrics:  m,
 		settle:   flow.Settle,
@@ -215,8 +209,9 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		log.Info("http", "method", r.Method, "path", logPath(r.URL.Path), "status", rec.status,
-			"took", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr, "client", clientip.From(r.Context()))
+		log.LogAttrs(r.Context(), slog.LevelInfo, "http", slog.String("method", r.Method), slog.String("path", logPath(r.URL.Path)),
+			slog.Int("status", rec.status), slog.Duration("took", time.Since(start).Round(time.Microsecond)),
+			slog.String("remote", r.RemoteAddr), slog.Any("client", clientip.From(r.Context())))
 	})
 }
 

@@ -67,7 +67,7 @@ func (c *cli) withEnv(ctx context.Context, fn func(*environment) error) error {
 }
 
 func (c *cli) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return newLogger(c.stderr, c.logFormat)
 }
 
 // open connects to the database, brings its schema up to date (under a

@@ -38,6 +38,7 @@ type cli struct {
 	jsonOut    bool
 	configFile string
 	settings   *settings // the flags' values and sources, once applied
+	logFormat  logFormat
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	envFlag(pf, &c.database, "database", "sqlite:stile.db", "STILE_DATABASE", "sqlite:PATH or postgres://… URL")
 	envFlag(pf, &c.secretFile, "secret-file", "", "STILE_SECRET_FILE",
 		"master key file (mode 0600); with SQLite defaults to the database path + .key and is created on first start")
+	c.logFormat.register(pf)
 	envFlag(pf, &c.configFile, "config", "", "STILE_CONFIG",
 		"a YAML file of settings, keyed by flag name (e.g. issuer: https://id.example.com); flags and STILE_* variables override it")
 	root.AddCommand(c.serveCommand(), c.configCommand(), c.migrateCommand(), c.userCommand(), c.clientCommand(), c.roleCommand(), c.keysCommand(),

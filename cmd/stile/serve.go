@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -36,6 +34,7 @@ type serveOptions struct {
 	dbPool         dbPoolOptions
 	events         retentionFlag
 	signInWith     string
+	serving        servingOptions
 }
 
 // newServeOptions are serve's defaults, before any flag.
@@ -86,6 +85,7 @@ func (o *serveOptions) register(f *pflag.FlagSet) {
 	o.delivery.register(f)
 	o.side.register(f)
 	o.dbPool.register(f)
+	o.serving.register(f)
 	o.events = retentionFlag(DefaultEventsRetention)
 	f.Var(&o.events, "events-retention", "how long audit events are kept, e.g. 2160h or 90d; 0: forever (env STILE_EVENTS_RETENTION)")
 	f.SetAnnotation("events-retention", "env", []string{"STILE_EVENTS_RETENTION"})
@@ -170,7 +170,7 @@ func (o *serveOptions) validate() error {
 	if _, err := o.identifiers(); err != nil {
 		errs = append(errs, fmt.Errorf("--sign-in-with: %w", err))
 	}
-	errs = append(errs, o.dbPool.validate(), o.side.validate(), o.delivery.validate())
+	errs = append(errs, o.dbPool.validate(), o.side.validate(), o.delivery.validate(), o.serving.validate())
 	return errors.Join(errs...)
 }
 
@@ -179,14 +179,18 @@ func (c *cli) serve(ctx context.Context, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	logWarnings(c.logger(), warnings)
-	ln, err := net.Listen("tcp", o.listen)
+	log := c.logger()
+	slog.SetDefault(log) // the OpenID library logs through the default logger
+	logWarnings(log, warnings)
+	trusted, _ := clientip.ParseTrusted(strings.Split(o.trustedProxies, ","))
+	o.serving.warn(o.issuer, trusted, log)
+	front, err := o.serving.listen(o.listen, o.issuer, trusted, log) // /healthz and /readyz answer from now on
 	if err != nil {
-		return fmt.Errorf("--listen %s: %w", o.listen, err)
+		return err
 	}
-	defer ln.Close()
+	defer front.close()
 	if c.settings.source("issuer").kind == fromDerived {
-		o.issuer = deriveIssuer(o.listen, ln.Addr()) // --listen :0 gets a port only now
+		o.issuer = deriveIssuer(o.listen, front.ln.Addr()) // --listen :0 gets a port only now
 	}
 	issuer := o.issuer
 	env, err := c.open(ctx, o.dbPool.option())
@@ -194,7 +198,7 @@ func (c *cli) serve(ctx context.Context, o *serveOptions) error {
 		return err
 	}
 	defer env.Close()
-	slog.SetDefault(env.log) // the OpenID library logs through the default logger
+	front.starting("building the application")
 	delivery, err := o.delivery.delivery(env.log)
 	if err != nil {
 		return err
@@ -203,7 +207,7 @@ func (c *cli) serve(ctx context.Context, o *serveOptions) error {
 		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery,
 		OPLimits: &o.opLimits, LoginLimits: &o.loginLimits, MetricsApart: o.side.metricsListen != "", SigningAlg: o.signingAlg,
 		EventsRetention: o.events.config()}
-	cfg.TrustedProxies, _ = clientip.ParseTrusted(strings.Split(o.trustedProxies, ","))
+	cfg.TrustedProxies = trusted
 	cfg.HashPool, _ = o.hashPool.pool()
 	cfg.SignInWith, _ = o.identifiers()
 	defer limitMemory(cfg.HashPool, env.log)()
@@ -226,32 +230,14 @@ func (c *cli) serve(ctx context.Context, o *serveOptions) error {
 	defer closeSide()
 	a.maintain(ctx)
 	go runMaintenance(ctx, a.maintain, maintainEvery)
-	srv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	env.log.Info("stile is listening", "issuer", issuer, "address", ln.Addr().String(), "database", env.db.Dialect())
+	front.ready(a.handler)
+	env.log.Info("stile is listening", "issuer", issuer, "address", front.ln.Addr().String(), "database", env.db.Dialect())
 	if seeded != nil {
 		seeded.print(c.stdout, issuer)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	env.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
+	err = front.run(ctx, o.serving.shutdownTimeout)
 	a.settle() // a passwordless code being sent still leaves
-	return nil
+	return err
 }
 
 // identifiers reads --sign-in-with; options built without flags (tests)
