@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	envFlag(pf, &c.secretFile, "secret-file", "", "STILE_SECRET_FILE",
 		"master key file (mode 0600); with SQLite defaults to the database path + .key and is created on first start")
 	root.AddCommand(c.serveCommand(), c.migrateCommand(), c.userCommand(), c.clientCommand(), c.roleCommand(), c.keysCommand(), c.eventsCommand(),
-		c.versionCommand())
+		c.versionCommand(), c.healthCommand())
 	return root.ExecuteContext(ctx)
 }
 
