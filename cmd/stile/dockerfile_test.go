@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -266,5 +268,51 @@ func TestDockerignore(t *testing.T) {
 		if !slices.Contains(lines, want) {
 			t.Errorf(".dockerignore has no %s", want)
 		}
+	}
+}
+
+// TestDockerfileBuild runs the builder stage's go build command, as the
+// Dockerfile has it, on this machine (the image cannot be built here):
+// the binary it makes is static and says the version, commit and date
+// given as build arguments.
+func TestDockerfileBuild(t *testing.T) {
+	var cmd string
+	for _, r := range parseDockerfile(readRepoFile(t, "Dockerfile"))[0].all("RUN") {
+		if strings.Contains(r, "go build") {
+			cmd = r
+		}
+	}
+	if !strings.Contains(cmd, "/out/") {
+		t.Fatalf("no go build into /out/ in the builder: %q", cmd)
+	}
+	out := t.TempDir()
+	sh := exec.Command("sh", "-c", strings.ReplaceAll(cmd, "/out/", out+"/"))
+	sh.Dir = repoRoot
+	sh.Env = append(os.Environ(), "VERSION=v0.0.0-docker", "COMMIT=0123456789ab", "DATE=2026-12-02T00:00:00Z")
+	if b, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, b)
+	}
+	bin := filepath.Join(out, "stile")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatal("the binary is dynamically linked: it would not run on distroless static")
+		}
+	}
+	b, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("stile version: %v\n%s", err, b)
+	}
+	for _, want := range []string{"stile v0.0.0-docker\n", "commit  0123456789ab", "built   2026-12-02T00:00:00Z"} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("no %q in\n%s", want, b)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(out, "data")); err != nil || !fi.IsDir() {
+		t.Fatalf("the volume's directory was not made: %v", err)
 	}
 }
