@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	envFlag(pf, &c.configFile, "config", "", "STILE_CONFIG",
 		"a YAML file of settings, keyed by flag name (e.g. issuer: https://id.example.com); flags and STILE_* variables override it")
 	root.AddCommand(c.serveCommand(), c.configCommand(), c.migrateCommand(), c.userCommand(), c.clientCommand(), c.roleCommand(), c.keysCommand(),
-		c.eventsCommand(), c.versionCommand())
+		c.eventsCommand(), c.versionCommand(), c.healthCommand())
 	keys = configKeys(root)
 	guard.guard(root)
 	return root.ExecuteContext(ctx)
