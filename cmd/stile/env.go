@@ -113,6 +113,9 @@ func (c *cli) masterKey(ctx context.Context, db *storage.DB, log *slog.Logger) (
 		if errors.Is(err, keys.ErrWrongMaster) {
 			return nil, fmt.Errorf("--secret-file %s: %w; use the key file this database was set up with", path, err)
 		}
+		if errors.Is(err, keys.ErrRetiredMaster) {
+			return nil, fmt.Errorf("--secret-file %s: %w; use the new key file that replaced it", path, err)
+		}
 		return nil, err
 	}
 	return m, nil

@@ -14,7 +14,7 @@ import (
 
 func (c *cli) keysCommand() *cobra.Command {
 	cmd := groupCommand("keys", "Manage the token-signing keys")
-	cmd.AddCommand(c.keysListCommand(), c.keysRotateCommand())
+	cmd.AddCommand(c.keysListCommand(), c.keysRotateCommand(), c.keysRotateMasterCommand())
 	return cmd
 }
 
