@@ -61,6 +61,9 @@ type appConfig struct {
 	// EventsRetention is how long audit events are kept; zero:
 	// DefaultEventsRetention; negative: forever.
 	EventsRetention time.Duration
+	// KeyRotation is how long a signing key signs before the automatic
+	// rotation replaces it; zero: keys.DefaultRotation; negative: never.
+	KeyRotation time.Duration
 	// AdminRate is each client's request budget at /api/v1; zero: admin.DefaultRate.
 	AdminRate storage.Rate
 	// SignInWith is what users identify themselves with; nil: usernames.
@@ -98,6 +101,10 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	signing := keys.NewManager(c.DB, sealer, c.Now, max(c.Lifetimes.AccessToken, c.Lifetimes.IDToken))
 	if err := signing.Ensure(ctx, c.SigningAlg); err != nil {
 		return nil, err
+	}
+	rotation := keyRotation(c.KeyRotation)
+	if err := c.DB.SetKeyRotation(ctx, rotation); err != nil { // for stile keys list
+		c.Log.Warn("the key rotation period is not recorded: stile keys list cannot tell when keys are due", "err", err)
 	}
 	secure := strings.HasPrefix(c.Issuer, "https://")
 	binder := login.NewBinder(c.Master.Derive("browser-binding"), secure)
@@ -162,7 +169,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	provider.Mount(r) // last: it ends in a catch-all
 	return &app{
 		handler:  frame(c.Issuer, c.TrustedProxies, m.HTTP(limitBody(clientip.New(c.TrustedProxies).Middleware(logRequests(c.Log, edge.Text(r)))))),
-		maintain: maintenance(c.DB, signing, sessions.Idle, eventsRetention(c.EventsRetention), c.Log),
+		maintain: maintenance(c.DB, signing, sessions.Idle, eventsRetention(c.EventsRetention), rotation, c.Log),
 		metrics:  m,
 		settle:   flow.Settle,
 	}, nil
@@ -176,6 +183,14 @@ func eventsRetention(d time.Duration) time.Duration {
 		return DefaultEventsRetention
 	}
 	return max(d, 0) // negative: kept forever
+}
+
+// keyRotation is appConfig.KeyRotation as maintenance takes it: 0 is off.
+func keyRotation(d time.Duration) time.Duration {
+	if d == 0 {
+		return keys.DefaultRotation
+	}
+	return max(d, 0)
 }
 
 // newMetrics makes the application's registry and watches the hashing

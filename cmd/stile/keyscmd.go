@@ -29,6 +29,9 @@ type keyView struct {
 	ActivatedAt   *time.Time `json:"activated_at,omitempty"`
 	RetiredAt     *time.Time `json:"retired_at,omitempty"`
 	PublishUntil  *time.Time `json:"publish_until,omitempty"`
+	// RotationDue is when the automatic rotation publishes an active key's
+	// successor, by the period the last server started recorded.
+	RotationDue *time.Time `json:"rotation_due,omitempty"`
 }
 
 func viewKey(k storage.SigningKey) keyView {
@@ -47,31 +50,61 @@ func (c *cli) keysListCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the signing keys: next (published, not yet signing), active, retired (published until their tokens expire)",
-		Args:  cobra.NoArgs,
+		Long: "List the signing keys: next (published, not yet signing), active, retired (published until their\n" +
+			"tokens expire). ROTATION DUE is when the automatic rotation publishes an active key's successor, by\n" +
+			"the --key-rotation the last `stile serve` started on this database recorded.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withEnv(cmd.Context(), func(env *environment) error {
 				stored, err := env.db.ListSigningKeys(cmd.Context())
 				if err != nil {
 					return err
 				}
+				period, at, err := env.db.KeyRotation(cmd.Context())
+				known := err == nil
+				if err != nil && !errors.Is(err, storage.ErrNotFound) {
+					return err
+				}
 				views := make([]keyView, len(stored))
 				for i, k := range stored {
 					views[i] = viewKey(k)
+					if known && period > 0 && k.State == storage.KeyActive && !keys.Replacing(stored, k) {
+						due := keys.RotationDue(k, period)
+						views[i].RotationDue = &due
+					}
 				}
 				if c.jsonOut {
 					return c.printJSON(views)
 				}
-				rows := [][]string{{"KID", "ALG", "STATE", "DEFAULT", "CREATED", "SIGNS FROM", "RETIRED", "PUBLISHED UNTIL"}}
+				rows := [][]string{{"KID", "ALG", "STATE", "DEFAULT", "CREATED", "SIGNS FROM", "RETIRED", "PUBLISHED UNTIL", "ROTATION DUE"}}
 				for _, v := range views {
 					rows = append(rows, []string{v.Kid, v.Algorithm, v.State, fmt.Sprint(v.Default), stamp(&v.CreatedAt),
-						stamp(v.ActivateAfter), stamp(v.RetiredAt), stamp(v.PublishUntil)})
+						stamp(v.ActivateAfter), stamp(v.RetiredAt), stamp(v.PublishUntil), stamp(v.RotationDue)})
 				}
-				return c.printRows(rows)
+				if err := c.printRows(rows); err != nil {
+					return err
+				}
+				fmt.Fprintln(c.stdout, rotationNote(known, period, at))
+				return nil
 			})
 		},
 	}
 	c.addJSON(cmd)
 	return cmd
+}
+
+// rotationNote says where the due times come from: the CLI does not know
+// the servers' flags, only what the last one started recorded.
+func rotationNote(known bool, period time.Duration, at time.Time) string {
+	switch {
+	case !known:
+		return "automatic rotation: no server has recorded its --key-rotation here yet (the default is 90d)"
+	case period <= 0:
+		return fmt.Sprintf("automatic rotation: off (--key-rotation 0, recorded by the last server started, at %s)", stamp(&at))
+	}
+	return fmt.Sprintf("automatic rotation: every %s (--key-rotation of the last server started, at %s); "+
+		"a successor is published when a key is due and signs %s later", days(period), stamp(&at),
+		days(keys.RotationOverlap))
 }
 
 func stamp(t *time.Time) string {

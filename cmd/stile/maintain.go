@@ -10,7 +10,9 @@ import (
 )
 
 // Background maintenance: every minute each instance lets a due next
-// signing key start signing, and deletes rows nobody can use any more —
+// signing key start signing, publishes the successor of a key that has
+// signed for the rotation period (keys.Manager.RotateDue: one instance
+// wins, every one publishes it), and deletes rows nobody can use any more —
 // codes, logins, sessions, tokens, links, counters, retired keys — in
 // batches of cleanupBatch per table, so no statement holds locks for long,
 // batch after batch until nothing is left or cleanupBudget is spent, so
@@ -23,7 +25,9 @@ const (
 	cleanupBudget = 20 * time.Second
 )
 
-func maintenance(db *storage.DB, signing *keys.Manager, sessionIdle, events time.Duration, log *slog.Logger) func(context.Context) {
+// maintenance returns one pass; rotation is the automatic key rotation
+// period (0: off).
+func maintenance(db *storage.DB, signing *keys.Manager, sessionIdle, events, rotation time.Duration, log *slog.Logger) func(context.Context) {
 	retention := storage.Retention{SessionIdle: sessionIdle, FailureMemory: 24 * time.Hour, AuthRequestAge: time.Hour}
 	return func(ctx context.Context) {
 		deadline := time.Now().Add(cleanupBudget)
@@ -32,6 +36,7 @@ func maintenance(db *storage.DB, signing *keys.Manager, sessionIdle, events time
 		} else if promoted {
 			log.Info("a new signing key now signs; the old one stays published until its tokens expire")
 		}
+		rotateKeys(ctx, db, signing, rotation, log)
 		deleted, done, err := db.Sweep(ctx, retention, cleanupBatch, deadline)
 		if err != nil {
 			log.Error("delete expired rows", "err", err)
@@ -46,6 +51,28 @@ func maintenance(db *storage.DB, signing *keys.Manager, sessionIdle, events time
 		expireEvents(ctx, db, events, deadline, log)
 	}
 }
+
+// rotateKeys publishes the successor of every key that has signed for
+// the rotation period, and records each rotation this instance made.
+func rotateKeys(ctx context.Context, db *storage.DB, signing *keys.Manager, period time.Duration, log *slog.Logger) {
+	done, err := signing.RotateDue(ctx, period)
+	if err != nil {
+		log.Error("rotate signing keys", "err", err)
+	}
+	for _, r := range done {
+		log.Info("published the next signing key: it signs after the overlap, the one it replaces stays published until its tokens expire",
+			"kid", r.Next.ID, "alg", r.Next.Algorithm, "replaces", r.Replaces.ID, "signs_from", r.Next.ActivateAfter.Time)
+		ev := &storage.Event{Type: "key.rotated", Actor: rotationActor, Detail: storage.Attributes{"kid": r.Next.ID,
+			"alg": r.Next.Algorithm, "pinned": !r.Next.Default, "signs_from": r.Next.ActivateAfter.Time,
+			"replaces": r.Replaces.ID, "period": days(period)}}
+		if err := db.RecordEvent(ctx, ev); err != nil {
+			log.Error("audit event not recorded", "type", ev.Type, "err", err)
+		}
+	}
+}
+
+// rotationActor is the audit trail's name for the automatic rotation.
+const rotationActor = "system:rotation"
 
 // expireEvents deletes audit events older than retention (0: keep them
 // all), a batch at a time, like the sweep and within the same budget. The

@@ -33,6 +33,7 @@ type serveOptions struct {
 	signingAlg     string
 	dbPool         dbPoolOptions
 	events         retentionFlag
+	keyRotation    retentionFlag
 	signInWith     string
 	serving        servingOptions
 }
@@ -89,6 +90,10 @@ func (o *serveOptions) register(f *pflag.FlagSet) {
 	o.events = retentionFlag(DefaultEventsRetention)
 	f.Var(&o.events, "events-retention", "how long audit events are kept, e.g. 2160h or 90d; 0: forever (env STILE_EVENTS_RETENTION)")
 	f.SetAnnotation("events-retention", "env", []string{"STILE_EVENTS_RETENTION"})
+	o.keyRotation = retentionFlag(keys.DefaultRotation)
+	f.Var(&o.keyRotation, "key-rotation", "how long a signing key signs before a successor is published, which signs a day later, "+
+		"e.g. 2160h or 90d; 0: never rotate automatically (env STILE_KEY_ROTATION)")
+	f.SetAnnotation("key-rotation", "env", []string{"STILE_KEY_ROTATION"})
 	envFlag(f, &o.signInWith, "sign-in-with", login.IdentifyByUsername, "STILE_SIGN_IN_WITH",
 		"what users sign in with: username, email or phone, or a comma-separated list such as username,email")
 	envFlag(f, &o.signingAlg, "signing-alg", "", "STILE_SIGNING_ALG", "the algorithm tokens are signed with: RS256, ES256 or EdDSA; "+
@@ -102,11 +107,14 @@ func durationFlag(fs *pflag.FlagSet, p *time.Duration, name, env, usage string) 
 	fs.SetAnnotation(name, "env", []string{env})
 }
 
-// retentionFlag is --events-retention: a duration, or whole days ("90d").
+// retentionFlag is --events-retention and --key-rotation: a duration, or
+// whole days ("90d"); 0 turns the thing off.
 type retentionFlag time.Duration
 
-func (r *retentionFlag) String() string {
-	d := time.Duration(*r)
+func (r *retentionFlag) String() string { return days(time.Duration(*r)) }
+
+// days prints d in whole days when it is some ("90d"), as parseDays reads it.
+func days(d time.Duration) string {
 	if d%(24*time.Hour) == 0 && d > 0 {
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	}
@@ -119,7 +127,7 @@ func (r *retentionFlag) Set(s string) error {
 		return err
 	}
 	if d < 0 {
-		return fmt.Errorf("a retention cannot be negative: %s", s)
+		return fmt.Errorf("cannot be negative: %s", s)
 	}
 	*r = retentionFlag(d)
 	return nil
@@ -206,7 +214,7 @@ func (c *cli) serve(ctx context.Context, o *serveOptions) error {
 	cfg := appConfig{Issuer: issuer, DB: env.db, DatabaseURL: c.database, Master: env.master, Now: time.Now, Log: env.log,
 		Lifetimes: o.lifetimes, SessionIdle: o.sessionIdle, SessionAbsolute: o.sessionAbs, Delivery: delivery,
 		OPLimits: &o.opLimits, LoginLimits: &o.loginLimits, MetricsApart: o.side.metricsListen != "", SigningAlg: o.signingAlg,
-		EventsRetention: o.events.config()}
+		EventsRetention: o.events.config(), KeyRotation: o.keyRotation.config()}
 	cfg.TrustedProxies = trusted
 	cfg.HashPool, _ = o.hashPool.pool()
 	cfg.SignInWith, _ = o.identifiers()
