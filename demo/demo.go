@@ -5,7 +5,12 @@
 // (PKCE, state cookie), then shows what a backend would receive.
 //
 //	GET /demo/login     start a sign-in (redirect to /authorize)
-//	GET /demo/callback  exchange the code; show the ID token, access token and userinfo claims
+//	GET /demo/callback  exchange the code; show the ID token, access token and userinfo claims,
+//	                    and the access token ready to paste into a shell for the README's examples
+//	GET /demo/static/   the page's stylesheet (fits a phone) and its copy button's script
+//
+// Every error is a page in the demo's own words with a way to sign in
+// again; a reload of the callback shows the same result again (results.go).
 //
 // A second client signs in through the example custom login page, which
 // stile's /login hands over to (the client's login_url):
@@ -16,16 +21,15 @@
 package demo
 
 import (
-	"bytes"
 	"crypto/rand"
-	"embed"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
@@ -53,13 +57,18 @@ type Config struct {
 	// (the client's login_url).
 	Custom      *Client
 	CustomLogin fs.FS
-	Log         *slog.Logger
+	// Backend is the client ID of the backend in the access tokens'
+	// audience, named in the page's examples.
+	Backend string
+	Log     *slog.Logger
+	Now     func() time.Time // nil: time.Now
 }
 
 // Handler serves the demo clients' pages.
 type Handler struct {
 	cfg     Config
 	cookies *httphelper.CookieHandler
+	results *results
 
 	mu      sync.Mutex
 	parties map[string]rp.RelyingParty // created on first use: discovery needs the server up
@@ -71,25 +80,29 @@ func New(cfg Config) *Handler {
 	rand.Read(hashKey)
 	rand.Read(encKey)
 	opts := []httphelper.CookieHandlerOpt{httphelper.WithSameSite(http.SameSiteLaxMode)}
-	if len(cfg.Issuer) > 5 && cfg.Issuer[:5] == "http:" {
+	secure := !strings.HasPrefix(cfg.Issuer, "http:")
+	if !secure {
 		opts = append(opts, httphelper.WithUnsecure())
 	}
 	return &Handler{cfg: cfg, cookies: httphelper.NewCookieHandler(hashKey, encKey, opts...),
-		parties: map[string]rp.RelyingParty{}}
+		results: newResults(cfg.Now, secure), parties: map[string]rp.RelyingParty{}}
 }
 
 // Mount adds the demo routes to r.
 func (h *Handler) Mount(r *mux.Router) {
-	r.HandleFunc(LoginPath, h.login(h.cfg.Client, CallbackPath)).Methods(http.MethodGet)
-	r.HandleFunc(CallbackPath, h.callback(h.cfg.Client, CallbackPath)).Methods(http.MethodGet)
+	r.HandleFunc(LoginPath, h.login(h.cfg.Client, CallbackPath, LoginPath)).Methods(http.MethodGet)
+	r.HandleFunc(CallbackPath, h.callback(h.cfg.Client, CallbackPath, LoginPath)).Methods(http.MethodGet)
+	r.PathPrefix(staticPath).Handler(http.StripPrefix(staticPath, http.FileServerFS(staticFiles))).Methods(http.MethodGet, http.MethodHead)
 	if c := h.cfg.Custom; c != nil {
-		r.HandleFunc(CustomStartPath, h.login(*c, CustomCallbackPath)).Methods(http.MethodGet)
-		r.HandleFunc(CustomCallbackPath, h.callback(*c, CustomCallbackPath)).Methods(http.MethodGet)
+		r.HandleFunc(CustomStartPath, h.login(*c, CustomCallbackPath, CustomStartPath)).Methods(http.MethodGet)
+		r.HandleFunc(CustomCallbackPath, h.callback(*c, CustomCallbackPath, CustomStartPath)).Methods(http.MethodGet)
 		r.PathPrefix(CustomLoginPath).Handler(h.customLogin()).Methods(http.MethodGet, http.MethodHead)
 	}
 }
 
-func (h *Handler) relyingParty(r *http.Request, c Client, callback string) (rp.RelyingParty, error) {
+// relyingParty is the demo client c, whose sign-ins start at start: its
+// errors become the demo's own pages (callback.go).
+func (h *Handler) relyingParty(r *http.Request, c Client, callback, start string) (rp.RelyingParty, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if p, ok := h.parties[c.ID]; ok {
@@ -97,7 +110,8 @@ func (h *Handler) relyingParty(r *http.Request, c Client, callback string) (rp.R
 	}
 	p, err := rp.NewRelyingPartyOIDC(r.Context(), h.cfg.Issuer, c.ID, c.Secret,
 		h.cfg.Issuer+callback, []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail},
-		rp.WithPKCE(h.cookies), rp.WithCookieHandler(h.cookies))
+		rp.WithPKCE(h.cookies), rp.WithCookieHandler(h.cookies),
+		rp.WithUnauthorizedHandler(h.unauthorized(start)), rp.WithErrorHandler(h.refused(start)))
 	if err != nil {
 		return nil, fmt.Errorf("discover %s: %w", h.cfg.Issuer, err)
 	}
@@ -105,43 +119,15 @@ func (h *Handler) relyingParty(r *http.Request, c Client, callback string) (rp.R
 	return p, nil
 }
 
-func (h *Handler) login(c Client, callback string) http.HandlerFunc {
+func (h *Handler) login(c Client, callback, start string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.relyingParty(r, c, callback)
+		p, err := h.relyingParty(r, c, callback, start)
 		if err != nil {
-			h.fail(w, err)
+			h.fail(w, http.StatusBadGateway, unreachable(h.cfg.Issuer), start, "discovery", err)
 			return
 		}
 		rp.AuthURLHandler(rand.Text, p).ServeHTTP(w, r)
 	}
-}
-
-func (h *Handler) callback(c Client, callback string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.relyingParty(r, c, callback)
-		if err != nil {
-			h.fail(w, err)
-			return
-		}
-		h.exchange(w, r, p)
-	}
-}
-
-// exchange answers the callback: the code for tokens, then the claims page.
-func (h *Handler) exchange(w http.ResponseWriter, r *http.Request, p rp.RelyingParty) {
-	show := func(w http.ResponseWriter, r *http.Request, tokens *oidc.Tokens[*oidc.IDTokenClaims], _ string, party rp.RelyingParty, info *oidc.UserInfo) {
-		var access map[string]any
-		if _, err := oidc.ParseToken(tokens.AccessToken, &access); err != nil {
-			access = map[string]any{"note": "opaque access token: a backend asks /oauth/introspect"}
-		}
-		h.render(w, result{
-			RawAccess:   tokens.AccessToken,
-			IDToken:     pretty(tokens.IDTokenClaims),
-			AccessToken: pretty(access),
-			Userinfo:    pretty(info),
-		})
-	}
-	rp.CodeExchangeHandler(rp.UserinfoCallback(show), p).ServeHTTP(w, r)
 }
 
 // customLogin serves the example login page with its config.js, which tells
@@ -172,37 +158,4 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
-}
-
-type result struct{ RawAccess, IDToken, AccessToken, Userinfo, Error string }
-
-func pretty(v any) string {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
-}
-
-func (h *Handler) fail(w http.ResponseWriter, err error) {
-	h.cfg.Log.Error("demo client", "err", err)
-	w.WriteHeader(http.StatusBadGateway)
-	h.render(w, result{Error: "The demo client could not reach the provider: " + err.Error()})
-}
-
-//go:embed page.html
-var pageFS embed.FS
-
-var page = template.Must(template.ParseFS(pageFS, "page.html"))
-
-func (h *Handler) render(w http.ResponseWriter, res result) {
-	var buf bytes.Buffer
-	if err := page.Execute(&buf, res); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; frame-ancestors 'none'")
-	w.Header().Set("Cache-Control", "no-store")
-	buf.WriteTo(w)
 }

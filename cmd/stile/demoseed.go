@@ -25,31 +25,37 @@ import (
 const (
 	demoClientID       = "demo"
 	demoCustomClientID = "demo-custom-login"
+	demoBackendID      = "demo-backend"
 	demoUsername       = "demo"
 )
 
 // demoSeed is what --demo prints so a newcomer can sign in.
 type demoSeed struct {
 	client, custom     demo.Client
+	backend            demo.Client // the README's backend: introspects the demo clients' tokens, is in their aud
 	username, password string
 	totp               *login.Enrollment
 }
 
 // config is the demo clients' configuration.
 func (s *demoSeed) config(issuer string, log *slog.Logger) *demo.Config {
-	return &demo.Config{Issuer: issuer, Client: s.client, Custom: &s.custom, CustomLogin: stile.CustomLoginPage(), Log: log}
+	return &demo.Config{Issuer: issuer, Client: s.client, Custom: &s.custom, CustomLogin: stile.CustomLoginPage(),
+		Backend: s.backend.ID, Log: log}
 }
 
-// seedDemo registers the demo client and the demo user with TOTP enrolled.
-// The client secret and the user's password are new at every start (only
-// their hashes are stored, and they are printed); the TOTP secret is kept,
-// so an authenticator app set up once keeps working.
+// seedDemo registers the demo clients, the backend client and the demo
+// user with TOTP enrolled. The client secrets and the user's password are
+// new at every start (only their digests are stored, and they are
+// printed); the TOTP secret is kept, so an authenticator app set up once
+// keeps working.
 func seedDemo(ctx context.Context, env *environment, issuer string) (*demoSeed, error) {
 	s := &demoSeed{client: demo.Client{ID: demoClientID, Secret: op.NewClientSecret()},
 		custom:   demo.Client{ID: demoCustomClientID, Secret: op.NewClientSecret()},
+		backend:  demo.Client{ID: demoBackendID, Secret: op.NewClientSecret()},
 		username: demoUsername, password: demoPassword()}
 	digest := func(secret string) []byte { return op.SecretDigest(op.SecretKey(env.master), secret) }
-	for _, c := range []*storage.Client{demoClient(issuer, digest(s.client.Secret)), demoCustomClient(issuer, digest(s.custom.Secret))} {
+	for _, c := range []*storage.Client{demoBackendClient(digest(s.backend.Secret)),
+		demoClient(issuer, digest(s.client.Secret)), demoCustomClient(issuer, digest(s.custom.Secret))} {
 		if err := seedDemoClient(ctx, env, c); err != nil {
 			return nil, fmt.Errorf("seed demo client %s: %w", c.ID, err)
 		}
@@ -80,10 +86,24 @@ func seedDemo(ctx context.Context, env *environment, issuer string) (*demoSeed, 
 	return s, nil
 }
 
-// demoClient signs in on stile's own pages.
+// demoClient signs in on stile's own pages. Its access tokens are meant
+// for the backend client as well as for itself: aud carries both, so a
+// backend validates them with -audience demo-backend (or demo) and the
+// backend client may introspect them.
 func demoClient(issuer string, secretDigest []byte) *storage.Client {
 	return &storage.Client{ID: demoClientID, Name: "stile demo", Type: storage.ClientWeb, AuthMethod: storage.AuthSecretBasic,
-		SecretHash: secretDigest, RedirectURIs: storage.Strings{issuer + demo.CallbackPath}, RequirePKCE: true, FirstParty: true}
+		SecretHash: secretDigest, RedirectURIs: storage.Strings{issuer + demo.CallbackPath}, RequirePKCE: true, FirstParty: true,
+		Audiences: storage.Strings{demoClientID, demoBackendID}}
+}
+
+// demoBackendClient is a machine client, like a CMS backend: no sign-in
+// and no redirect URI, only its secret, for introspection (and a
+// client_credentials token of its own, the one grant a client without a
+// redirect URI can have).
+func demoBackendClient(secretDigest []byte) *storage.Client {
+	return &storage.Client{ID: demoBackendID, Name: "stile demo backend", Type: storage.ClientWeb,
+		AuthMethod: storage.AuthSecretBasic, SecretHash: secretDigest, RequirePKCE: true,
+		GrantTypes: storage.Strings{storage.GrantClientCredentials}}
 }
 
 // demoCustomClient signs in on the example custom login page, which stile
@@ -95,14 +115,17 @@ func demoCustomClient(issuer string, secretDigest []byte) *storage.Client {
 	c.RedirectURIs = storage.Strings{issuer + demo.CustomCallbackPath}
 	c.LoginURL = issuer + demo.CustomLoginPath
 	c.WebOrigins = storage.Strings{issuer}
+	c.Audiences = storage.Strings{demoCustomClientID, demoBackendID}
 	return c
 }
 
-// seedDemoClient registers a demo client, or refreshes its secret and
-// addresses (the issuer may have changed since the last start).
+// seedDemoClient registers a demo client, or refreshes its secret,
+// addresses (the issuer may have changed since the last start), grants
+// and audiences (a database seeded by an older stile has none).
 func seedDemoClient(ctx context.Context, env *environment, want *storage.Client) error {
 	_, err := env.db.UpdateClient(ctx, want.ID, func(c *storage.Client) error {
 		c.SecretHash, c.RedirectURIs, c.LoginURL, c.WebOrigins = want.SecretHash, want.RedirectURIs, want.LoginURL, want.WebOrigins
+		c.GrantTypes, c.Audiences = want.GrantTypes, want.Audiences
 		return nil
 	})
 	if !errors.Is(err, storage.ErrNotFound) {
@@ -157,6 +180,11 @@ Then sign in:  %s%s
 or on the example custom login page (the JSON login API):  %s%s
 
 `, issuer, demo.LoginPath, issuer, demo.CustomStartPath)
+	fmt.Fprintf(w, `Backend client, for the README's token examples (paste into your shell):
+
+  export DEMO_BACKEND_ID=%s DEMO_BACKEND_SECRET=%s
+
+`, s.backend.ID, s.backend.Secret)
 }
 
 // printQR draws a QR code with half-height blocks, small enough for a terminal.
