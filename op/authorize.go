@@ -48,7 +48,9 @@ func withExtras(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := checkSizes(w, r); err != nil {
 			if tooLarge := (errTooLarge{}); errors.As(err, &tooLarge) {
-				renderError(w, http.StatusBadRequest, "This sign-in request is not valid: "+tooLarge.Error()+".")
+				renderProblem(w, problem{Status: http.StatusBadRequest, Heading: "Sign-in request too large",
+					What:   "The application sent a sign-in request that stile cannot accept: " + tooLarge.Error() + ".",
+					Advice: "This is a fault in the application, not in your account. " + startAgain}.toAccount())
 				return
 			}
 			next.ServeHTTP(w, r) // the library reports the malformed form
@@ -118,13 +120,25 @@ func addIss(loc, issuer string) string {
 	}
 	if u.Fragment != "" && (strings.Contains(u.Fragment, "code=") || strings.Contains(u.Fragment, "error=")) {
 		q, _ := url.ParseQuery(u.Fragment)
+		ownWords(q)
 		q.Set("iss", issuer)
 		u.RawFragment = q.Encode()
 		u.Fragment, _ = url.PathUnescape(u.RawFragment)
 		return u.String()
 	}
 	q := u.Query()
+	ownWords(q)
 	q.Set("iss", issuer)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// ownWords puts an error response's error_description in stile's words
+// (oautherrors.go): the library's texts ("…If you have any questions, you
+// may contact the administrator of the application.") never reach the
+// application.
+func ownWords(q url.Values) {
+	if code := q.Get("error"); code != "" {
+		q.Set("error_description", describe(code, q.Get("error_description")))
+	}
 }

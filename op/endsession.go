@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
@@ -33,12 +34,14 @@ func (p *Provider) serveEndSession(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	req, err := zop.ParseEndSessionRequest(r, p.zop.Decoder())
 	if err != nil {
-		renderError(w, http.StatusBadRequest, "This sign-out request is not valid.")
+		p.log.InfoContext(ctx, "sign-out request refused", "detail", err.Error(), "remote", r.RemoteAddr)
+		renderProblem(w, p.endSessionProblem(r, nil))
 		return
 	}
 	v, err := zop.ValidateEndSessionRequest(ctx, req, p.zop)
 	if err != nil {
-		renderError(w, http.StatusBadRequest, "This sign-out request is not valid: "+oidc.DefaultToServerError(err, "").Description)
+		p.log.InfoContext(ctx, "sign-out request refused", "detail", err.Error(), "client", req.ClientID, "remote", r.RemoteAddr)
+		renderProblem(w, p.endSessionProblem(r, req))
 		return
 	}
 	if v.IDTokenHintClaims == nil {
@@ -54,10 +57,37 @@ func (p *Provider) serveEndSession(w http.ResponseWriter, r *http.Request) {
 		p.logLogout(r, s, err)
 	} else if err := p.endHinted(w, r, v.IDTokenHintClaims); err != nil {
 		p.log.ErrorContext(ctx, "end session", "err", err)
-		renderError(w, http.StatusInternalServerError, "Something went wrong on our side. Please try again.")
+		renderProblem(w, problemServer)
 		return
 	}
 	http.Redirect(w, r, v.RedirectURI, http.StatusFound)
+}
+
+// endSessionProblem says why a sign-out request was refused, from the
+// request: an id_token_hint stile cannot verify, a client it does not know,
+// or a post_logout_redirect_uri not registered for the client. Nothing was
+// ended. The way back is the application's registered address if the
+// request names one, else the account page (where the user can sign out).
+func (p *Provider) endSessionProblem(r *http.Request, req *oidc.EndSessionRequest) problem {
+	pr := problem{Status: http.StatusBadRequest, Heading: "Sign-out request not valid",
+		What:   "The application sent a sign-out request that stile cannot accept, so nothing was signed out.",
+		Advice: "You may still be signed in. To sign out, open your stile account and sign out there."}.toAccount()
+	pr.BackLabel = "Go to your stile account to sign out"
+	if req == nil {
+		return pr
+	}
+	c, err := p.db.GetClient(r.Context(), req.ClientID)
+	switch {
+	case req.ClientID != "" && err != nil:
+		pr.What = "The sign-out request names an application that is not registered with stile, so nothing was signed out."
+	case req.IdTokenHint != "" && req.PostLogoutRedirectURI != "" && err == nil && !slices.Contains(c.PostLogoutRedirectURIs, req.PostLogoutRedirectURI):
+		pr.What = "The application asked to return to an address (post_logout_redirect_uri) that is not registered for it, so nothing was signed out."
+	case req.IdTokenHint != "":
+		pr.What = "The sign-out request carries a sign-in token (id_token_hint) that stile cannot verify, so nothing was signed out."
+	case req.PostLogoutRedirectURI != "":
+		pr.What = "The application asked to return to an address (post_logout_redirect_uri) that is not registered for it, so nothing was signed out."
+	}
+	return pr
 }
 
 // confirmed reports whether this is the confirmation form, posted from

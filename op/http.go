@@ -25,28 +25,29 @@ func (p *Provider) callback(next http.Handler) http.Handler {
 		id := r.URL.Query().Get("id")
 		if err := p.checkBrowser(r, id); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
-				renderError(w, http.StatusGone, msgExpired)
+				renderProblem(w, problemExpired)
 				return
 			}
 			p.log.InfoContext(ctx, "callback refused", "reason", err.Error(), "remote", r.RemoteAddr)
-			renderError(w, http.StatusForbidden, "This sign-in was started in another browser. Go back to the application and sign in again from this one.")
+			renderProblem(w, problemOtherBrowser)
 			return
 		}
 		if err := p.db.ClaimCallback(ctx, id); err != nil {
-			renderError(w, http.StatusGone, msgExpired)
+			p.log.InfoContext(ctx, "callback refused", "reason", err.Error(), "remote", r.RemoteAddr)
+			renderProblem(w, problemExpired)
 			return
 		}
 		ar, err := p.db.GetAuthRequest(ctx, id)
 		if err != nil {
 			p.log.ErrorContext(ctx, "callback", "err", err)
-			renderError(w, http.StatusInternalServerError, "Something went wrong on our side. Please try again.")
+			renderProblem(w, problemServer)
 			return
 		}
 		if ar.ErrorCode != "" {
 			wrapped, err := p.storage.wrap(ctx, ar)
 			if err != nil {
 				p.log.ErrorContext(ctx, "callback", "err", err)
-				renderError(w, http.StatusInternalServerError, "Something went wrong on our side. Please try again.")
+				renderProblem(w, problemServer)
 				return
 			}
 			zop.AuthRequestError(w, r, wrapped, oauthError(ar.ErrorCode), p.zop)
@@ -55,8 +56,6 @@ func (p *Provider) callback(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-const msgExpired = "This sign-in has expired or is already finished. Go back to the application and sign in again."
 
 // oauthError turns an error code recorded by the login into the library's
 // error value.
@@ -138,18 +137,22 @@ func bearerError(w http.ResponseWriter, status int, code, description string) {
 
 // errorPage turns the library's plain-text 400 answers at /authorize —
 // given when it must not redirect, such as for an unregistered redirect URI
-// — into an HTML page a person can read.
-func errorPage(next http.Handler) http.Handler {
+// — into stile's page (errorpage.go); the library's text goes to the log.
+func (p *Provider) errorPage(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &capture{ResponseWriter: w}
 		next.ServeHTTP(c, r)
 		if c.intercepted {
-			renderError(w, c.status, "This sign-in request is not valid: "+strings.TrimSpace(c.body.String()))
+			pr := p.authorizeProblem(r.Context(), r)
+			p.log.InfoContext(r.Context(), "authorization request refused", "page", pr.Heading,
+				"detail", strings.TrimSpace(c.body.String()), "client", r.Form.Get("client_id"), "remote", r.RemoteAddr)
+			renderProblem(w, pr)
 		}
 	})
 }
 
-// capture holds back a plain-text error response so errorPage can replace it.
+// capture holds back a plain-text (or untyped) error response so errorPage
+// and notFound can replace it.
 type capture struct {
 	http.ResponseWriter
 	status      int
@@ -159,7 +162,7 @@ type capture struct {
 
 func (c *capture) WriteHeader(status int) {
 	c.status = status
-	if status >= 400 && strings.HasPrefix(c.Header().Get("Content-Type"), "text/plain") {
+	if ct := c.Header().Get("Content-Type"); status >= 400 && (ct == "" || strings.HasPrefix(ct, "text/plain")) {
 		c.intercepted = true
 		return
 	}
@@ -183,14 +186,6 @@ const (
 	pageFoot = `</main></body></html>
 `
 )
-
-var errorTemplate = template.Must(template.New("error").Parse(pageHead +
-	`<h1>Sign-in stopped</h1><p class="error" role="alert">{{.}}</p>` + pageFoot))
-
-// renderError shows a page that ends a sign-in.
-func renderError(w http.ResponseWriter, status int, message string) {
-	renderPage(w, status, errorTemplate, message)
-}
 
 // renderPage writes a page with the headers of every stile page: a strict
 // CSP, no framing, no referrer, no caching.

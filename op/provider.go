@@ -149,15 +149,16 @@ func (p *Provider) Mount(r *mux.Router) {
 	r.Handle("/.well-known/openid-configuration", p.cors.Handler(http.HandlerFunc(p.serveDiscovery)))
 	toLogin := func(loc string) bool { return strings.HasPrefix(loc, p.issuer+"/login?") }
 	never := func(string) bool { return false }
-	r.Handle("/authorize", withIss(p.issuer, toLogin, errorPage(withExtras(p.zop))))
-	r.Handle("/authorize/callback", withIss(p.issuer, never, p.callback(p.zop)))
+	r.Handle("/authorize", onlyMethods(withIss(p.issuer, toLogin, p.errorPage(withExtras(p.zop))), http.MethodGet, http.MethodHead, http.MethodPost))
+	r.Handle("/authorize/callback", onlyMethods(withIss(p.issuer, never, p.callback(p.zop)), http.MethodGet, http.MethodHead))
 	admit := p.admit.handler
-	r.Handle("/oauth/token", p.limitTokens(p.countTokens(noStore(noAssertion(onlyGrants(withSigningPins(withRequestMemo(admit(p.zop)))))))))
-	r.Handle("/oauth/introspect", p.limitTokens(noStore(noAssertion(withRequestMemo(admit(p.zop))))))
-	r.Handle("/revoke", p.limitTokens(noStore(noAssertion(withRequestMemo(admit(p.zop))))))
-	r.Handle("/end_session", issuer.HandlerFunc(p.serveEndSession))
-	r.HandleFunc(SignedOutPath, p.serveSignedOut)
+	lib := oauthErrors(p.log, p.zop) // RFC 6749 JSON in stile's words (oautherrors.go)
+	r.Handle("/oauth/token", p.limitTokens(p.countTokens(noStore(noAssertion(onlyGrants(withSigningPins(withRequestMemo(admit(lib)))))))))
+	r.Handle("/oauth/introspect", p.limitTokens(noStore(noAssertion(withRequestMemo(admit(lib))))))
+	r.Handle("/revoke", p.limitTokens(noStore(noAssertion(withRequestMemo(admit(lib))))))
+	r.Handle("/end_session", onlyMethods(issuer.HandlerFunc(p.serveEndSession), http.MethodGet, http.MethodHead, http.MethodPost))
+	r.Handle(SignedOutPath, onlyMethods(http.HandlerFunc(p.serveSignedOut), http.MethodGet, http.MethodHead))
 	r.Handle("/userinfo", p.cors.Handler(issuer.Handler(withRequestMemo(admit(http.HandlerFunc(p.serveUserinfo))))))
 	r.Handle("/keys", p.cors.Handler(http.HandlerFunc(p.serveKeys)))
-	r.PathPrefix("/").Handler(p.zop)
+	r.PathPrefix("/").Handler(notFoundPages(p.zop)) // stile's 404 and 405 (errorpage.go)
 }

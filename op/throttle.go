@@ -77,8 +77,7 @@ func (w *limitedWriter) Write(b []byte) (int, error) {
 // renderLimited is the 429 page of /authorize.
 func renderLimited(w http.ResponseWriter, retry time.Duration) {
 	setRetryAfter(w, retry)
-	renderError(w, http.StatusTooManyRequests,
-		"Too many sign-in requests came from your network. Wait a minute, then go back to the application and try again.")
+	renderProblem(w, problemLimited)
 }
 
 // limitTokens guards the token, introspection and revocation endpoints.
