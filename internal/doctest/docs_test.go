@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/pquerna/otp/totp"
 
@@ -55,7 +56,10 @@ func repoRoot(t *testing.T) string {
 //
 // One server serves every block, and blocks run in file order (README.md,
 // then docs/*.md by name), so a block may use what an earlier one made —
-// the README's client cms, say. Keep that in mind when adding one.
+// the README's client cms, say — and must not make what an earlier one
+// made already. Keep that in mind when adding one. Within a page, blocks
+// share shell variables, as when pasted into one terminal; each page
+// starts a new one.
 func TestDocsRunnable(t *testing.T) {
 	repo := repoRoot(t)
 	bin := t.TempDir()
@@ -76,8 +80,10 @@ func TestDocsRunnable(t *testing.T) {
 
 	r := &Runner{Dir: work, Repo: repo, From: docURL, To: demo.url, Env: []string{path,
 		"ACCESS_TOKEN=" + token, "DEMO_BACKEND_ID=" + demo.backendID, "DEMO_BACKEND_SECRET=" + demo.backendSecret}}
+	r.State = filepath.Join(t.TempDir(), "shell-state")
 	ran := 0
 	for _, file := range pages(t, repo) {
+		os.Remove(r.State) // a new terminal for each page
 		src, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -234,4 +240,172 @@ func signIn(t *testing.T, d *demo) string {
 		t.Fatalf("the demo callback page offers no export ACCESS_TOKEN='…' line:\n%s", p.Body)
 	}
 	return m[1]
+}
+
+var (
+	mdLink  = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	heading = regexp.MustCompile(`^#{1,6} +(.*?) *$`)
+)
+
+// anchors are the fragment identifiers GitHub gives a page's headings:
+// lower case, punctuation but '-' and '_' dropped, spaces as '-', and a
+// repeated one numbered.
+func anchors(t *testing.T, src []byte) map[string]bool {
+	t.Helper()
+	seen := map[string]bool{}
+	blocks, err := Parse("", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inBlock := map[int]bool{}
+	for _, b := range blocks {
+		for i := b.Line; i <= b.Line+strings.Count(b.Text, "\n")+1; i++ {
+			inBlock[i] = true
+		}
+	}
+	for n, line := range strings.Split(string(src), "\n") {
+		m := heading.FindStringSubmatch(line)
+		if m == nil || inBlock[n+1] {
+			continue
+		}
+		slug := strings.Map(func(r rune) rune {
+			switch {
+			case r == ' ':
+				return '-'
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				return unicode.ToLower(r)
+			}
+			return -1
+		}, m[1])
+		id := slug
+		for i := 1; seen[id]; i++ {
+			id = slug + "-" + strconv.Itoa(i)
+		}
+		seen[id] = true
+	}
+	return seen
+}
+
+// TestDocsLinks checks every relative link of the README and docs/: the
+// file exists, and a #fragment names a heading of the page it points at.
+func TestDocsLinks(t *testing.T) {
+	repo := repoRoot(t)
+	files := pages(t, repo)
+	ids := map[string]map[string]bool{}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[f] = anchors(t, src)
+	}
+	links := 0
+	for _, f := range files {
+		src, _ := os.ReadFile(f)
+		rel, _ := filepath.Rel(repo, f)
+		for n, line := range strings.Split(string(src), "\n") {
+			for _, m := range mdLink.FindAllStringSubmatch(line, -1) {
+				target := m[1]
+				if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+					continue
+				}
+				links++
+				path, frag, _ := strings.Cut(target, "#")
+				dest := f
+				if path != "" {
+					dest = filepath.Join(filepath.Dir(f), path)
+					if _, err := os.Stat(dest); err != nil {
+						t.Errorf("%s:%d: %s: no such file", rel, n+1, target)
+						continue
+					}
+				}
+				if frag == "" {
+					continue
+				}
+				if _, ok := ids[dest]; !ok {
+					t.Errorf("%s:%d: %s: a fragment of a page that is not documentation", rel, n+1, target)
+				} else if !ids[dest][frag] {
+					t.Errorf("%s:%d: %s: no heading with that anchor", rel, n+1, target)
+				}
+			}
+		}
+	}
+	if links < 50 {
+		t.Errorf("only %d relative links found: is the link pattern broken?", links)
+	}
+}
+
+// TestDocsLinksControl is the link check's positive control: a broken
+// fragment and a missing file are found, a good one is not.
+func TestDocsLinksControl(t *testing.T) {
+	ids := anchors(t, []byte("# Title\n\n## Sign-in: `stile serve` flags\n\n```sh\n# not a heading\n```\n## Title\n"))
+	for _, want := range []string{"title", "sign-in-stile-serve-flags", "title-1"} {
+		if !ids[want] {
+			t.Errorf("anchor %q missing from %v", want, ids)
+		}
+	}
+	if ids["not-a-heading"] {
+		t.Errorf("a comment in a code block became an anchor: %v", ids)
+	}
+}
+
+// TestDocsCoverEveryCommand walks `stile --help`: every command is in the
+// CLI reference (docs/cli.md), and every flag of every command is
+// documented somewhere in docs/.
+func TestDocsCoverEveryCommand(t *testing.T) {
+	repo := repoRoot(t)
+	bin := filepath.Join(t.TempDir(), "stile")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/stile")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/stile: %v\n%s", err, out)
+	}
+	cli, err := os.ReadFile(filepath.Join(repo, "docs", "cli.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, f := range pages(t, repo) {
+		src, _ := os.ReadFile(f)
+		all.Write(src)
+	}
+	docs := all.String()
+	flagLine := regexp.MustCompile(`(?m)^\s+(?:-\w, )?--([a-z0-9-]+)`)
+	commands, flags := 0, 0
+	var walk func(path []string)
+	walk = func(path []string) {
+		out, err := exec.Command(bin, append(path, "--help")...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("stile %s --help: %v\n%s", strings.Join(path, " "), err, out)
+		}
+		help := string(out)
+		if len(path) > 0 {
+			commands++
+			if name := "stile " + strings.Join(path, " "); !strings.Contains(string(cli), "`"+name) {
+				t.Errorf("docs/cli.md does not list %q", name)
+			}
+		}
+		for _, m := range flagLine.FindAllStringSubmatch(help, -1) {
+			flags++
+			if f := "--" + m[1]; f != "--help" && !regexp.MustCompile(regexp.QuoteMeta(f)+`\b`).MatchString(docs) {
+				t.Errorf("stile %s: %s is documented nowhere in README.md or docs/", strings.Join(path, " "), f)
+			}
+		}
+		_, list, ok := strings.Cut(help, "Available Commands:\n")
+		if !ok {
+			return
+		}
+		list, _, _ = strings.Cut(list, "\n\n")
+		for _, line := range strings.Split(list, "\n") {
+			fields := strings.Fields(line)
+			if len(fields) == 0 || fields[0] == "help" || fields[0] == "completion" {
+				continue
+			}
+			walk(append(append([]string{}, path...), fields[0]))
+		}
+	}
+	walk(nil)
+	if commands < 20 || flags < 100 {
+		t.Errorf("only %d commands and %d flags found: is the help format parsed?", commands, flags)
+	}
 }

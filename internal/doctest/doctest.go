@@ -80,7 +80,19 @@ type Runner struct {
 	Env      []string
 	From, To string
 	Repo     string // the repository root, for go blocks' replace directive
+	// State, when set, is a file that carries shell variables from one sh
+	// block to the next, as when a reader pastes a page's blocks into one
+	// terminal (TOKEN=$(curl …) in one block, "$TOKEN" in the next).
+	// Remove it to start a new terminal.
+	State string
 }
+
+// keepVars is appended to an sh block to save its variables to the state
+// file: those with names in capitals, but not the shell's read-only ones.
+const keepVars = `
+__doctest_vars=$(compgen -v | grep -E '^[A-Z][A-Z0-9_]*$' || true)
+declare -p $__doctest_vars 2>/dev/null | grep -v '^declare -[a-zA-Z]*r' > "$__DOCTEST_STATE" || true
+`
 
 // Run runs one runnable block and returns its combined output. The error
 // names the block's file and line and holds the output.
@@ -92,7 +104,11 @@ func (r *Runner) Run(ctx context.Context, b Block) (string, error) {
 	var cmd *exec.Cmd
 	switch b.Lang {
 	case "sh", "bash", "shell":
-		cmd = exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", text)
+		script := text
+		if r.State != "" {
+			script = `if [ -f "$__DOCTEST_STATE" ]; then source "$__DOCTEST_STATE"; fi` + "\n" + text + keepVars
+		}
+		cmd = exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
 		cmd.Dir = r.Dir
 	case "go":
 		dir, err := r.goModule(text)
@@ -105,7 +121,7 @@ func (r *Runner) Run(ctx context.Context, b Block) (string, error) {
 	default:
 		return "", fmt.Errorf("%s: a runnable block must be sh or go, not %q", b.Where(), b.Lang)
 	}
-	cmd.Env = append(os.Environ(), r.Env...)
+	cmd.Env = append(append(os.Environ(), r.Env...), "__DOCTEST_STATE="+r.State)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("%s: %v\n--- block ---\n%s--- output ---\n%s", b.Where(), err, text, out)

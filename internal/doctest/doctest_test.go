@@ -2,6 +2,7 @@ package doctest
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -71,6 +72,24 @@ func TestRun(t *testing.T) {
 			t.Errorf("block %d: the error does not name %s: %v", i, where, err)
 		}
 	}
+	// Variables pass from block to block through the state file, and
+	// only through it.
+	set := Block{File: "page.md", Line: 40, Lang: "sh", Text: "GREETING=$(echo hello)\n"}
+	get := Block{File: "page.md", Line: 44, Lang: "sh", Text: "echo \"$GREETING\"\n"}
+	if _, err := r.Run(context.Background(), set); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := r.Run(context.Background(), get); err == nil {
+		t.Errorf("a variable passed without a state file: %q", out)
+	}
+	r.State = filepath.Join(t.TempDir(), "state")
+	if _, err := r.Run(context.Background(), set); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := r.Run(context.Background(), get); err != nil || out != "hello\n" {
+		t.Errorf("the next block: %q, %v", out, err)
+	}
+
 	_, err = r.Run(context.Background(), blocks[2])
 	if _, output, _ := strings.Cut(err.Error(), "--- output ---\n"); output != "before\n" {
 		t.Errorf("the failure does not show the output up to the failing line: %v", err)
