@@ -54,10 +54,10 @@ func TestHealth(t *testing.T) {
 	// The database goes away: /readyz answers 503 and says so.
 	s.db.Close()
 	_, err = health(t, nil, "--url", ready)
-	if err == nil || !strings.Contains(err.Error(), "503 Service Unavailable: database unavailable") {
+	if err == nil || !strings.Contains(err.Error(), "503 Service Unavailable: not ready: the database does not answer") {
 		t.Fatalf("503: %v", err)
 	}
-	want := "stile: not healthy: " + ready + " answered 503 Service Unavailable: database unavailable\n"
+	want := "stile: not healthy: " + ready + " answered 503 Service Unavailable: not ready: the database does not answer\n"
 	if code, out := healthProcess(t, ready); code != 1 || out != want {
 		t.Fatalf("503, own process: exit %d, %q; want exit 1, %q", code, out, want)
 	}
