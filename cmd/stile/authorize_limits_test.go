@@ -139,7 +139,7 @@ func testOversizedParameters(t *testing.T, f *fixture) {
 		for _, v := range []string{huge, long} {
 			a := f.authorizeFrom(t, addr, name, v)
 			if a.status != http.StatusBadRequest || !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") ||
-				!strings.Contains(a.body, "not valid") || a.header.Get("Location") != "" {
+				!strings.Contains(a.body, "cannot accept") || a.header.Get("Location") != "" {
 				t.Fatalf("%s of %d characters: %d %s\n%.300s", name, len(v), a.status, a.header.Get("Location"), a.body)
 			}
 		}
