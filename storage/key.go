@@ -122,11 +122,19 @@ func (d *DB) PromoteDueKey(ctx context.Context, publishFor time.Duration) (bool,
 	if due == 0 {
 		return false, nil
 	}
+	// On PostgreSQL the next key's row is locked: a second instance
+	// promoting at once waits, then finds it active and does nothing.
+	// Without the lock it went on to retire the key just promoted, leaving
+	// no default (two instances' maintenance passes at once).
+	pick := `SELECT ` + keyColumns + ` FROM signing_keys
+			WHERE state = 'next' AND activate_after <= ? ORDER BY activate_after, id LIMIT 1`
+	if d.dialect == Postgres {
+		pick += ` FOR UPDATE`
+	}
 	promoted := false
 	err := d.tx(ctx, func(q queryer) error {
 		var next SigningKey
-		err := d.get(ctx, q, &next, `SELECT `+keyColumns+` FROM signing_keys
-			WHERE state = 'next' AND activate_after <= ? ORDER BY activate_after, id LIMIT 1`, now)
+		err := d.get(ctx, q, &next, pick, now)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
